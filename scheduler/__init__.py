@@ -1,0 +1,1 @@
+"""Time-shared training scheduler: domain model, policy, backends and service."""

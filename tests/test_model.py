@@ -1,0 +1,115 @@
+"""The domain model on a real database: schema via alembic, rows, the state machine."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import inspect, select
+
+from scheduler.model import ChainState, IllegalTransition, Priority, RankState
+from scheduler.model.db import open_database
+from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup, Quota, User
+
+
+def test_priority_parse_names_the_allowed_values() -> None:
+    assert Priority.parse("high") is Priority.HIGH
+    assert Priority.parse("extreme-high") is Priority.EXTREME_HIGH
+    assert Priority.parse(0) is Priority.LOW
+    with pytest.raises(ValueError, match="LOW, BELOW_NORMAL, NORMAL"):
+        Priority.parse("URGENT")
+    with pytest.raises(ValueError, match="priority must be one of"):
+        Priority.parse(9)
+    assert list(Priority) == sorted(Priority)
+    assert len(Priority) == 7
+
+
+def test_migrations_create_every_table(db_url: str) -> None:
+    factory = open_database(db_url)
+    names = set(inspect(factory.kw["bind"]).get_table_names())
+    assert {
+        "users",
+        "api_tokens",
+        "node_groups",
+        "nodes",
+        "quotas",
+        "chains",
+        "jobs",
+        "job_ranks",
+        "alembic_version",
+    } <= names
+    # Running the migrations again is a no-op, not an error.
+    open_database(db_url)
+
+
+def test_chain_with_jobs_and_ranks_round_trips(db_url: str) -> None:
+    factory = open_database(db_url)
+    with factory() as s:
+        grp = NodeGroup(name="gpu")
+        s.add_all([grp, Node(name="n0", group=grp, gpus=8), User(name="alice")])
+        s.add(Quota(subject_kind="user", subject="alice", resource="node-gpu-NORMAL", limit=2))
+        s.flush()
+        alice = s.scalars(select(User).where(User.name == "alice")).one()
+        chain = Chain(
+            name="train",
+            owner=alice,
+            group_name="gpu",
+            node_count=1,
+            entrypoint="train.py",
+            parameters=["--lr", "0.1"],
+            environment={"A": "1"},
+            priority=int(Priority.HIGH),
+        )
+        s.add(chain)
+        job = Job(seq=0)
+        chain.jobs.append(job)
+        job.ranks.append(JobRank(rank=0, node="n0"))
+        s.commit()
+        cid = chain.id
+
+    with factory() as s:
+        chain = s.get(Chain, cid)
+        assert chain.chain_state is ChainState.WAITING_INIT
+        assert chain.parameters == ["--lr", "0.1"]
+        assert chain.environment == {"A": "1"}
+        assert chain.priority_level is Priority.HIGH
+        assert chain.created_at.tzinfo is dt.UTC
+        rank = chain.current_job.ranks[0]
+        rank.set_state(RankState.RUNNING)
+        chain.set_state(ChainState.RUNNING)
+        s.commit()
+        assert rank.started_at is not None
+
+    with factory() as s:
+        chain = s.get(Chain, cid)
+        rank = chain.current_job.ranks[0]
+        assert rank.rank_state is RankState.RUNNING
+        with pytest.raises(IllegalTransition, match="rank cannot go from running to building"):
+            rank.set_state(RankState.BUILDING)
+        with pytest.raises(IllegalTransition, match="chain cannot go from running to waiting_init"):
+            chain.set_state(ChainState.WAITING_INIT)
+        # the refused transitions left the rows as they were
+        assert rank.rank_state is RankState.RUNNING
+        assert chain.chain_state is ChainState.RUNNING
+
+
+@pytest.mark.parametrize(
+    ("path", "ok"),
+    [
+        (["building", "running", "stopped_terminating", "stopped"], True),
+        (["running", "succeeded"], True),
+        (["unschedulable", "building", "running", "failed_terminating", "failed"], True),
+        (["running", "failed", "running"], False),
+        (["succeeded", "stopped"], False),
+        (["stopped_terminating", "succeeded"], False),
+    ],
+)
+def test_rank_state_machine(path: list[str], ok: bool) -> None:
+    rank = JobRank(rank=0, node="n0", state="created")
+    try:
+        for step in path:
+            rank.set_state(RankState(step))
+    except IllegalTransition:
+        assert not ok
+    else:
+        assert ok
