@@ -145,6 +145,7 @@ class Chain(Base):
     stop_requested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     suspend_requested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     suspend_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)  # admin-suspended: not resumed
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # keeps its place on resume
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 00:27:11.733679
+Create Date: 2026-11-24 00:30:43.142254
 """
 
 import sqlalchemy as sa
@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("stop_requested_at", scheduler.model.orm.UTCDateTime(), nullable=True),
         sa.Column("suspend_requested_at", scheduler.model.orm.UTCDateTime(), nullable=True),
         sa.Column("suspend_code", sa.String(length=32), nullable=True),
+        sa.Column("held", sa.Boolean(), nullable=False),
         sa.Column("created_at", scheduler.model.orm.UTCDateTime(), nullable=False),
         sa.Column("queued_at", scheduler.model.orm.UTCDateTime(), nullable=False),
         sa.Column("started_at", scheduler.model.orm.UTCDateTime(), nullable=True),

@@ -1,0 +1,1 @@
+"""The local backend (embedded default): ranks are real processes on this machine."""

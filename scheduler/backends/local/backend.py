@@ -1,0 +1,239 @@
+"""LocalBackend: each rank is a supervised process on this machine (the embedded default).
+
+"Nodes" are slices of this machine's GPUs (or simulated GPU slots when there is none);
+configure several to try multi-node chains and preemption on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from traitlets import Integer, List, Unicode, default
+
+from scheduler.backends.base import (
+    Backend,
+    LogChunk,
+    NodeSpec,
+    RankKey,
+    RankLaunch,
+    RankObservation,
+)
+from scheduler.backends.local import control
+from scheduler.backends.local.gpus import discover_gpus
+from scheduler.backends.local.logfiles import read_log
+
+
+class LocalBackend(Backend):
+    """Runs ranks as local processes under a per-rank supervisor."""
+
+    data_dir = Unicode(help="Folder for rank control files and logs.").tag(config=True)
+    nodes = List(
+        help=(
+            "Local nodes: [{'name': 'local-0', 'group': 'default', 'gpus': 8}]; 'gpus' is a "
+            "count of simulated slots or a list of GPU ids. Default: one node with the GPUs "
+            "NVML finds, else `simulated_gpus` slots."
+        )
+    ).tag(config=True)
+    default_group = Unicode("default", help="Group of the default node.").tag(config=True)
+    simulated_gpus = Integer(8, help="GPU slots of the default node when NVML finds none.").tag(
+        config=True
+    )
+    python = Unicode(sys.executable, help="Interpreter for .py entrypoints (no haienv).").tag(
+        config=True
+    )
+    max_line_bytes = Integer(16384, help="Longer output lines are truncated.").tag(config=True)
+    log_segment_bytes = Integer(8 << 20, help="A rank's log rotates at this size.").tag(config=True)
+    log_keep_segments = Integer(4, help="Rotated segments kept per rank.").tag(config=True)
+
+    @default("nodes")
+    def _default_nodes(self) -> list[dict[str, Any]]:
+        gpus = discover_gpus()
+        ids: list[str] = []
+        for g in gpus:
+            ids.extend(m.uuid for m in g.mig_devices) if g.mig_enabled else ids.append(str(g.index))
+        if not ids:
+            ids = [f"sim-{i}" for i in range(self.simulated_gpus)]
+        return [{"name": "local-0", "group": self.default_group, "gpus": ids}]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._children: dict[RankKey, subprocess.Popen] = {}
+
+    # -- nodes ------------------------------------------------------------------------
+    def discover_nodes(self) -> list[NodeSpec]:
+        out = []
+        for i, n in enumerate(self.nodes):
+            gpus = n.get("gpus", 0)
+            ids = (
+                tuple(str(g) for g in gpus)
+                if isinstance(gpus, list)
+                else tuple(f"{n.get('name', i)}-sim-{k}" for k in range(int(gpus)))
+            )
+            out.append(
+                NodeSpec(name=n["name"], group=n.get("group", self.default_group), gpu_ids=ids)
+            )
+        return out
+
+    def _node(self, name: str) -> NodeSpec:
+        for n in self.discover_nodes():
+            if n.name == name:
+                return n
+        raise RuntimeError(f"node {name!r} is not configured in LocalBackend.nodes")
+
+    # -- paths ------------------------------------------------------------------------
+    def control_dir(self, key: RankKey) -> Path:
+        return Path(self.data_dir) / "ranks" / str(key.chain_id) / str(key.job_seq) / str(key.rank)
+
+    def log_dir(self, key: RankKey) -> Path:
+        return Path(self.data_dir) / "logs" / str(key.chain_id) / str(key.job_seq) / str(key.rank)
+
+    # -- starting ---------------------------------------------------------------------
+    def command(self, launch: RankLaunch) -> list[str]:
+        """argv for the rank: .py runs with the env's python, .sh with bash, else exec."""
+        entry = launch.entrypoint
+        python = launch.python or self.python
+        if entry.endswith(".py"):
+            return [python, entry, *launch.parameters]
+        if entry.endswith(".sh"):
+            return ["bash", entry, *launch.parameters]
+        return [entry, *launch.parameters]
+
+    def start_rank(self, launch: RankLaunch) -> dict[str, Any]:
+        key = launch.key
+        cdir = self.control_dir(key)
+        live = self._live_runner(cdir)
+        if live is not None:  # started before a scheduler restart: adopt it
+            return live
+        if not os.path.isdir(launch.workspace):
+            raise RuntimeError(f"workspace {launch.workspace!r} does not exist")
+        node = self._node(launch.node)
+        gpu_ids = node.gpu_ids[: launch.gpus] if launch.gpus else node.gpu_ids
+        env = dict(os.environ)
+        env.update(launch.env)
+        env.update(
+            {
+                "CUDA_VISIBLE_DEVICES": ",".join(gpu_ids),
+                "HAI_CONTROL_DIR": str(cdir),
+                "HAI_NODE": node.name,
+                "MASTER_ADDR": "127.0.0.1",
+            }
+        )
+        cdir.mkdir(parents=True, exist_ok=True)
+        for stale in (control.EXIT, control.CHILD_PID, control.SUSPEND, control.SUSPEND_ACK):
+            (cdir / stale).unlink(missing_ok=True)
+        control.write_json_atomic(
+            cdir / control.SPEC,
+            {
+                "argv": self.command(launch),
+                "cwd": launch.workspace,
+                "env": env,
+                "log_dir": str(self.log_dir(key)),
+                "max_line_bytes": self.max_line_bytes,
+                "segment_bytes": self.log_segment_bytes,
+                "keep_segments": self.log_keep_segments,
+            },
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scheduler.backends.local.runner", str(cdir)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(cdir / "runner.err", "ab"),  # noqa: SIM115 - handed to the child
+            start_new_session=True,
+            close_fds=True,
+        )
+        self._children[key] = proc
+        return {
+            "runner_pid": proc.pid,
+            "runner_start": control.process_start_time(proc.pid),
+            "control_dir": str(cdir),
+        }
+
+    def _live_runner(self, cdir: Path) -> dict[str, Any] | None:
+        info = control.read_json(cdir / control.RUNNER)
+        if info and control.is_alive(info.get("pid"), info.get("start_time")):
+            return {
+                "runner_pid": info["pid"],
+                "runner_start": info.get("start_time"),
+                "control_dir": str(cdir),
+            }
+        return None
+
+    # -- observing --------------------------------------------------------------------
+    def _reap(self, key: RankKey) -> None:
+        proc = self._children.get(key)
+        if proc is not None and proc.poll() is not None:
+            del self._children[key]
+
+    def observe(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
+        self._reap(key)
+        cdir = self.control_dir(key)
+        wls = _read_int(cdir / control.WHOLE_LIFE_STATE)
+        acked = (cdir / control.SUSPEND_ACK).exists()
+        result = control.read_json(cdir / control.EXIT)
+        if result is not None:
+            return RankObservation(
+                phase="exited",
+                exit_code=int(result["exit_code"]),
+                reason=result.get("reason", ""),
+                whole_life_state=wls,
+                suspend_acked=acked,
+                init_failed=bool(result.get("init_failed")),
+            )
+        if control.is_alive(handle.get("runner_pid"), handle.get("runner_start")):
+            phase = "running" if (cdir / control.CHILD_PID).exists() else "pending"
+            return RankObservation(phase=phase, whole_life_state=wls, suspend_acked=acked)
+        live = self._live_runner(cdir)
+        if live is not None:
+            return RankObservation(
+                phase="running", whole_life_state=wls, suspend_acked=acked, handle=live
+            )
+        if not handle:
+            return RankObservation(phase="gone", reason="the rank was never started")
+        return RankObservation(
+            phase="gone",
+            reason="the rank's supervisor process vanished without recording an exit status",
+            whole_life_state=wls,
+        )
+
+    # -- signalling -------------------------------------------------------------------
+    def request_suspend(self, key: RankKey, handle: dict[str, Any]) -> None:
+        cdir = self.control_dir(key)
+        if cdir.is_dir():
+            (cdir / control.SUSPEND).touch()
+
+    def terminate(self, key: RankKey, handle: dict[str, Any], *, force: bool = False) -> None:
+        sig = signal.SIGKILL if force else signal.SIGTERM
+        cdir = self.control_dir(key)
+        pid = _read_int(cdir / control.CHILD_PID)
+        if pid and control.process_start_time(pid) is not None:
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass
+            return
+        runner = handle.get("runner_pid")
+        if runner and control.is_alive(runner, handle.get("runner_start")):
+            try:
+                os.kill(runner, sig)
+            except ProcessLookupError:
+                pass
+
+    def read_log(self, key: RankKey, offset: int = 0, max_bytes: int = 1 << 20) -> LogChunk:
+        return read_log(self.log_dir(key), offset, max_bytes)
+
+    def remove_files(self, chain_id: int) -> None:
+        """Delete a chain's control folders (its logs are kept)."""
+        shutil.rmtree(Path(self.data_dir) / "ranks" / str(chain_id), ignore_errors=True)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None

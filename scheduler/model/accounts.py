@@ -1,0 +1,112 @@
+"""Users, API tokens and quota rows: creating them and looking them up.
+
+Tokens are stored as SHA-256 hashes only; the plain token is shown once, when issued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.model.enums import Priority
+from scheduler.model.orm import ApiToken, Quota, User
+
+USER_NAME_RULE = (
+    "1-64 characters: letters, digits, '.', '_', '-' and '@', starting with a letter or digit"
+)
+_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_QUOTA_RESOURCE = re.compile(r"^node(-(?P<group>.+)-(?P<prio>[A-Z_]+))?$")
+
+
+def check_user_name(name: str) -> str:
+    if not isinstance(name, str) or not _USER_NAME.match(name):
+        raise ValueError(f"invalid user name {name!r}: {USER_NAME_RULE}")
+    return name
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def get_user(session: Session, name: str) -> User | None:
+    return session.scalars(select(User).where(User.name == name)).one_or_none()
+
+
+def create_user(
+    session: Session, name: str, *, admin: bool = False, group: str | None = None
+) -> User:
+    """Create a user; refuse a bad or taken name with a clear message."""
+    check_user_name(name)
+    if get_user(session, name) is not None:
+        raise ValueError(f"user {name!r} already exists")
+    user = User(name=name, is_admin=admin, group_name=group)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def issue_token(session: Session, user: User, note: str = "") -> str:
+    """Create an API token for ``user``; returns the plain token (stored hashed)."""
+    token = secrets.token_hex(24)
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), note=note))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    if not token:
+        return None
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    return row.user if row else None
+
+
+def quota_resource(group: str | None, priority: Priority | None) -> str:
+    """``node-<group>-<PRIORITY>`` or, with neither given, the total ``node``."""
+    if group is None and priority is None:
+        return "node"
+    if group is None or priority is None:
+        raise ValueError("a per-priority quota names both a group and a priority")
+    return f"node-{group}-{Priority.parse(priority).name}"
+
+
+def check_quota_resource(resource: str) -> str:
+    m = _QUOTA_RESOURCE.match(resource)
+    if not m or (m.group("prio") and m.group("prio") not in Priority.__members__):
+        raise ValueError(
+            f"invalid quota resource {resource!r}: use 'node' or 'node-<group>-<PRIORITY>' "
+            f"with PRIORITY one of {Priority.names()}"
+        )
+    return resource
+
+
+def set_quota(
+    session: Session, subject_kind: str, subject: str, resource: str, limit: int
+) -> Quota:
+    """Create or update one quota row (``subject_kind`` is 'user' or 'group')."""
+    if subject_kind not in ("user", "group"):
+        raise ValueError(f"quota subject kind must be 'user' or 'group', not {subject_kind!r}")
+    check_quota_resource(resource)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ValueError(f"quota limit must be a whole number ≥ 0, not {limit!r}")
+    row = session.scalars(
+        select(Quota).where(
+            Quota.subject_kind == subject_kind, Quota.subject == subject, Quota.resource == resource
+        )
+    ).one_or_none()
+    if row is None:
+        row = Quota(subject_kind=subject_kind, subject=subject, resource=resource, limit=limit)
+        session.add(row)
+    else:
+        row.limit = limit
+    session.flush()
+    return row
+
+
+def all_quota_rows(session: Session) -> dict[tuple[str, str, str], int]:
+    return {
+        (q.subject_kind, q.subject, q.resource): q.limit for q in session.scalars(select(Quota))
+    }

@@ -1,0 +1,195 @@
+"""The scheduler service process: configuration (traitlets), start-up, and the ``up`` command.
+
+``hai-scheduler`` runs the loop (reconcile → decide → act) and the HTTP API in one
+tornado process. ``hai-scheduler up`` does the same on embedded defaults and makes sure
+the person running it has a user and a token to ``hai-cli init`` with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from traitlets import Bool, Dict, Float, Integer, Unicode, default
+from traitlets import Type as TypeTrait
+from traitlets.config import Application, catch_config_error
+
+from scheduler.backends.base import Backend
+from scheduler.backends.local.backend import LocalBackend
+from scheduler.model import accounts
+from scheduler.model.db import open_database
+from scheduler.service.loop import SchedulerLoop
+
+
+class SchedulerApp(Application):
+    """The HAI scheduler service."""
+
+    name = "hai-scheduler"
+    description = "Time-shared training scheduler: API + scheduling loop."
+    config_file_name = Unicode("hai_scheduler_config.py", help="Config file to load.").tag(
+        config=True
+    )
+
+    data_dir = Unicode(help="Where the database, logs and rank control files live.").tag(
+        config=True
+    )
+
+    @default("data_dir")
+    def _default_data_dir(self) -> str:
+        return os.environ.get("HAI_DATA_DIR", str(Path.cwd() / "var" / "hai"))
+
+    db_url = Unicode(help="SQLAlchemy URL; default: a SQLite file in data_dir.").tag(config=True)
+
+    @default("db_url")
+    def _default_db_url(self) -> str:
+        return (
+            os.environ.get("HAI_DB_URL") or f"sqlite:///{Path(self.data_dir) / 'scheduler.sqlite'}"
+        )
+
+    ip = Unicode("127.0.0.1", help="Address the API listens on.").tag(config=True)
+    port = Integer(8910, help="Port the API listens on (0 = pick a free one).").tag(config=True)
+    base_url = Unicode("/", help="URL prefix of every endpoint (for running behind a proxy).").tag(
+        config=True
+    )
+    port_file = Unicode("", help="If set, write the bound port here once listening.").tag(
+        config=True
+    )
+
+    backend_class = TypeTrait(LocalBackend, klass=Backend, help="Where ranks run.").tag(config=True)
+    authenticator_class = TypeTrait(
+        "scheduler.service.auth.TokenAuthenticator",
+        klass="scheduler.service.auth.Authenticator",
+        help="How API requests are authenticated.",
+    ).tag(config=True)
+
+    tick_seconds = Float(0.5, help="Longest pause between two scheduling cycles.").tag(config=True)
+    suspend_grace_seconds = Float(
+        60.0, help="How long a suspended chain may checkpoint before its ranks are stopped."
+    ).tag(config=True)
+    stop_grace_seconds = Float(
+        10.0, help="How long a stopped rank gets after SIGTERM before SIGKILL."
+    ).tag(config=True)
+    min_run_seconds = Float(
+        0.0, help="A chain that has run less than this is never preempted."
+    ).tag(config=True)
+    aging_seconds = Float(
+        0.0, help="Waiting this long raises a pending chain's priority by one level (0 = off)."
+    ).tag(config=True)
+    aging_max_priority = Unicode("HIGH", help="Aging never lifts a chain above this.").tag(
+        config=True
+    )
+    default_quota = Dict(
+        help="Limits used where no quota row exists: {'NORMAL': 4, 'node': 16}; missing = unlimited."
+    ).tag(config=True)
+
+    first_user = Unicode(help="`up` creates this admin user (default: your login name).").tag(
+        config=True
+    )
+
+    @default("first_user")
+    def _default_first_user(self) -> str:
+        return os.environ.get("HAI_USER") or getpass.getuser()
+
+    embedded = Bool(False, help="Set by `up`: print how to connect once started.")
+
+    subcommands = {
+        "up": (
+            "scheduler.service.app.UpApp",
+            "Start on embedded defaults and print how to connect hai-cli.",
+        ),
+    }
+
+    aliases = {
+        "ip": "SchedulerApp.ip",
+        "port": "SchedulerApp.port",
+        "data-dir": "SchedulerApp.data_dir",
+        "db-url": "SchedulerApp.db_url",
+        "base-url": "SchedulerApp.base_url",
+        "config": "SchedulerApp.config_file_name",
+        "port-file": "SchedulerApp.port_file",
+        "log-level": "Application.log_level",
+    }
+
+    session_factory: sessionmaker[Session]
+    backend: Backend
+    loop: SchedulerLoop
+    authenticator: Any
+
+    @catch_config_error
+    def initialize(self, argv: list[str] | None = None) -> None:
+        super().initialize(argv)
+        if self.subapp is not None:
+            return
+        if self.config_file_name and Path(self.config_file_name).exists():
+            self.load_config_file(self.config_file_name)
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        self.session_factory = open_database(self.db_url)
+        self.backend = self.backend_class(parent=self, data_dir=self.data_dir)
+        self.authenticator = self.authenticator_class(parent=self, app=self)
+        self.loop = SchedulerLoop(parent=self, app=self)
+        self.loop.sync_nodes()
+
+    def ensure_first_user(self) -> str | None:
+        """Create the first admin and return a new token for them, if no user exists yet."""
+        with self.session_factory.begin() as s:
+            if accounts.get_user(s, self.first_user) is not None:
+                return None
+            user = accounts.create_user(s, self.first_user, admin=True)
+            return accounts.issue_token(s, user, note="created by hai-scheduler up")
+
+    def start(self) -> None:
+        if self.subapp is not None:
+            self.subapp.start()
+            return
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        from scheduler.service.web import make_web_app
+
+        web = make_web_app(self)
+        server = web.listen(self.port, address=self.ip, xheaders=True)
+        port = next(iter(server._sockets.values())).getsockname()[1]
+        url = f"http://{self.ip}:{port}{self.base_url}"
+        self.log.info("hai-scheduler listening on %s (database %s)", url, self.db_url)
+        if self.port_file:
+            Path(self.port_file).write_text(str(port))
+        if self.embedded:
+            token = self.ensure_first_user()
+            print(f"\nHAI scheduler is up at {url}")
+            if token:
+                print(f"Connect with:\n  hai-cli init {token} --url {url}\n", flush=True)
+            else:
+                print(
+                    f"User {self.first_user!r} exists already; reuse your ~/.hai/conf.yaml.\n",
+                    flush=True,
+                )
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            running.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(self.loop.run())
+        await stop.wait()
+        self.log.info("hai-scheduler stopping (ranks keep running and are adopted on restart)")
+        task.cancel()
+        server.stop()
+
+
+class UpApp(SchedulerApp):
+    """``hai-scheduler up``: the embedded default (local processes, SQLite)."""
+
+    name = "hai-scheduler-up"
+    subcommands = {}
+
+    @catch_config_error
+    def initialize(self, argv: list[str] | None = None) -> None:
+        self.embedded = True
+        super().initialize(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    SchedulerApp.launch_instance(argv)
