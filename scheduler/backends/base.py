@@ -90,7 +90,7 @@ class Backend(LoggingConfigurable):
         """Start one rank; return the handle to store with the rank. Raise on failure."""
         raise NotImplementedError
 
-    def observe(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
+    def poll_rank(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
         """Report a rank's state. Must work after a scheduler restart (adopting the rank)."""
         raise NotImplementedError
 
@@ -106,5 +106,5 @@ class Backend(LoggingConfigurable):
         """Timestamped output lines of a rank from ``offset``."""
         raise NotImplementedError
 
-    def cleanup(self, key: RankKey, handle: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+    def cleanup(self, key: RankKey, handle: dict[str, Any]) -> None:
         """Release what a finished rank still holds (optional)."""

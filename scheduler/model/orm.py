@@ -202,11 +202,11 @@ class Job(Base):
     def ended(self) -> bool:
         return all(RankState(r.state).is_terminal for r in self.ranks)
 
-    def end(self, code: StopCode, reason: str, now: dt.datetime) -> None:
+    def record_stop(self, code: StopCode, reason: str) -> None:
+        """Remember why the job ends; the first cause recorded wins."""
         if self.stop_code is None:
             self.stop_code = code.value
             self.reason = reason
-        self.ended_at = now
 
 
 class JobRank(Base):

@@ -84,7 +84,7 @@ class SchedulerApp(Application):
         config=True
     )
     default_quota = Dict(
-        help="Limits used where no quota row exists: {'NORMAL': 4, 'node': 16}; missing = unlimited."
+        help="Limits where no quota row exists, e.g. {'NORMAL': 4, 'node': 16}; missing: unlimited."
     ).tag(config=True)
 
     first_user = Unicode(help="`up` creates this admin user (default: your login name).").tag(
@@ -127,10 +127,14 @@ class SchedulerApp(Application):
             return
         if self.config_file_name and Path(self.config_file_name).exists():
             self.load_config_file(self.config_file_name)
+        self.init_core()
+        self.authenticator = self.authenticator_class(parent=self, app=self)
+
+    def init_core(self) -> None:
+        """Database, backend and loop: everything but the HTTP side."""
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         self.session_factory = open_database(self.db_url)
         self.backend = self.backend_class(parent=self, data_dir=self.data_dir)
-        self.authenticator = self.authenticator_class(parent=self, app=self)
         self.loop = SchedulerLoop(parent=self, app=self)
         self.loop.sync_nodes()
 

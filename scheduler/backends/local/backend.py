@@ -6,6 +6,7 @@ configure several to try multi-node chains and preemption on one machine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -110,6 +111,8 @@ class LocalBackend(Backend):
         live = self._live_runner(cdir)
         if live is not None:  # started before a scheduler restart: adopt it
             return live
+        if (cdir / control.EXIT).exists():  # ran and ended while the scheduler was down
+            return {"control_dir": str(cdir), "adopted": True}
         if not os.path.isdir(launch.workspace):
             raise RuntimeError(f"workspace {launch.workspace!r} does not exist")
         node = self._node(launch.node)
@@ -125,8 +128,6 @@ class LocalBackend(Backend):
             }
         )
         cdir.mkdir(parents=True, exist_ok=True)
-        for stale in (control.EXIT, control.CHILD_PID, control.SUSPEND, control.SUSPEND_ACK):
-            (cdir / stale).unlink(missing_ok=True)
         control.write_json_atomic(
             cdir / control.SPEC,
             {
@@ -170,7 +171,7 @@ class LocalBackend(Backend):
         if proc is not None and proc.poll() is not None:
             del self._children[key]
 
-    def observe(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
+    def poll_rank(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
         self._reap(key)
         cdir = self.control_dir(key)
         wls = _read_int(cdir / control.WHOLE_LIFE_STATE)
@@ -212,17 +213,13 @@ class LocalBackend(Backend):
         cdir = self.control_dir(key)
         pid = _read_int(cdir / control.CHILD_PID)
         if pid and control.process_start_time(pid) is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
-            except ProcessLookupError:
-                pass
             return
         runner = handle.get("runner_pid")
         if runner and control.is_alive(runner, handle.get("runner_start")):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(runner, sig)
-            except ProcessLookupError:
-                pass
 
     def read_log(self, key: RankKey, offset: int = 0, max_bytes: int = 1 << 20) -> LogChunk:
         return read_log(self.log_dir(key), offset, max_bytes)

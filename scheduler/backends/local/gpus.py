@@ -6,6 +6,7 @@ then fall back to simulated slots.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -92,7 +93,5 @@ def discover_gpus() -> list[GpuInfo]:
         log.warning("NVML failed while listing GPUs: %s", exc)
         return []
     finally:
-        try:
+        with contextlib.suppress(pynvml.NVMLError):
             pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass

@@ -1,0 +1,484 @@
+"""The scheduling loop: reconcile → decide → act, once per tick or when woken.
+
+It is the only writer of chain and rank *states*. The API writes intents (a new chain,
+``stop_requested_at``, ``suspend_requested_at``/``held``, a new priority) and wakes it.
+
+Restart safety: a job and its ranks are committed before any process is started, and the
+backend can find a rank again from its key alone, so a loop killed at any moment and
+started again adopts what runs, starts what was never started, and fails (with a reason)
+only what vanished without a trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from traitlets import Any as AnyTrait
+from traitlets.config import LoggingConfigurable
+
+from scheduler.backends.base import RankKey, RankLaunch, RankObservation
+from scheduler.model import accounts
+from scheduler.model.enums import ChainState, NodeState, Priority, RankState, StopCode
+from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup
+from scheduler.model.states import terminating_to_final
+from scheduler.policy import (
+    Decision,
+    NodeView,
+    PendingChain,
+    PolicyConfig,
+    QuotaTable,
+    RunningChain,
+    decide,
+)
+
+_ACTIVE_CHAIN_STATES = (
+    ChainState.WAITING_INIT.value,
+    ChainState.RUNNING.value,
+    ChainState.SUSPENDED.value,
+)
+
+
+def _ts(value: dt.datetime | None) -> float:
+    return value.timestamp() if value else 0.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SchedulerLoop(LoggingConfigurable):
+    """Drives chains through their states with the policy and a backend."""
+
+    app = AnyTrait(help="The SchedulerApp: session factory, backend and knobs.")
+
+    def __init__(self, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clock = clock
+        self._wake: asyncio.Event | None = None
+        self._aio: asyncio.AbstractEventLoop | None = None
+        self.last_decision: Decision | None = None
+
+    # -- driving ------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Ask for a cycle now (safe to call from any thread)."""
+        if self._aio is not None and self._wake is not None:
+            self._aio.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._aio = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while True:
+            self._wake.clear()
+            try:
+                await asyncio.to_thread(self.cycle)
+            except Exception:
+                self.log.exception("scheduling cycle failed; retrying next tick")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.app.tick_seconds)
+
+    @property
+    def policy_config(self) -> PolicyConfig:
+        return PolicyConfig(
+            min_run_seconds=self.app.min_run_seconds,
+            aging_seconds=self.app.aging_seconds,
+            aging_max_priority=int(Priority.parse(self.app.aging_max_priority)),
+        )
+
+    def sync_nodes(self) -> None:
+        """Make the node table match the backend's nodes (vanished ones go offline)."""
+        specs = self.app.backend.discover_nodes()
+        with self.app.session_factory.begin() as s:
+            groups = {g.name: g for g in s.scalars(select(NodeGroup))}
+            nodes = {n.name: n for n in s.scalars(select(Node))}
+            for spec in specs:
+                group = groups.get(spec.group)
+                if group is None:
+                    group = groups[spec.group] = NodeGroup(name=spec.group)
+                    s.add(group)
+                node = nodes.pop(spec.name, None)
+                if node is None:
+                    s.add(Node(name=spec.name, group=group, gpus=spec.gpus))
+                else:
+                    node.group, node.gpus = group, spec.gpus
+                    if node.state == NodeState.OFFLINE.value:
+                        node.state = NodeState.READY.value
+            for gone in nodes.values():
+                gone.state = NodeState.OFFLINE.value
+
+    # -- one cycle ----------------------------------------------------------------------
+    def cycle(self) -> Decision:
+        """One full reconcile → decide → act pass; returns the policy's decision."""
+        now_f = self.clock()
+        now = dt.datetime.fromtimestamp(now_f, dt.UTC)
+        with self.app.session_factory() as s:
+            chains = list(
+                s.scalars(
+                    select(Chain)
+                    .where(Chain.state.in_(_ACTIVE_CHAIN_STATES))
+                    .options(
+                        selectinload(Chain.owner), selectinload(Chain.jobs).selectinload(Job.ranks)
+                    )
+                )
+            )
+            for chain in chains:
+                if chain.chain_state is ChainState.RUNNING:
+                    self._reconcile_running(chain, now)
+                else:
+                    self._handle_idle_requests(chain, now)
+            s.commit()
+            decision = self._decide(s, chains, now_f)
+            started = self._act(s, chains, decision, now)
+            s.commit()
+            self._launch(s, started, now)
+            s.commit()
+        self.last_decision = decision
+        return decision
+
+    # -- reconcile ----------------------------------------------------------------------
+    def _observe(self, chain: Chain, job: Job, rank: JobRank) -> RankObservation:
+        key = RankKey(chain.id, job.seq, rank.rank)
+        if not rank.handle.get("started") and rank.rank_state is RankState.CREATED:
+            # committed but never started (the loop died in between): start it now
+            self._start_rank(chain, job, rank, dt.datetime.now(dt.UTC))
+        obs = self.app.backend.poll_rank(key, rank.handle)
+        if obs.handle:
+            rank.handle = {**rank.handle, **obs.handle}
+        return obs
+
+    def _reconcile_running(self, chain: Chain, now: dt.datetime) -> None:
+        job = chain.current_job
+        assert job is not None, f"running chain {chain.id} has no job"
+        changed = False
+        acked: set[int] = set()
+        for rank in job.ranks:
+            if rank.rank_state.is_terminal:
+                continue
+            obs = self._observe(chain, job, rank)
+            if rank.rank == 0 and obs.whole_life_state is not None:
+                chain.whole_life_state = obs.whole_life_state
+            if obs.suspend_acked:
+                acked.add(rank.rank)
+            changed |= self._apply_observation(chain, job, rank, obs, now)
+        changed |= self._job_rules(chain, job, acked, now)
+        if job.ended:
+            self._end_job(chain, job, now)
+        elif changed:
+            chain.updated_at = now
+
+    def _apply_observation(
+        self, chain: Chain, job: Job, rank: JobRank, obs: RankObservation, now: dt.datetime
+    ) -> bool:
+        state = rank.rank_state
+        if obs.phase in ("pending", "building", "unschedulable", "running"):
+            target = {
+                "pending": RankState.CREATED,
+                "building": RankState.BUILDING,
+                "unschedulable": RankState.UNSCHEDULABLE,
+                "running": RankState.RUNNING,
+            }[obs.phase]
+            if state.is_terminating or target == state or target is RankState.CREATED:
+                return False
+            rank.set_state(target, now)
+            return True
+        # exited or gone
+        if obs.phase == "gone":
+            rank.reason = obs.reason
+            final = terminating_to_final(state) if state.is_terminating else RankState.FAILED
+            if not state.is_terminating:
+                job.record_stop(StopCode.LOST, f"rank {rank.rank}: {obs.reason}")
+        else:
+            rank.exit_code = obs.exit_code
+            rank.reason = obs.reason
+            if obs.init_failed:
+                final = RankState.FAILED
+                job.record_stop(StopCode.INIT_FAILED, f"rank {rank.rank}: {obs.reason}")
+            elif state.is_terminating:
+                final = terminating_to_final(state)
+                if (
+                    final is RankState.SUCCEEDED
+                    and obs.exit_code != 0
+                    and not rank.handle.get("term_sent")
+                ):
+                    final = RankState.FAILED  # it failed by itself while finishing
+            elif chain.suspend_requested_at is not None and obs.suspend_acked:
+                final = RankState.STOPPED  # it checkpointed and left for the suspend
+                job.record_stop(StopCode(chain.suspend_code or StopCode.PREEMPTED), "suspended")
+            elif obs.exit_code == 0:
+                final = RankState.SUCCEEDED
+            else:
+                final = RankState.FAILED
+                job.record_stop(
+                    StopCode.FAILED, f"rank {rank.rank} exited with code {obs.exit_code}"
+                )
+        rank.set_state(final, now)
+        return True
+
+    def _job_rules(self, chain: Chain, job: Job, acked: set[int], now: dt.datetime) -> bool:
+        """Stop requests, suspends, timeouts, failures and the grace periods of one job."""
+        app = self.app
+        live = [r for r in job.ranks if not r.rank_state.is_terminal]
+        if not live:
+            return False
+        running = [r for r in live if not r.rank_state.is_terminating]
+        why: tuple[RankState, StopCode, str] | None = None
+        if chain.stop_requested_at is not None:
+            why = (RankState.STOPPED_TERMINATING, StopCode.STOPPED_BY_USER, "stopped by user")
+        elif any(r.rank_state is RankState.FAILED for r in job.ranks):
+            why = (
+                RankState.FAILED_TERMINATING,
+                StopCode(job.stop_code or StopCode.FAILED),
+                job.reason or "a rank failed",
+            )
+        elif chain.suspend_requested_at is not None:
+            code = StopCode(chain.suspend_code or StopCode.PREEMPTED)
+            all_acked = all(r.rank in acked for r in running)
+            deadline = _ts(chain.suspend_requested_at) + app.suspend_grace_seconds
+            if all_acked or now.timestamp() >= deadline:
+                why = (
+                    RankState.STOPPED_TERMINATING,
+                    code,
+                    "suspended" + ("" if all_acked else " after the grace period"),
+                )
+        elif any(r.rank_state is RankState.SUCCEEDED for r in job.ranks if r.rank == 0):
+            why = (RankState.SUCCEEDED_TERMINATING, StopCode.SUCCEEDED, "rank 0 finished")
+        else:
+            timeout = (chain.options or {}).get("timeout")
+            if timeout and now.timestamp() - _ts(job.created_at) > float(timeout):
+                why = (
+                    RankState.STOPPED_TERMINATING,
+                    StopCode.TIMEOUT,
+                    f"ran longer than its timeout of {timeout} s",
+                )
+        changed = False
+        if why is not None:
+            state, code, reason = why
+            if code is not StopCode.SUCCEEDED:
+                job.record_stop(code, reason)
+            for r in running:
+                r.set_state(state, now)
+                r.handle = {**r.handle, "terminating_since": now.timestamp()}
+                changed = True
+        grace = app.stop_grace_seconds
+        for r in live:
+            since = r.handle.get("terminating_since")
+            if not r.rank_state.is_terminating or since is None:
+                continue
+            key = RankKey(chain.id, job.seq, r.rank)
+            # ranks of a succeeding job get one grace period to finish by themselves
+            soft_at = since + (grace if r.rank_state is RankState.SUCCEEDED_TERMINATING else 0)
+            if not r.handle.get("term_sent") and now.timestamp() >= soft_at:
+                self.app.backend.terminate(key, r.handle)
+                r.handle = {**r.handle, "term_sent": now.timestamp()}
+            elif (
+                r.handle.get("term_sent")
+                and not r.handle.get("killed")
+                and now.timestamp() - r.handle["term_sent"] > grace
+            ):
+                self.app.backend.terminate(key, r.handle, force=True)
+                r.handle = {**r.handle, "killed": True}
+        return changed
+
+    def _end_job(self, chain: Chain, job: Job, now: dt.datetime) -> None:
+        states = [r.rank_state for r in job.ranks]
+        if job.stop_code is None:
+            ok = all(s is RankState.SUCCEEDED for s in states)
+            job.record_stop(
+                StopCode.SUCCEEDED if ok else StopCode.FAILED,
+                "" if ok else "a rank did not succeed",
+            )
+        code = StopCode(job.stop_code)
+        job.ended_at = now
+        if (
+            code.resumes
+            and chain.stop_requested_at is None
+            and any(s is RankState.STOPPED for s in states)
+        ):
+            chain.set_state(ChainState.SUSPENDED, now)
+            chain.suspend_count += 1
+            chain.suspend_requested_at = None
+            chain.reason = f"suspended ({code.value}); waits to resume"
+            return
+        if code.resumes:  # it finished by itself while being suspended
+            ok = all(s is RankState.SUCCEEDED for s in states)
+            code = StopCode.SUCCEEDED if ok else StopCode.STOPPED_BY_USER
+        self._finish(chain, code, job.reason, now)
+
+    def _finish(self, chain: Chain, code: StopCode, reason: str, now: dt.datetime) -> None:
+        chain.set_state(ChainState.FINISHED, now)
+        chain.stop_code = code.value
+        chain.reason = reason
+        chain.finished_at = now
+        chain.suspend_requested_at = None
+
+    def _handle_idle_requests(self, chain: Chain, now: dt.datetime) -> None:
+        if chain.stop_requested_at is not None:
+            self._finish(chain, StopCode.STOPPED_BY_USER, "stopped by user", now)
+
+    # -- decide ---------------------------------------------------------------------------
+    def _decide(self, s: Session, chains: Iterable[Chain], now: float) -> Decision:
+        pending: list[PendingChain] = []
+        running: list[RunningChain] = []
+        for c in chains:
+            state = c.chain_state
+            if state in (ChainState.WAITING_INIT, ChainState.SUSPENDED):
+                if c.held or c.stop_requested_at is not None:
+                    continue
+                pending.append(
+                    PendingChain(
+                        id=c.id,
+                        user=c.owner.name,
+                        user_group=c.owner.group_name,
+                        group=c.group_name,
+                        priority=c.priority,
+                        node_count=c.node_count,
+                        queued_at=_ts(c.queued_at),
+                        is_resume=state is ChainState.SUSPENDED,
+                    )
+                )
+            elif state is ChainState.RUNNING:
+                job = c.current_job
+                held = tuple(r.node for r in job.ranks if not r.rank_state.is_terminal)
+                releasing = (
+                    c.stop_requested_at is not None
+                    or c.suspend_requested_at is not None
+                    or any(
+                        r.rank_state.is_terminating or r.rank_state.is_terminal for r in job.ranks
+                    )
+                )
+                running.append(
+                    RunningChain(
+                        id=c.id,
+                        user=c.owner.name,
+                        user_group=c.owner.group_name,
+                        group=c.group_name,
+                        priority=c.priority,
+                        nodes=held,
+                        started_at=_ts(job.created_at),
+                        releasing=releasing,
+                    )
+                )
+        nodes = [
+            NodeView(
+                name=n.name,
+                group=n.group.name,
+                gpus=n.gpus,
+                schedulable=n.state == NodeState.READY.value,
+            )
+            for n in s.scalars(select(Node).options(selectinload(Node.group)))
+        ]
+        quotas = QuotaTable(rows=accounts.all_quota_rows(s), defaults=dict(self.app.default_quota))
+        return decide(pending, running, nodes, quotas, self.policy_config, now)
+
+    # -- act ------------------------------------------------------------------------------
+    def _act(
+        self, s: Session, chains: list[Chain], decision: Decision, now: dt.datetime
+    ) -> list[Chain]:
+        by_id = {c.id: c for c in chains}
+        started = []
+        for placement in decision.starts:
+            chain = by_id[placement.chain_id]
+            job = Job(seq=len(chain.jobs), created_at=now)
+            chain.jobs.append(job)
+            port = _free_port()
+            for i, node in enumerate(placement.nodes):
+                job.ranks.append(JobRank(rank=i, node=node, handle={"master_port": port}))
+            if chain.started_at is None:
+                chain.started_at = now
+            chain.set_state(ChainState.RUNNING, now)
+            chain.reason = ""
+            started.append(chain)
+        for chain_id in decision.suspends:
+            chain = by_id[chain_id]
+            chain.suspend_requested_at = now
+            chain.suspend_code = StopCode.PREEMPTED.value
+            chain.reason = "preempted for a higher-priority chain; may checkpoint, then stops"
+            chain.updated_at = now
+        for chain_id, reason in decision.waiting.items():
+            chain = by_id[chain_id]
+            if chain.reason != reason:
+                chain.reason = reason
+        # admin suspends are intents too: forward the suspend command to the ranks
+        for chain in chains:
+            if chain.chain_state is ChainState.RUNNING and chain.suspend_requested_at is not None:
+                job = chain.current_job
+                for r in job.ranks:
+                    if r.rank_state is RankState.RUNNING and not r.handle.get("suspend_sent"):
+                        self.app.backend.request_suspend(
+                            RankKey(chain.id, job.seq, r.rank), r.handle
+                        )
+                        r.handle = {**r.handle, "suspend_sent": True}
+        return started
+
+    def _launch(self, s: Session, started: list[Chain], now: dt.datetime) -> None:
+        for chain in started:
+            job = chain.current_job
+            for rank in job.ranks:
+                self._start_rank(chain, job, rank, now)
+
+    def _start_rank(self, chain: Chain, job: Job, rank: JobRank, now: dt.datetime) -> None:
+        env = {str(k): str(v) for k, v in (chain.environment or {}).items()}
+        python = None
+        if chain.haienv:
+            try:
+                python, env_vars = self.haienv_activation(chain.haienv, chain.owner.name)
+            except Exception as exc:  # missing/failed env: the rank cannot start
+                self._init_failed(job, rank, f"haienv {chain.haienv!r}: {exc}", now)
+                return
+            env.update(env_vars)
+        env.update(
+            {
+                "RANK": str(rank.rank),
+                "WORLD_SIZE": str(len(job.ranks)),
+                "MASTER_PORT": str(rank.handle.get("master_port", 29500)),
+                "HAI_CHAIN_ID": str(chain.id),
+                "HAI_CHAIN_NAME": chain.name,
+                "HAI_JOB_SEQ": str(job.seq),
+                "HAI_IS_RESUME": "1" if job.is_resume else "0",
+                "HAI_SUSPEND_COUNT": str(chain.suspend_count),
+                "HAI_WHOLE_LIFE_STATE": str(chain.whole_life_state),
+                "HAI_PRIORITY": Priority(chain.priority).name,
+            }
+        )
+        launch = RankLaunch(
+            key=RankKey(chain.id, job.seq, rank.rank),
+            world_size=len(job.ranks),
+            node=rank.node,
+            master_node=job.ranks[0].node,
+            entrypoint=chain.entrypoint,
+            parameters=tuple(str(p) for p in chain.parameters or ()),
+            env=env,
+            workspace=chain.workspace or ".",
+            owner=chain.owner.name,
+            haienv=chain.haienv,
+            python=python,
+            gpus=chain.gpus_per_node,
+        )
+        try:
+            handle = self.app.backend.start_rank(launch)
+        except Exception as exc:
+            self._init_failed(job, rank, str(exc), now)
+            return
+        rank.handle = {**rank.handle, **handle, "started": True}
+        rank.started_at = rank.started_at or now
+
+    def _init_failed(self, job: Job, rank: JobRank, reason: str, now: dt.datetime) -> None:
+        self.log.warning("chain %s rank %s could not start: %s", job.chain_id, rank.rank, reason)
+        rank.reason = reason
+        rank.set_state(RankState.FAILED, now)
+        job.record_stop(StopCode.INIT_FAILED, f"rank {rank.rank}: {reason}")
+
+    def haienv_activation(self, name: str, owner: str) -> tuple[str, dict[str, str]]:
+        """The interpreter and environment variables of a ready haienv of ``owner``."""
+        import haienv
+
+        return haienv.rank_activation(name, user=owner)
