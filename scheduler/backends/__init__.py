@@ -1,21 +1,5 @@
-"""Backends make the policy's decisions real: start, signal and stop ranks, report their state."""
+"""Backends make the policy's decisions real: start, signal and stop ranks, report their state.
 
-from scheduler.backends.base import (
-    Backend,
-    LogChunk,
-    LogLine,
-    NodeSpec,
-    RankKey,
-    RankLaunch,
-    RankObservation,
-)
-
-__all__ = [
-    "Backend",
-    "LogChunk",
-    "LogLine",
-    "NodeSpec",
-    "RankKey",
-    "RankLaunch",
-    "RankObservation",
-]
+``base`` holds the :class:`~scheduler.backends.base.Backend` interface, ``types`` the plain
+data it exchanges, ``local`` the embedded default (processes on this machine).
+"""

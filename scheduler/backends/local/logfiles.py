@@ -12,7 +12,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from scheduler.backends.base import LogChunk, LogLine
+from scheduler.backends.types import LogChunk, LogLine
 
 SEGMENT_SUFFIX = ".log"
 
