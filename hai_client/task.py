@@ -35,9 +35,19 @@ def _control_dir() -> Path | None:
 
 
 def receive_suspend_command() -> bool:
-    """True once the scheduler has asked this chain to suspend."""
+    """True once the scheduler has asked this chain to suspend.
+
+    The request is a ``suspend`` file in the control folder whose content is not empty
+    or ``0`` (on Kubernetes the file is a downward-API projection of a pod annotation,
+    so it always exists).
+    """
     cdir = _control_dir()
-    return cdir is not None and (cdir / SUSPEND).exists()
+    if cdir is None:
+        return False
+    try:
+        return (cdir / SUSPEND).read_text().strip() not in ("", "0")
+    except (FileNotFoundError, IsADirectoryError):
+        return False
 
 
 def go_suspend() -> None:

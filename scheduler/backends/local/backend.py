@@ -206,7 +206,7 @@ class LocalBackend(Backend):
     def request_suspend(self, key: RankKey, handle: dict[str, Any]) -> None:
         cdir = self.control_dir(key)
         if cdir.is_dir():
-            (cdir / control.SUSPEND).touch()
+            (cdir / control.SUSPEND).write_text("1")
 
     def terminate(self, key: RankKey, handle: dict[str, Any], *, force: bool = False) -> None:
         sig = signal.SIGKILL if force else signal.SIGTERM
