@@ -1,0 +1,182 @@
+"""Benchmark one scheduling cycle of the policy on a large, busy cluster.
+
+Builds 10,000 pending chains, 1,000 nodes of 8 GPUs in several groups (a few draining),
+about 800 running chains (some spot servers, some already releasing), all 7 priorities,
+node counts 1/2/4/8 and quotas for many users and groups; then times
+:func:`scheduler.policy.decide` over several repetitions and, as the baseline, the naive
+:func:`scheduler.policy.reference.decide_reference` on the same input, checks both decide the
+same, and prints min/median/p95 in milliseconds and the ratio.
+
+Run from the repository root::
+
+    python benchmarks/bench_policy_cycle.py [--reps 30] [--baseline-reps 3] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from scheduler.model.enums import Priority
+from scheduler.policy import (
+    Decision,
+    NodeView,
+    PendingChain,
+    PolicyConfig,
+    QuotaTable,
+    RunningChain,
+    decide,
+    quota_resource,
+)
+from scheduler.policy.reference import decide_reference
+
+NOW = 1_700_000_000.0
+GROUPS = {"a100": 400, "h100": 300, "l40": 200, "v100": 100}  # 1,000 nodes
+N_PENDING = 10_000
+N_RUNNING = 800
+N_USERS = 400
+USER_GROUPS = [f"lab{i:02d}" for i in range(25)]
+
+
+def _node_count(rng: random.Random, weights: tuple[int, int, int, int]) -> int:
+    return rng.choices([1, 2, 4, 8], weights=weights)[0]
+
+
+def build(seed: int) -> tuple[Any, ...]:
+    """The benchmark input: (pending, running, nodes, quotas, config, now)."""
+    rng = random.Random(seed)
+    users = [f"user{i:03d}" for i in range(N_USERS)]
+    user_group = {u: (rng.choice(USER_GROUPS) if rng.random() < 0.8 else None) for u in users}
+
+    nodes: list[NodeView] = []
+    for group, count in GROUPS.items():
+        for i in range(count):
+            nodes.append(NodeView(f"{group}-{i:04d}", group, 8, schedulable=rng.random() > 0.02))
+
+    # Running: fill ~97% of each group's nodes with about 800 chains.
+    running: list[RunningChain] = []
+    rid = 1_000_000
+    per_group_target = {g: round(N_RUNNING * c / 1000) for g, c in GROUPS.items()}
+    for group, count in GROUPS.items():
+        pool = [n.name for n in nodes if n.group == group]
+        rng.shuffle(pool)
+        pool = pool[: int(count * 0.97)]
+        made = 0
+        while pool and made < per_group_target[group]:
+            want = _node_count(rng, (93, 5, 1, 1))
+            held, pool = pool[:want], pool[want:]
+            user = rng.choice(users)
+            spot = rng.random() < 0.05
+            running.append(
+                RunningChain(
+                    rid,
+                    user,
+                    user_group[user],
+                    group,
+                    -1 if spot else rng.randrange(7),
+                    tuple(held),
+                    NOW - rng.uniform(10, 86_400),
+                    releasing=rng.random() < 0.03,
+                )
+            )
+            rid += 1
+            made += 1
+
+    pending = [
+        PendingChain(
+            i,
+            (user := rng.choice(users)),
+            user_group[user],
+            rng.choices(list(GROUPS), weights=list(GROUPS.values()))[0],
+            rng.randrange(7),
+            _node_count(rng, (55, 25, 12, 8)),
+            NOW - rng.uniform(0, 7 * 86_400),
+            is_resume=rng.random() < 0.1,
+        )
+        for i in range(1, N_PENDING + 1)
+    ]
+
+    rows: dict[tuple[str, str, str], int] = {}
+    for g in USER_GROUPS:
+        rows[("group", g, "node")] = rng.randrange(20, 80)
+        for group in GROUPS:
+            for prio in (Priority.HIGH, Priority.VERY_HIGH, Priority.EXTREME_HIGH):
+                rows[("group", g, quota_resource(group, prio))] = rng.randrange(2, 16)
+    for user in rng.sample(users, 300):
+        rows[("user", user, "node")] = rng.randrange(4, 40)
+        for _ in range(3):
+            group = rng.choice(list(GROUPS))
+            rows[("user", user, quota_resource(group, rng.randrange(7)))] = rng.randrange(1, 12)
+    defaults = {"EXTREME_HIGH": 2, "VERY_HIGH": 4, "HIGH": 8, "node": 24}
+    config = PolicyConfig(min_run_seconds=1800, aging_seconds=6 * 3600, aging_max_priority=4)
+    return pending, running, nodes, QuotaTable(rows, defaults), config, NOW
+
+
+def timed(fn: Callable[..., Decision], args: tuple[Any, ...], reps: int) -> list[float]:
+    """Wall time of ``reps`` calls in milliseconds (GC collected before each, not disabled)."""
+    out = []
+    for _ in range(reps):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn(*args)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def summary(ms: list[float]) -> str:
+    ordered = sorted(ms)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (
+        f"min {ordered[0]:9.1f} ms  median {statistics.median(ordered):9.1f} ms  "
+        f"p95 {p95:9.1f} ms  (n={len(ordered)})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=30, help="repetitions of decide")
+    parser.add_argument("--baseline-reps", type=int, default=3, help="repetitions of the naive")
+    parser.add_argument("--seed", type=int, default=1)
+    opts = parser.parse_args(argv)
+
+    args = build(opts.seed)
+    pending, running, nodes, quotas, _config, _now = args
+    fast = decide(*args)
+    ref = decide_reference(*args)
+    if fast != ref:
+        print("MISMATCH: decide and the reference implementation disagree", file=sys.stderr)
+        return 1
+    n_shapes = sum(len(n.nodes) for n in running)
+    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cpus")
+    print(
+        f"input: {len(pending)} pending, {len(running)} running on {n_shapes} nodes, "
+        f"{len(nodes)} nodes in {len(GROUPS)} groups, {len(quotas.rows)} quota rows"
+    )
+    print(
+        f"decision: {len(fast.starts)} starts, {len(fast.suspends)} suspends, "
+        f"{len(fast.waiting)} waiting (identical to the reference)"
+    )
+    fast_ms = timed(decide, args, opts.reps)
+    base_ms = timed(decide_reference, args, opts.baseline_reps)
+    print(f"decide            {summary(fast_ms)}")
+    print(f"naive reference   {summary(base_ms)}")
+    ratio = statistics.median(base_ms) / statistics.median(fast_ms)
+    print(f"ratio (median naive / median decide): {ratio:.0f}x")
+    target = 50.0
+    ok = statistics.median(fast_ms) < target
+    print(f"target: one cycle < {target:.0f} ms: {'met' if ok else 'NOT met'} (median)")
+    return 0 if ok else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
