@@ -1,0 +1,145 @@
+"""Who is calling the API: the swappable :class:`Authenticator` and the default token one.
+
+An authenticator turns a request into an :class:`Identity` (a user name and an admin
+flag) or None. That is all the API relies on, so JupyterHub's ``HubAuth`` can take the
+default's place once the scheduler runs as a hub service: the API creates the user row
+the first time a name it is vouched for appears (:meth:`Authenticator.user_id_for`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+from traitlets import Any as AnyTrait
+from traitlets import Float, Integer
+from traitlets.config import LoggingConfigurable
+
+from scheduler.model import accounts
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An authenticated caller. ``user_id`` is filled in by the API when not known yet."""
+
+    name: str
+    admin: bool = False
+    user_id: int | None = None
+
+
+class _TTLCache:
+    """A small thread-safe cache whose entries expire after ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, size: int) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._data: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is None:
+                return None
+            if hit[0] < time.monotonic():
+                del self._data[key]
+                return None
+            return hit[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            if len(self._data) >= self.size:
+                self._data.clear()
+            self._data[key] = (time.monotonic() + self.ttl, value)
+
+
+class Authenticator(LoggingConfigurable):
+    """Base class: decide who a request comes from.
+
+    Subclasses implement :meth:`authenticate`. It may block (it runs in a worker thread)
+    and gets a fresh database session.
+    """
+
+    app = AnyTrait(help="The SchedulerApp (session_factory, default_quota, ...).")
+
+    cache_seconds = Float(
+        10.0, help="How long a resolved credential is remembered (0 = ask every time)."
+    ).tag(config=True)
+    cache_size = Integer(10_000, help="Most credentials remembered at once.").tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cache = _TTLCache(self.cache_seconds, self.cache_size)
+        self._user_ids = _TTLCache(3600.0, self.cache_size)
+
+    def credential(self, headers: Any) -> str | None:
+        """The cache key of a request's credential (None: no credential given)."""
+        return headers.get("Authorization")
+
+    def authenticate(self, session: Session, headers: Any) -> Identity | None:
+        """Return who sent a request with these headers, or None. Override this."""
+        raise NotImplementedError
+
+    def cached(self, headers: Any) -> Identity | None:
+        """The identity remembered for this request's credential, without any I/O."""
+        key = self.credential(headers)
+        if key is None or self.cache_seconds <= 0:
+            return None
+        return self._cache.get(key)
+
+    def identify(self, session: Session, headers: Any) -> Identity | None:
+        """:meth:`authenticate`, cached by credential, with the user row ensured."""
+        key = self.credential(headers)
+        if key is None:
+            return None
+        if self.cache_seconds > 0:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        identity = self.authenticate(session, headers)
+        if identity is None:
+            return None
+        if identity.user_id is None:
+            identity = Identity(identity.name, identity.admin, self.user_id_for(session, identity))
+        if self.cache_seconds > 0:
+            self._cache.put(key, identity)
+        return identity
+
+    def user_id_for(self, session: Session, identity: Identity) -> int:
+        """The user row id for ``identity``; creates the row on a name's first request."""
+        cached = self._user_ids.get(identity.name)
+        if cached is not None:
+            return cached
+        user = accounts.get_user(session, identity.name)
+        if user is None:
+            user = accounts.create_user(session, identity.name, admin=identity.admin)
+            session.commit()
+            self.log.info("created user %r on first request", identity.name)
+        self._user_ids.put(identity.name, user.id)
+        return user.id
+
+
+class TokenAuthenticator(Authenticator):
+    """``Authorization: token <t>`` or ``Authorization: Bearer <t>``, checked in the database."""
+
+    def authenticate(self, session: Session, headers: Any) -> Identity | None:
+        token = parse_authorization(headers.get("Authorization"))
+        if not token:
+            return None
+        user = accounts.user_for_token(session, token)
+        if user is None:
+            return None
+        return Identity(user.name, bool(user.is_admin), user.id)
+
+
+def parse_authorization(value: str | None) -> str | None:
+    """The token of an ``Authorization: token X`` / ``Bearer X`` header, else None."""
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not token.strip():
+        return None
+    return token.strip()

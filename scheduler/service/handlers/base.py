@@ -1,0 +1,178 @@
+"""The base of every API handler: authentication, JSON in and out, and JSON errors.
+
+Every error leaves as ``{"error": "<message>", "field": "<field or null>"}`` with a 4xx
+status; bad input never becomes a 500. Query parameters are checked against what the
+endpoint accepts, so a typo in a parameter name is refused, naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tornado.web import HTTPError, RequestHandler
+
+from scheduler.model.spec import SpecError
+from scheduler.service.auth import Identity
+from scheduler.service.handlers.context import ApiContext
+
+MAX_BODY_BYTES = 1 << 20
+
+
+class ApiError(HTTPError):
+    """An error answered as JSON: ``status``, a message and the field it concerns."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(status, "%s", message)
+        self.message = message
+        self.field = field
+        self.extra = extra
+
+
+def spec_error(exc: SpecError) -> ApiError:
+    """A refused spec as a 422 naming the first bad field (and every problem found)."""
+    return ApiError(
+        422,
+        str(exc),
+        exc.field,
+        line=exc.line,
+        errors=[{"field": e.field, "message": e.message, "line": e.line} for e in exc.errors],
+    )
+
+
+def not_found(ref: str) -> ApiError:
+    return ApiError(404, f"no chain {ref!r} (or it is not yours)", "ref")
+
+
+# A query parameter parser: raw text -> value, ValueError with a message otherwise.
+QueryParser = Callable[[str], Any]
+
+
+def int_param(lo: int, hi: int | None = None) -> QueryParser:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"must be a whole number, not {raw!r}") from None
+        if value < lo:
+            raise ValueError(f"must be at least {lo}, not {value}")
+        if hi is not None and value > hi:
+            raise ValueError(f"must be at most {hi}, not {value}")
+        return value
+
+    return parse
+
+
+def text_param(max_len: int = 256) -> QueryParser:
+    def parse(raw: str) -> str:
+        if len(raw) > max_len:
+            raise ValueError(f"is {len(raw)} characters long; the most is {max_len}")
+        return raw
+
+    return parse
+
+
+class BaseHandler(RequestHandler):
+    """JSON API handler; ``prepare`` authenticates unless ``auth_required`` is False."""
+
+    auth_required = True
+    ctx: ApiContext
+    identity: Identity
+
+    def initialize(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        if not self.auth_required:
+            return
+        auth = self.ctx.authenticator
+        identity = auth.cached(self.request.headers)
+        if identity is None:
+            try:
+                identity = await self.ctx.read(auth.identify, self.request.headers)
+            except ValueError as exc:  # e.g. a hub user name our rules refuse
+                raise ApiError(403, str(exc)) from None
+        if identity is None:
+            raise ApiError(
+                401,
+                "missing or invalid token: send 'Authorization: token <token>' "
+                "(hai-cli init <token> --url <url>)",
+                "Authorization",
+            )
+        self.identity = identity
+
+    # ------------------------------------------------------------------ output
+
+    def send(self, obj: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(obj, separators=(",", ":"), default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        body: dict[str, Any] = {"error": self._reason or "error", "field": None}
+        if isinstance(exc, ApiError):
+            body.update(error=exc.message, field=exc.field, **exc.extra)
+        elif isinstance(exc, HTTPError):
+            body["error"] = exc.log_message % exc.args if exc.log_message else self._reason
+        elif status_code >= 500:
+            body["error"] = "internal error (see the scheduler's log)"
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body))
+
+    # ------------------------------------------------------------------ input
+
+    def query(self, accepted: dict[str, QueryParser]) -> dict[str, Any]:
+        """Query parameters parsed by ``accepted``; anything else is refused by name."""
+        out: dict[str, Any] = {}
+        for name, values in self.request.query_arguments.items():
+            if name not in accepted:
+                allowed = ", ".join(accepted) or "none"
+                raise ApiError(400, f"unknown query parameter (allowed: {allowed})", name)
+            raw = values[-1].decode("utf-8", "replace")
+            try:
+                out[name] = accepted[name](raw)
+            except ValueError as exc:
+                raise ApiError(400, f"{name}: {exc}", name) from None
+        return out
+
+    def body_bytes(self) -> bytes:
+        body = self.request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, f"request body larger than {MAX_BODY_BYTES} bytes", "body")
+        return body
+
+    def body_json(self, *, required: bool = True) -> Any:
+        body = self.body_bytes()
+        if not body.strip():
+            if required:
+                raise ApiError(400, "a JSON body is required", "body")
+            return {}
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"malformed JSON: {exc}", "body") from None
+
+    def body_object(self, allowed: tuple[str, ...], *, required: bool = True) -> dict[str, Any]:
+        """A JSON object body with only ``allowed`` fields."""
+        data = self.body_json(required=required)
+        if not isinstance(data, dict):
+            raise ApiError(400, "the body must be a JSON object", "body")
+        for key in data:
+            if key not in allowed:
+                raise ApiError(400, f"unknown field (allowed: {', '.join(allowed)})", key)
+        return data
+
+
+class NotFoundHandler(BaseHandler):
+    """Anything under the API that no route matches."""
+
+    auth_required = False
+
+    def prepare(self) -> None:  # type: ignore[override]
+        raise ApiError(404, f"no such endpoint: {self.request.method} {self.request.path}")

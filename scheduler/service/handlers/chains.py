@@ -1,0 +1,228 @@
+"""Chain endpoints: submit, list, get, describe, stop, suspend/resume (admin), priority,
+and one rank's details (for ``hai-cli ssh`` / ``prof``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scheduler.model.enums import ChainState, Priority
+from scheduler.model.orm import Chain, utcnow
+from scheduler.model.spec import SpecError, TaskSpec, apply_overrides, load_spec
+from scheduler.service import queries
+from scheduler.service.handlers import intents
+from scheduler.service.handlers.base import (
+    ApiError,
+    BaseHandler,
+    int_param,
+    not_found,
+    spec_error,
+    text_param,
+)
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+STATES = tuple(s.value for s in ChainState)
+
+
+def states_param(raw: str) -> tuple[str, ...]:
+    states = tuple(s.strip() for s in raw.split(",") if s.strip())
+    for s in states:
+        if s not in STATES:
+            raise ValueError(f"unknown state {s!r} (states: {', '.join(STATES)})")
+    return states
+
+
+LIST_PARAMS = {
+    "page": int_param(1),
+    "page_size": int_param(1, queries.PAGE_SIZE_MAX),
+    "name": text_param(),
+    "state": states_param,
+    "group": text_param(),
+    "owner": text_param(),
+}
+
+
+class ChainBase(BaseHandler):
+    async def find(self, ref: str, *, jobs: bool = False) -> tuple[Chain, str]:
+        found = await self.ctx.read(queries.find_chain, self.identity, ref, jobs)
+        if found is None:
+            raise not_found(ref)
+        return found
+
+    async def apply(self, chain: Chain, values: dict[str, Any]) -> None:
+        """Record an intent on an unfinished chain and wake the loop; 409 if it finished."""
+        if not await self.ctx.write(intents.update_unfinished, chain.id, values):
+            raise ApiError(409, f"chain {chain.id} has finished", "ref")
+        self.ctx.wake_loop()
+
+    async def send_chain(self, ref: str, status: int = 200) -> None:
+        chain, owner = await self.find(ref, jobs=True)
+        self.send(queries.chain_json(chain, owner, jobs=True), status)
+
+
+class ChainsHandler(ChainBase):
+    """``GET /chains`` (a page, filtered) and ``POST /chains`` (submit a task spec)."""
+
+    async def get(self) -> None:
+        args = self.query(LIST_PARAMS)
+        flt = queries.ChainFilter(**args)
+        if flt.group is not None:
+            catalog = await self.ctx.catalog()
+            if flt.group not in catalog.groups:
+                known = ", ".join(sorted(catalog.groups)) or "none yet"
+                raise ApiError(422, f"unknown group {flt.group!r} (groups: {known})", "group")
+        chains, total = await self.ctx.read(queries.list_chains, self.identity, flt)
+        self.send(
+            {
+                "chains": chains,
+                "page": flt.page,
+                "page_size": flt.page_size,
+                "total": total,
+                "pages": queries.page_count(total, flt.page_size),
+            }
+        )
+
+    async def post(self) -> None:
+        self.query({})
+        task, overrides = self._task_and_overrides()
+        try:
+            spec = apply_overrides(load_spec(task), overrides)
+        except SpecError as exc:
+            raise spec_error(exc) from None
+        group_overridden = bool(overrides and overrides.get("group"))
+        prefix = "overrides." if group_overridden else "resource."
+        catalog = await self.ctx.catalog()
+        group = intents.resolve_group(spec, catalog, f"{prefix}group")
+        intents.check_fits(spec, catalog, group, "resource.")
+        intents.check_quota(
+            catalog,
+            self.ctx.default_quota,
+            self.identity.name,
+            group,
+            spec.priority,
+            spec.node_count,
+        )
+        values = intents.new_chain_values(spec, self.identity.user_id, group, utcnow())
+        chain_id = await self.ctx.write(intents.insert_chain, values)
+        self.ctx.wake_loop()
+        chain = Chain(id=chain_id, **values)
+        self.set_header("Location", f"{self.ctx.base_url}api/v1/chains/{chain_id}")
+        self.send(queries.chain_json(chain, self.identity.name), 201)
+
+    def _task_and_overrides(self) -> tuple[Any, dict[str, Any] | None]:
+        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype in YAML_TYPES:
+            try:
+                return self.body_bytes().decode("utf-8"), None
+            except UnicodeDecodeError:
+                raise ApiError(400, "the YAML body is not UTF-8", "body") from None
+        data = self.body_json()
+        if isinstance(data, dict) and "task" in data:
+            for key in data:
+                if key not in ("task", "overrides"):
+                    raise ApiError(400, "unknown field (allowed: task, overrides)", key)
+            overrides = data.get("overrides")
+            if overrides is not None and not isinstance(overrides, dict):
+                raise ApiError(400, "must be a JSON object", "overrides")
+            return data["task"], overrides
+        return data, None
+
+
+class ChainHandler(ChainBase):
+    """``GET /chains/{ref}`` (with jobs and ranks), ``PATCH`` to change the priority."""
+
+    async def get(self, ref: str) -> None:
+        self.query({})
+        await self.send_chain(ref)
+
+    async def patch(self, ref: str) -> None:
+        self.query({})
+        body = self.body_object(("priority",))
+        if "priority" not in body:
+            raise ApiError(400, "nothing to change: send {'priority': ...}", "priority")
+        try:
+            priority = Priority.parse(body["priority"])
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "priority") from None
+        chain, _owner = await self.find(ref)
+        if chain.state == ChainState.FINISHED.value:
+            raise ApiError(409, f"chain {chain.id} has finished", "ref")
+        if not self.identity.admin:
+            catalog = await self.ctx.catalog()
+            intents.check_quota(
+                catalog,
+                self.ctx.default_quota,
+                self.identity.name,
+                chain.group_name,
+                priority,
+                chain.node_count,
+            )
+        await self.apply(chain, intents.priority_values(priority))
+        await self.send_chain(str(chain.id))
+
+
+class ChainActionHandler(ChainBase):
+    """``POST /chains/{ref}/stop``, ``/suspend`` and ``/resume`` (the last two: admins)."""
+
+    ADMIN_ONLY = ("suspend", "resume")
+
+    async def post(self, ref: str, action: str) -> None:
+        self.query({})
+        self.body_object((), required=False)
+        chain, _owner = await self.find(ref)
+        if action in self.ADMIN_ONLY and not self.identity.admin:
+            raise ApiError(403, f"only an admin may {action} chains", "action")
+        if chain.state == ChainState.FINISHED.value:
+            raise ApiError(409, f"chain {chain.id} has finished", "ref")
+        values = {
+            "stop": intents.stop_values,
+            "suspend": intents.suspend_values,
+            "resume": intents.resume_values,
+        }[action]()
+        await self.apply(chain, values)
+        await self.send_chain(str(chain.id))
+
+
+class DescribeHandler(ChainBase):
+    """``GET /chains/{ref}/describe``: the spec as YAML that can be submitted again."""
+
+    async def get(self, ref: str) -> None:
+        self.query({})
+        chain, owner = await self.find(ref)
+        spec = TaskSpec.from_chain(chain)
+        self.send({"id": chain.id, "owner": owner, "yaml": spec.to_yaml(), "spec": spec.to_dict()})
+
+
+class RankHandler(ChainBase):
+    """``GET /chains/{ref}/ranks/{rank}``: where a rank of the newest job runs and how."""
+
+    async def get(self, ref: str, rank: str) -> None:
+        self.query({})
+        chain, owner = await self.find(ref, jobs=True)
+        r = int(rank)
+        if r >= chain.node_count:
+            raise ApiError(422, f"chain {chain.id} has ranks 0-{chain.node_count - 1}", "rank")
+        job = chain.current_job
+        row = job.ranks[r] if job is not None and r < len(job.ranks) else None
+        env = {str(k): str(v) for k, v in (chain.environment or {}).items()}
+        env.update(
+            RANK=str(r),
+            WORLD_SIZE=str(chain.node_count),
+            HAI_CHAIN_ID=str(chain.id),
+            HAI_JOB_SEQ=str(job.seq if job else 0),
+        )
+        self.send(
+            {
+                "chain_id": chain.id,
+                "owner": owner,
+                "job_seq": job.seq if job else None,
+                "rank": r,
+                "state": row.state if row else None,
+                "node": row.node if row else None,
+                "handle": dict(row.handle or {}) if row else {},
+                "workspace": chain.workspace,
+                "haienv": chain.haienv,
+                "environment": env,
+                "chain_state": chain.state,
+            }
+        )

@@ -1,0 +1,82 @@
+"""What every API handler shares: the app, the database worker threads, the catalog cache.
+
+Database work never runs on the IOLoop. Reads go to a small thread pool (SQLite in WAL
+mode and PostgreSQL both serve concurrent readers); writes go to one writer thread, so
+API writes never wait on each other's locks and each submission is one short transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from scheduler.service.queries import Catalog, load_catalog
+
+T = TypeVar("T")
+
+
+class ApiContext:
+    """Shared state of the API handlers of one :class:`~scheduler.service.app.SchedulerApp`."""
+
+    def __init__(self, app: Any, *, read_threads: int = 4, catalog_seconds: float = 1.0) -> None:
+        self.app = app
+        self.sessions = app.session_factory
+        self.authenticator = app.authenticator
+        self.readers = ThreadPoolExecutor(read_threads, thread_name_prefix="hai-api-read")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="hai-api-write")
+        self.catalog_seconds = catalog_seconds
+        self._catalog: tuple[float, Catalog] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.app.base_url
+
+    @property
+    def default_quota(self) -> dict[str, int]:
+        return dict(getattr(self.app, "default_quota", {}) or {})
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(session, *args)`` in a reader thread with a fresh session."""
+
+        def run() -> T:
+            with self.sessions() as session:
+                return fn(session, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.readers, run)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(session, *args)`` in the writer thread, in one transaction."""
+
+        def run() -> T:
+            with self.sessions.begin() as session:
+                return fn(session, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.writer, run)
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking non-database work (log files) in a reader thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.readers, fn, *args)
+
+    async def catalog(self) -> Catalog:
+        """Groups, quota rows and users' groups, re-read at most every ``catalog_seconds``."""
+        now = time.monotonic()
+        if self._catalog is None or now - self._catalog[0] > self.catalog_seconds:
+            cat = await self.read(load_catalog)
+            self._catalog = (time.monotonic(), cat)
+        return self._catalog[1]
+
+    def forget_catalog(self) -> None:
+        self._catalog = None
+
+    def wake_loop(self) -> None:
+        """Tell the scheduling loop something changed (call on the IOLoop thread)."""
+        loop = getattr(self.app, "loop", None)
+        if loop is not None:
+            loop.wake()
+
+    def close(self) -> None:
+        self.readers.shutdown(wait=False)
+        self.writer.shutdown(wait=False)

@@ -1,0 +1,42 @@
+"""``GET /whoami``: the caller's name, role, group, quotas and what they use now, and
+``GET /`` (service name and version, no authentication)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from scheduler.service import queries
+from scheduler.service.handlers.base import BaseHandler
+
+
+def service_version() -> str:
+    try:
+        return version("hai-hub")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+class WhoamiHandler(BaseHandler):
+    async def get(self) -> None:
+        self.query({})
+        catalog = await self.ctx.catalog()
+        used = await self.ctx.read(queries.usage, self.identity)
+        self.send(
+            {
+                "name": self.identity.name,
+                "admin": self.identity.admin,
+                "role": "admin" if self.identity.admin else "user",
+                "group": catalog.user_groups.get(self.identity.name),
+                "quotas": queries.effective_quotas(
+                    catalog, self.ctx.default_quota, self.identity.name
+                ),
+                "usage": used,
+            }
+        )
+
+
+class InfoHandler(BaseHandler):
+    auth_required = False
+
+    def get(self) -> None:
+        self.send({"service": "hai-scheduler", "api": "v1", "version": service_version()})

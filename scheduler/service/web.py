@@ -1,0 +1,74 @@
+"""The tornado application of the scheduler's HTTP API: routes under ``{base_url}api/v1/``.
+
+:data:`ROUTES` is the one list of endpoints: each entry names the tornado pattern, the
+handler and the OpenAPI path it is documented under (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tornado.web
+
+from scheduler.service.handlers.base import NotFoundHandler
+from scheduler.service.handlers.chains import (
+    ChainActionHandler,
+    ChainHandler,
+    ChainsHandler,
+    DescribeHandler,
+    RankHandler,
+)
+from scheduler.service.handlers.context import ApiContext
+from scheduler.service.handlers.logs import LogsHandler
+from scheduler.service.handlers.nodes import NodesHandler, OverviewHandler
+from scheduler.service.handlers.openapi import OpenAPIHandler
+from scheduler.service.handlers.whoami import InfoHandler, WhoamiHandler
+
+API_PREFIX = "api/v1"
+_REF = r"(?P<ref>[^/]+)"
+
+#: (pattern under {base_url}api/v1, handler, OpenAPI path)
+ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
+    (r"/?", InfoHandler, "/"),
+    (r"/openapi\.json", OpenAPIHandler, "/openapi.json"),
+    (r"/whoami", WhoamiHandler, "/whoami"),
+    (r"/chains", ChainsHandler, "/chains"),
+    (rf"/chains/{_REF}", ChainHandler, "/chains/{ref}"),
+    *(
+        (rf"/chains/{_REF}/(?P<action>{action})", ChainActionHandler, f"/chains/{{ref}}/{action}")
+        for action in ("stop", "suspend", "resume")
+    ),
+    (rf"/chains/{_REF}/describe", DescribeHandler, "/chains/{ref}/describe"),
+    (rf"/chains/{_REF}/logs", LogsHandler, "/chains/{ref}/logs"),
+    (rf"/chains/{_REF}/ranks/(?P<rank>[0-9]{{1,6}})", RankHandler, "/chains/{ref}/ranks/{rank}"),
+    (r"/nodes", NodesHandler, "/nodes"),
+    (r"/overview", OverviewHandler, "/overview"),
+]
+
+
+def api_root(base_url: str) -> str:
+    """``/prefix/`` → ``/prefix/api/v1``."""
+    if not base_url.startswith("/"):
+        base_url = "/" + base_url
+    if not base_url.endswith("/"):
+        base_url += "/"
+    return f"{base_url}{API_PREFIX}"
+
+
+def make_web_app(app: Any, **settings: Any) -> tornado.web.Application:
+    """The tornado Application serving the API of ``app`` (a SchedulerApp or a stand-in).
+
+    ``app`` provides ``session_factory``, ``authenticator``, ``backend``, ``loop`` (with
+    ``wake()``), ``base_url``, ``default_quota`` and ``log``.
+    """
+    ctx = ApiContext(app)
+    root = api_root(app.base_url)
+    handlers = [(root + pattern + "$", handler, {"ctx": ctx}) for pattern, handler, _ in ROUTES]
+    handlers.append((root + r"/.*", NotFoundHandler, {"ctx": ctx}))
+    return tornado.web.Application(
+        handlers,
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"ctx": ctx},
+        hai_ctx=ctx,
+        **settings,
+    )
