@@ -96,6 +96,7 @@ class Node(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("node_groups.id"))
     gpus: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_ids: Mapped[list[Any]] = mapped_column(default=list)  # GPU indices or MIG/GPU UUIDs
     state: Mapped[str] = mapped_column(String(16), default=NodeState.READY.value)
 
     group: Mapped[NodeGroup] = relationship(back_populates="nodes")
@@ -242,3 +243,24 @@ class JobRank(Base):
             self.started_at = now
         if new.is_terminal:
             self.ended_at = now
+
+
+class DevServer(Base):
+    """A dev container's hold on the inventory: one MIG slice (``mig-gpu``) or a whole node
+    (``spot``), with the lease of a mig-gpu server and the reclaim request of a spot one."""
+
+    __tablename__ = "dev_servers"
+    __table_args__ = (UniqueConstraint("user_name", "server_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
+    server_name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    profile: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
+    gpu_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    lease_max_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    reclaim_requested_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    reclaim_deadline: Mapped[dt.datetime | None] = mapped_column(default=None)
+    reclaim_reason: Mapped[str] = mapped_column(Text, default="")

@@ -11,6 +11,7 @@ import asyncio
 import getpass
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from scheduler.backends.base import Backend
 from scheduler.backends.local.backend import LocalBackend
 from scheduler.model import accounts
 from scheduler.model.db import open_database
+from scheduler.service.devservers import DevServerManager
 from scheduler.service.loop import SchedulerLoop
 
 
@@ -117,6 +119,8 @@ class SchedulerApp(Application):
 
     session_factory: sessionmaker[Session]
     backend: Backend
+    devservers: DevServerManager
+    inventory_lock: threading.Lock
     loop: SchedulerLoop
     authenticator: Any
 
@@ -135,6 +139,8 @@ class SchedulerApp(Application):
         Path(self.data_dir).mkdir(parents=True, exist_ok=True)
         self.session_factory = open_database(self.db_url)
         self.backend = self.backend_class(parent=self, data_dir=self.data_dir)
+        self.devservers = DevServerManager(parent=self)
+        self.inventory_lock = threading.Lock()
         self.loop = SchedulerLoop(parent=self, app=self)
         self.loop.sync_nodes()
 

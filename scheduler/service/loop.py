@@ -107,9 +107,13 @@ class SchedulerLoop(LoggingConfigurable):
                     s.add(group)
                 node = nodes.pop(spec.name, None)
                 if node is None:
-                    s.add(Node(name=spec.name, group=group, gpus=spec.gpus))
+                    s.add(
+                        Node(
+                            name=spec.name, group=group, gpus=spec.gpus, gpu_ids=list(spec.gpu_ids)
+                        )
+                    )
                 else:
-                    node.group, node.gpus = group, spec.gpus
+                    node.group, node.gpus, node.gpu_ids = group, spec.gpus, list(spec.gpu_ids)
                     if node.state == NodeState.OFFLINE.value:
                         node.state = NodeState.READY.value
             for gone in nodes.values():
@@ -136,9 +140,11 @@ class SchedulerLoop(LoggingConfigurable):
                 else:
                     self._handle_idle_requests(chain, now)
             s.commit()
-            decision = self._decide(s, chains, now_f)
-            started = self._act(s, chains, decision, now)
-            s.commit()
+            with self.app.inventory_lock:  # dev-server allocations wait for this
+                self.app.devservers.release_overdue(s, now)
+                decision = self._decide(s, chains, now_f)
+                started = self._act(s, chains, decision, now)
+                s.commit()
             self._launch(s, started, now)
             s.commit()
         self.last_decision = decision
@@ -367,12 +373,15 @@ class SchedulerLoop(LoggingConfigurable):
                         releasing=releasing,
                     )
                 )
+        occupancy = self.app.devservers.occupancy(s)
+        running.extend(occupancy.spot)
         nodes = [
             NodeView(
                 name=n.name,
                 group=n.group.name,
                 gpus=n.gpus,
-                schedulable=n.state == NodeState.READY.value,
+                schedulable=n.state == NodeState.READY.value
+                and n.name not in occupancy.blocked_nodes,
             )
             for n in s.scalars(select(Node).options(selectinload(Node.group)))
         ]
@@ -398,6 +407,9 @@ class SchedulerLoop(LoggingConfigurable):
             chain.reason = ""
             started.append(chain)
         for chain_id in decision.suspends:
+            if chain_id < 0:  # a spot dev server holds the node
+                self.app.devservers.reclaim(s, -chain_id, now, "a training chain needs the node")
+                continue
             chain = by_id[chain_id]
             chain.suspend_requested_at = now
             chain.suspend_code = StopCode.PREEMPTED.value
