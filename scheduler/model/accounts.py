@@ -12,14 +12,13 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.model.enums import Priority
 from scheduler.model.orm import ApiToken, Quota, User
+from scheduler.model.quota_names import check_quota_resource
 
 USER_NAME_RULE = (
     "1-64 characters: letters, digits, '.', '_', '-' and '@', starting with a letter or digit"
 )
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-_QUOTA_RESOURCE = re.compile(r"^node(-(?P<group>.+)-(?P<prio>[A-Z_]+))?$")
 
 
 def check_user_name(name: str) -> str:
@@ -62,25 +61,6 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     return row.user if row else None
-
-
-def quota_resource(group: str | None, priority: Priority | None) -> str:
-    """``node-<group>-<PRIORITY>`` or, with neither given, the total ``node``."""
-    if group is None and priority is None:
-        return "node"
-    if group is None or priority is None:
-        raise ValueError("a per-priority quota names both a group and a priority")
-    return f"node-{group}-{Priority.parse(priority).name}"
-
-
-def check_quota_resource(resource: str) -> str:
-    m = _QUOTA_RESOURCE.match(resource)
-    if not m or (m.group("prio") and m.group("prio") not in Priority.__members__):
-        raise ValueError(
-            f"invalid quota resource {resource!r}: use 'node' or 'node-<group>-<PRIORITY>' "
-            f"with PRIORITY one of {Priority.names()}"
-        )
-    return resource
 
 
 def set_quota(

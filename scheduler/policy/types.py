@@ -11,30 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from scheduler.model.enums import Priority
+from scheduler.model.quota_names import TOTAL_NODES as TOTAL_NODES
+from scheduler.model.quota_names import default_key
+from scheduler.model.quota_names import quota_resource as quota_resource
 
 #: Priority given to a dev-container "spot" server occupying a node: the lowest occupant.
 SPOT_PRIORITY = -1
-
-#: Resource name of the total-nodes quota (all groups, all priorities).
-TOTAL_NODES = "node"
-
-
-def quota_resource(group: str, priority: int) -> str:
-    """Name of the per-priority node quota, e.g. ``node-gpu-HIGH``.
-
-    ``priority`` is a :class:`Priority` value (0..6); ValueError otherwise.
-    """
-    return f"node-{group}-{Priority(priority).name}"
-
-
-def _default_key(resource: str) -> str:
-    """Key of ``QuotaTable.defaults`` for a resource: the PRIORITY NAME or ``node``."""
-    if resource == TOTAL_NODES:
-        return TOTAL_NODES
-    if resource.startswith("node-"):
-        # Group names may contain '-', priority names never do (they use '_').
-        return resource.rsplit("-", 1)[1]
-    return resource
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,7 +87,7 @@ class QuotaTable:
             value = rows.get(("group", user_group, resource))
             if value is not None:
                 return value
-        return self.defaults.get(_default_key(resource))
+        return self.defaults.get(default_key(resource))
 
 
 @dataclass(slots=True, frozen=True)
