@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from scheduler.model.orm import Chain
 
 SPEC_VERSION = 2
-EXECUTABLES = ("python", "bash", "exec")
 NAME_RULE = (
     f"1-{NAME_MAX} characters: letters, digits, '.', '_', '-', '+' and '=', "
     "starting with a letter or digit, not all digits"
@@ -91,7 +90,6 @@ class TaskSpec:
     name: str
     entrypoint: str
     priority: Priority = Priority.NORMAL
-    entrypoint_executable: str = "exec"
     parameters: list[str] = field(default_factory=list)
     workspace: str = ""
     environments: dict[str, str] = field(default_factory=dict)
@@ -107,10 +105,7 @@ class TaskSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as the nested mapping it is written in (optional empties left out)."""
-        spec: dict[str, Any] = {
-            "entrypoint": self.entrypoint,
-            "entrypoint_executable": self.entrypoint_executable,
-        }
+        spec: dict[str, Any] = {"entrypoint": self.entrypoint}
         if self.parameters:
             spec["parameters"] = list(self.parameters)
         if self.workspace:
@@ -147,10 +142,7 @@ class TaskSpec:
 
     def chain_options(self) -> dict[str, Any]:
         """What goes into ``Chain.options`` (the fields without a column of their own)."""
-        opts: dict[str, Any] = {
-            "version": self.version,
-            "entrypoint_executable": self.entrypoint_executable,
-        }
+        opts: dict[str, Any] = {"version": self.version}
         if self.watchdog_time is not None:
             opts["watchdog_time"] = self.watchdog_time
         if self.timeout is not None:
@@ -186,8 +178,6 @@ class TaskSpec:
             name=chain.name,
             entrypoint=chain.entrypoint,
             priority=Priority(chain.priority),
-            entrypoint_executable=opts.get("entrypoint_executable")
-            or infer_executable(chain.entrypoint),
             parameters=[str(p) for p in chain.parameters or []],
             workspace=chain.workspace or "",
             environments={str(k): str(v) for k, v in (chain.environment or {}).items()},
@@ -201,33 +191,6 @@ class TaskSpec:
             tags=list(opts.get("tags") or []),
             version=int(opts.get("version", SPEC_VERSION)),
         )
-
-    def argv(self) -> tuple[str, ...]:
-        """The command a rank runs: ``python train.py --lr 1`` / ``bash x.sh`` / ``./bin``."""
-        return command_argv(self.entrypoint_executable, self.entrypoint, self.parameters)
-
-
-def command_argv(executable: str, entrypoint: str, parameters: list[str]) -> tuple[str, ...]:
-    """The argv of a rank for an entrypoint run with ``executable`` (python, bash or exec)."""
-    if executable == "exec":
-        return (entrypoint, *parameters)
-    return (executable, entrypoint, *parameters)
-
-
-def chain_argv(chain: Chain) -> tuple[str, ...]:
-    """The argv a rank of ``chain`` runs (for backends)."""
-    opts = chain.options or {}
-    exe = opts.get("entrypoint_executable") or infer_executable(chain.entrypoint)
-    return command_argv(exe, chain.entrypoint, [str(p) for p in chain.parameters or []])
-
-
-def infer_executable(entrypoint: str) -> str:
-    """``python`` for ``*.py``, ``bash`` for ``*.sh``, otherwise ``exec`` (run it directly)."""
-    if entrypoint.endswith(".py"):
-        return "python"
-    if entrypoint.endswith(".sh"):
-        return "bash"
-    return "exec"
 
 
 # --------------------------------------------------------------------------- name rule
@@ -410,13 +373,6 @@ def _priority(value: Any) -> Priority:
     return Priority.parse(value)
 
 
-def _executable(value: Any) -> str:
-    value = _string(value).strip().lower()
-    if value not in EXECUTABLES:
-        raise ValueError(f"must be one of {', '.join(EXECUTABLES)}, not {value!r}")
-    return value
-
-
 def _parameters(value: Any) -> list[str]:
     if value is None:
         return []
@@ -487,7 +443,6 @@ _TOP: dict[str, _Field] = {
 _SECTIONS: dict[str, dict[str, _Field]] = {
     "spec": {
         "entrypoint": ("entrypoint", _nonempty_string, True),
-        "entrypoint_executable": ("entrypoint_executable", _executable, False),
         "parameters": ("parameters", _parameters, False),
         "workspace": ("workspace", _optional(_string), False),
         "environments": ("environments", _environments, False),
@@ -577,8 +532,6 @@ def _validate(data: Any, lines: _Lines, source: list[str]) -> TaskSpec:
     if v.errors:
         raise SpecError(v.errors)
     values = v.values
-    if "entrypoint_executable" not in values:
-        values["entrypoint_executable"] = infer_executable(values["entrypoint"])
     values["workspace"] = values.get("workspace") or ""
     return TaskSpec(**values)
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, selectinload
 from scheduler.model.accounts import all_quota_rows
 from scheduler.model.enums import ChainState, Priority, RankState
 from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup, User
-from scheduler.policy.types import TOTAL_NODES, QuotaTable, quota_resource
+from scheduler.model.quota_names import TOTAL_NODES, quota_resource
+from scheduler.policy import QuotaTable
 from scheduler.service.auth import Identity
 
 PAGE_SIZE_MAX = 50

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from scheduler.model.enums import ChainState, Priority, StopCode
 from scheduler.model.orm import Chain, utcnow
+from scheduler.model.quota_names import TOTAL_NODES, quota_resource
 from scheduler.model.spec import TaskSpec
-from scheduler.policy.types import TOTAL_NODES, quota_resource
 from scheduler.service.handlers.base import ApiError
 from scheduler.service.queries import Catalog, quota_table
 

@@ -139,7 +139,6 @@ SCHEMAS: dict[str, Any] = {
                 "required": ["entrypoint"],
                 "properties": {
                     "entrypoint": {"type": "string"},
-                    "entrypoint_executable": {"type": "string", "enum": ["python", "bash", "exec"]},
                     "parameters": {"oneOf": [{"type": "string"}, {"type": "array", "items": {}}]},
                     "workspace": {"type": "string"},
                     "environments": {"type": "object", "additionalProperties": {}},

@@ -1,0 +1,603 @@
+"""``hai-cli``: submit, follow and control training chains from a terminal.
+
+Commands talk to the scheduler only through :class:`~hai_client.client.HaiClient`. Any
+error ends the command with one clear line on stderr and a non-zero exit code. Every
+read command takes ``--json`` for scripts.
+
+``hai-cli python train.py [args] -- [cluster options]`` submits; without ``--`` the script
+runs here as a plain command; with ``++ [options]`` it runs here the way a rank would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem, get_completion_class
+
+from hai_client import local_run, render
+from hai_client.client import Chain, HaiClient
+from hai_client.config import DEFAULT_URL, normalize_url, save_config
+from hai_client.errors import HaiError
+
+ENV_VAR = "HF_ENV_NAME"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class HaiGroup(click.Group):
+    """Turns a :class:`HaiError` into one ``Error: ...`` line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HaiError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(130) from None
+
+
+def client() -> HaiClient:
+    return HaiClient()
+
+
+def out() -> Any:
+    return render.console()
+
+
+def complete_chain(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of chain names and ids (the newest 50)."""
+    try:
+        with HaiClient(timeout=2.0) as hai:
+            chains = hai.list(page_size=50).chains
+    except Exception:
+        return []
+    values: dict[str, str] = {}
+    for c in chains:
+        values.setdefault(c.name, f"{c.state}, id {c.id}")
+        values.setdefault(str(c.id), c.name)
+    return [CompletionItem(v, help=h) for v, h in values.items() if v.startswith(incomplete)]
+
+
+def chain_ref(f: Callable) -> Callable:
+    return click.argument("ref", metavar="NAME|ID", shell_complete=complete_chain)(f)
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+
+
+def rank_option(f: Callable) -> Callable:
+    return click.option(
+        "--rank", "-r", type=click.IntRange(0), default=0, show_default=True, help="Which rank."
+    )(f)
+
+
+def cluster_options(f: Callable) -> Callable:
+    """The options that say how a task runs on the cluster (also accepted after ``--``)."""
+    for opt in reversed(
+        [
+            click.option("-n", "--nodes", type=click.IntRange(1), help="Nodes to run on."),
+            click.option("--name", help="Chain name (default: the script's name)."),
+            click.option("--priority", "-p", help="LOW ... EXTREME_HIGH (or 0-6)."),
+            click.option("--group", "-g", help="Node group."),
+            click.option("--env", help=f"haienv to run in (default: ${ENV_VAR})."),
+            click.option("--gpus", type=click.IntRange(0), help="GPUs per node (default all)."),
+            click.option("-f", "--follow", is_flag=True, help="Follow the log once submitted."),
+            json_option,
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@click.group(cls=HaiGroup, context_settings=CONTEXT)
+def cli() -> None:
+    """Talk to the HAI scheduler: submit training chains, follow them, see the cluster."""
+
+
+# --------------------------------------------------------------------------- setup
+
+
+@cli.command()
+@click.argument("token")
+@click.option("--url", help=f"The scheduler's URL (default: {DEFAULT_URL}).")
+@click.option("--no-check", is_flag=True, help="Write the file without asking the server.")
+def init(token: str, url: str | None, no_check: bool) -> None:
+    """Save TOKEN and the scheduler's URL in ~/.hai/conf.yaml (mode 0600)."""
+    url = normalize_url(url or DEFAULT_URL)
+    who = None
+    if not no_check:
+        with HaiClient(url, token) as hai:
+            who = hai.whoami()
+    path = save_config(token, url)
+    if who is not None:
+        click.echo(f"Saved {path}: you are {who.name} ({who.role}) at {url}")
+    else:
+        click.echo(f"Saved {path} (not checked against {url})")
+
+
+@cli.command()
+@json_option
+def whoami(as_json: bool) -> None:
+    """Your user name, role, quotas and what you use now."""
+    with client() as hai:
+        me = hai.whoami()
+    if as_json:
+        render.print_json(me.raw)
+        return
+    con = out()
+    for table in render.whoami_tables(me):
+        con.print(table)
+
+
+@cli.command()
+@json_option
+def version(as_json: bool) -> None:
+    """Versions of hai-cli and of the scheduler it talks to."""
+    try:
+        mine = package_version("hai-hub")
+    except PackageNotFoundError:  # pragma: no cover - source tree without metadata
+        mine = "unknown"
+    info: dict[str, Any] = {"hai-cli": mine}
+    try:
+        with client() as hai:
+            server = hai.info()
+        info.update(server=server.get("version"), url=hai.url)
+    except HaiError as exc:
+        info.update(server=None, server_error=str(exc))
+    if as_json:
+        render.print_json(info)
+        return
+    click.echo(f"hai-cli {mine}")
+    if info.get("server"):
+        click.echo(f"hai-scheduler {info['server']} at {info['url']}")
+    else:
+        click.echo(f"hai-scheduler: {info['server_error']}")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]), default="bash")
+def completion(shell: str) -> None:
+    """Print the tab-completion script: eval "$(hai-cli completion bash)"."""
+    cls = get_completion_class(shell)
+    click.echo(cls(cli, {}, "hai-cli", "_HAI_CLI_COMPLETE").source())
+
+
+# --------------------------------------------------------------------------- submitting
+
+
+def _submit(hai: HaiClient, task: Any, opts: dict[str, Any]) -> Chain:
+    env = opts.get("env") or os.environ.get(ENV_VAR) or None
+    overrides = {
+        "name": opts.get("name"),
+        "priority": opts.get("priority"),
+        "group": opts.get("group"),
+        "node_count": opts.get("nodes"),
+        "gpus_per_node": opts.get("gpus"),
+        "haienv": env,
+    }
+    return hai.create(task, overrides=overrides)
+
+
+def _after_submit(hai: HaiClient, chain: Chain, opts: dict[str, Any]) -> None:
+    if opts.get("as_json"):
+        render.print_json(chain.raw)
+    else:
+        click.echo(
+            f"Submitted chain {chain.id} '{chain.name}' ({chain.node_count} node(s), "
+            f"{chain.priority}, group {chain.group}). Follow it: hai-cli logs {chain.id} -f"
+        )
+    if opts.get("follow"):
+        _follow(hai, str(chain.id), 0, as_json=bool(opts.get("as_json")), header=False)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@cluster_options
+def run(file: str, **opts: Any) -> None:
+    """Submit the task spec FILE (YAML; - reads stdin); options override the file."""
+    if file == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(file).read_text()
+        except OSError as exc:
+            raise HaiError(f"cannot read {file}: {exc.strerror}") from None
+    with client() as hai:
+        chain = _submit(hai, text, opts)
+        _after_submit(hai, chain, opts)
+
+
+_NAME_BAD = re.compile(r"[^A-Za-z0-9._+=-]+")
+
+
+def default_name(script: str) -> str:
+    """A chain name from a script path: ``train/run.py`` → ``run``."""
+    stem = Path(script).stem or "task"
+    name = _NAME_BAD.sub("-", stem).strip("-._+=")[:128] or "task"
+    return f"task-{name}" if name.isdigit() else name
+
+
+_SUFFIX = {"python": ".py", "bash": ".sh"}
+
+
+def script_task(kind: str, script: str, args: Sequence[str], opts: dict[str, Any]) -> dict:
+    """The task spec for ``hai-cli <kind> script args -- opts`` (workspace: this folder)."""
+    suffix = _SUFFIX.get(kind)
+    if suffix and not script.endswith(suffix):
+        raise HaiError(
+            f"hai-cli {kind} runs {suffix} files on the cluster; use hai-cli exec for {script!r}"
+        )
+    if suffix and not Path(script).is_file():
+        raise HaiError(f"no such file: {script}")
+    spec: dict[str, Any] = {"entrypoint": script, "workspace": os.getcwd()}
+    if args:
+        spec["parameters"] = list(args)
+    return {"version": 2, "name": opts.get("name") or default_name(script), "spec": spec}
+
+
+def _split(args: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
+    """``script args -- opts`` → (script and args, '--' / '++' / None, opts)."""
+    for i, a in enumerate(args):
+        if a in ("--", "++"):
+            return list(args[:i]), a, list(args[i + 1 :])
+    return list(args), None, []
+
+
+@click.command("cluster options", context_settings=CONTEXT)
+@cluster_options
+def _cluster_options_parser(**opts: Any) -> dict[str, Any]:
+    return opts
+
+
+def parse_cluster_options(ctx: click.Context, args: list[str], sep: str) -> dict[str, Any]:
+    sub = _cluster_options_parser.make_context(
+        f"{ctx.command_path} ... {sep}", list(args), parent=ctx
+    )
+    return dict(sub.params)
+
+
+def _script_command(kind: str) -> click.Command:
+    @click.pass_context
+    def command(ctx: click.Context, args: tuple[str, ...]) -> None:
+        mine, sep, rest = _split(args)
+        if not mine:
+            raise click.UsageError(f"give the {'program' if kind == 'exec' else 'script'} to run")
+        script, script_args = mine[0], mine[1:]
+        if sep is None:
+            env = os.environ.get(ENV_VAR) or None
+            ctx.exit(local_run.run_plain(kind, script, script_args, env))
+        opts = parse_cluster_options(ctx, rest, sep)
+        env = opts.get("env") or os.environ.get(ENV_VAR) or None
+        if sep == "++":
+            if (opts.get("nodes") or 1) > 1:
+                click.echo("hai-cli: ++ runs one rank here (RANK=0, WORLD_SIZE=1)", err=True)
+            extra = {"HAI_CHAIN_NAME": opts["name"]} if opts.get("name") else None
+            ctx.exit(
+                local_run.run_as_rank(kind, script, script_args, env_name=env, extra_env=extra)
+            )
+        with client() as hai:
+            chain = _submit(hai, script_task(kind, script, script_args, opts), opts)
+            _after_submit(hai, chain, opts)
+
+    what = {"python": "a Python script", "bash": "a bash script", "exec": "a program"}[kind]
+    return click.Command(
+        kind,
+        callback=command,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={
+            "ignore_unknown_options": True,
+            "allow_interspersed_args": False,
+            "help_option_names": [],
+        },
+        help=(
+            f"Run {what}: `hai-cli {kind} X [args] -- [-n N --name ... --priority ... "
+            f"--group ... --env ...]` submits it; with no `--` it runs here as a plain "
+            f"command; with `++` it runs here as a cluster rank would (same environment "
+            f"variables, same suspend API)."
+        ),
+        short_help=f"Run {what} on the cluster (--) or here (++ or nothing).",
+    )
+
+
+for _kind in local_run.KINDS:
+    cli.add_command(_script_command(_kind))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@cli.command("list")
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--page_size",
+    "--page-size",
+    "page_size",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Chains per page (at most 50).",
+)
+@click.option("--name", help="Only names matching this (glob, or text anywhere).")
+@click.option("--state", help="waiting_init, running, suspended, finished (comma list).")
+@click.option("--group", help="Only this node group.")
+@click.option("--owner", help="Only this user's chains (admins).")
+@json_option
+def list_(page: int, page_size: int, as_json: bool, **filters: Any) -> None:
+    """Your chains, newest first (admins: everyone's)."""
+    with client() as hai:
+        result = hai.list(page=page, page_size=page_size, **filters)
+    if as_json:
+        render.print_json(result.raw)
+        return
+    owners = {c.owner for c in result.chains}
+    con = out()
+    table = render.chain_table(
+        result.chains, show_owner=len(owners) > 1, narrow=render.is_narrow(con)
+    )
+    con.print(table)
+    click.echo(f"page {result.page} of {result.pages}, {result.total} tasks")
+
+
+@cli.command()
+@chain_ref
+@json_option
+def status(ref: str, as_json: bool) -> None:
+    """A chain and the ranks of its newest job."""
+    with client() as hai:
+        chain = hai.get(ref)
+    if as_json:
+        render.print_json(chain.raw)
+        return
+    render.show_status(out(), chain)
+
+
+def _follow(hai: HaiClient, ref: str, rank: int, *, as_json: bool, header: bool = True) -> None:
+    chain = hai.get(ref)
+    if as_json:
+        if header:
+            click.echo(json.dumps({"chain": chain.raw}))
+    elif header:
+        render.show_status(out(), chain)
+    for line in hai.follow(chain.id, rank=rank):
+        if as_json:
+            click.echo(json.dumps({"time": line.time, "text": line.text, "job": line.job}))
+        else:
+            click.echo(render.log_line(line))
+    final = hai.get(chain.id)
+    if not as_json:
+        ending = f" ({final.stop_code})" if final.stop_code else ""
+        click.echo(f"chain {final.id} {final.state}{ending}", err=True)
+
+
+@cli.command()
+@chain_ref
+@click.option("-f", "--follow", is_flag=True, help="Keep following until the chain finishes.")
+@rank_option
+@json_option
+def logs(ref: str, follow: bool, rank: int, as_json: bool) -> None:
+    """The status of a chain, then one rank's log lines, each with its timestamp."""
+    with client() as hai:
+        if follow:
+            _follow(hai, ref, rank, as_json=as_json)
+            return
+        chain = hai.get(ref)
+        lines = list(hai.follow(chain.id, rank=rank, until_done=False))
+    if as_json:
+        render.print_json(
+            {
+                "chain": chain.raw,
+                "lines": [{"time": x.time, "text": x.text, "job": x.job} for x in lines],
+            }
+        )
+        return
+    render.show_status(out(), chain)
+    for line in lines:
+        click.echo(render.log_line(line))
+
+
+@cli.command()
+@chain_ref
+@json_option
+def describe(ref: str, as_json: bool) -> None:
+    """The chain's task spec as YAML (hai-cli describe x > x.yaml; hai-cli run x.yaml)."""
+    with client() as hai:
+        text = hai.describe(ref)
+    if as_json:
+        import yaml
+
+        render.print_json(yaml.safe_load(text))
+        return
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@json_option
+def nodes(as_json: bool) -> None:
+    """Node groups: nodes, GPUs, free/used, and who runs where."""
+    with client() as hai:
+        groups = hai.nodes()
+    if as_json:
+        render.print_json({"groups": [g.raw for g in groups]})
+        return
+    con = out()
+    for table in render.nodes_tables(groups):
+        con.print(table)
+
+
+@cli.command()
+@click.option("--watch", "-w", type=float, help="Refresh every this many seconds.")
+@json_option
+def monitor(watch: float | None, as_json: bool) -> None:
+    """Cluster overview: chains per state, GPUs in use per group."""
+    with client() as hai:
+        while True:
+            data = hai.overview()
+            if as_json:
+                render.print_json(data)
+            else:
+                con = out()
+                if watch:
+                    con.clear()
+                for table in render.overview_tables(data):
+                    con.print(table)
+            if not watch:
+                return
+            time.sleep(watch)
+
+
+@cli.command()
+@click.option("--require-gpu", is_flag=True, help="Fail when no GPU is seen.")
+@click.option("--min-free-gb", type=float, default=1.0, show_default=True)
+@json_option
+def validate(require_gpu: bool, min_free_gb: float, as_json: bool) -> None:
+    """Check this node: GPUs and driver (NVML), free disk, the haienv root."""
+    from hai_client import health
+
+    results = health.run_checks(require_gpu=require_gpu, min_free_gib=min_free_gb)
+    failed = [r for r in results if r["status"] == "fail"]
+    if as_json:
+        render.print_json({"ok": not failed, "checks": results})
+    else:
+        out().print(render.checks_table(results))
+    if failed:
+        raise HaiError(f"{len(failed)} check(s) failed: {', '.join(r['check'] for r in failed)}")
+
+
+# --------------------------------------------------------------------------- acting
+
+
+def _acted(chain: Chain, what: str) -> None:
+    click.echo(f"chain {chain.id} '{chain.name}': {what} (state {chain.state})")
+
+
+@cli.command()
+@chain_ref
+def stop(ref: str) -> None:
+    """Stop a chain for good."""
+    with client() as hai:
+        _acted(hai.stop(ref), "stop requested")
+
+
+@cli.command()
+@chain_ref
+def suspend(ref: str) -> None:
+    """Suspend a chain and hold it until resumed (admins)."""
+    with client() as hai:
+        _acted(hai.suspend(ref), "suspend requested, held")
+
+
+@cli.command()
+@chain_ref
+def resume(ref: str) -> None:
+    """Release an admin's hold so the chain can run again (admins)."""
+    with client() as hai:
+        _acted(hai.resume(ref), "released")
+
+
+@cli.command()
+@chain_ref
+@click.argument("priority")
+def priority(ref: str, priority: str) -> None:
+    """Change a chain's priority (within your quota)."""
+    with client() as hai:
+        chain = hai.set_priority(ref, priority)
+    _acted(chain, f"priority {chain.priority}")
+
+
+# --------------------------------------------------------------------------- on the node
+
+
+def _local_rank(hai: HaiClient, ref: str, rank: int) -> dict[str, Any]:
+    detail = hai.rank(ref, rank)
+    if detail.get("state") is None:
+        raise HaiError(f"chain {detail['chain_id']} has not started rank {rank} yet")
+    cdir = (detail.get("handle") or {}).get("control_dir")
+    if not cdir or not Path(cdir).is_dir():
+        raise HaiError(
+            f"rank {rank} of chain {detail['chain_id']} runs on node {detail.get('node')}, "
+            "not on this machine; run this command there"
+        )
+    detail["control_dir"] = cdir
+    return detail
+
+
+@cli.command()
+@chain_ref
+@rank_option
+@click.option("--native", is_flag=True, help="Also show native (C) frames.")
+def prof(ref: str, rank: int, native: bool) -> None:
+    """A stack dump of a running rank (py-spy dump)."""
+    with client() as hai:
+        detail = _local_rank(hai, ref, rank)
+    if detail["state"] != "running":
+        raise HaiError(f"rank {rank} is {detail['state']}, not running")
+    try:
+        pid = int((Path(detail["control_dir"]) / "child.pid").read_text().strip())
+    except (OSError, ValueError):
+        raise HaiError(f"rank {rank} has no process id recorded yet") from None
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise HaiError("py-spy is not installed here (pip install py-spy)")
+    argv = [spy, "dump", "--pid", str(pid)] + (["--native"] if native else [])
+    code = subprocess.call(argv)
+    if code:
+        raise HaiError(f"py-spy failed (exit {code}); it may need permission to trace pid {pid}")
+
+
+@cli.command()
+@chain_ref
+@rank_option
+def ssh(ref: str, rank: int) -> None:
+    """A shell in a rank's working directory, with its environment."""
+    with client() as hai:
+        detail = _local_rank(hai, ref, rank)
+    env = dict(os.environ)
+    env.update(detail.get("environment") or {})
+    if detail.get("haienv"):
+        env.update(local_run.haienv_vars(detail["haienv"]))
+    env["HAI_CONTROL_DIR"] = detail["control_dir"]
+    workspace = detail.get("workspace") or "."
+    if not Path(workspace).is_dir():
+        raise HaiError(f"the rank's workspace {workspace} does not exist here")
+    shell = os.environ.get("SHELL") or "/bin/bash"
+    click.echo(
+        f"hai-cli: shell for chain {detail['chain_id']} rank {rank} in {workspace} (exit to leave)",
+        err=True,
+    )
+    sys.exit(subprocess.call([shell], cwd=workspace, env=env))
+
+
+# --------------------------------------------------------------------------- haienv
+
+
+@cli.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+        "help_option_names": [],
+    }
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def haienv(args: tuple[str, ...]) -> None:
+    """Environments: passes everything to the haienv command (hai-cli haienv list)."""
+    sys.exit(subprocess.call([sys.executable, "-m", "haienv", *args]))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``hai-cli`` console script."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="hai-cli")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,441 @@
+"""The Python client of the scheduler's HTTP API: one :class:`HaiClient`, typed results.
+
+Used by ``hai-cli``, and meant for the notebook magics and the lab extension too::
+
+    from hai_client.client import HaiClient
+
+    with HaiClient() as hai:                    # url and token from ~/.hai/conf.yaml
+        chain = hai.create(open("train.yaml").read(), overrides={"node_count": 2})
+        for line in hai.follow(chain.id):
+            print(line.time, line.text)
+
+Every failure is a :class:`~hai_client.errors.HaiError` with a message fit to show.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from hai_client.config import load_config, normalize_url
+from hai_client.errors import HaiError
+
+__all__ = [
+    "Chain",
+    "ChainPage",
+    "HaiClient",
+    "HaiError",
+    "Job",
+    "LogLine",
+    "LogPage",
+    "NodeGroupInfo",
+    "Rank",
+    "Whoami",
+]
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Rank:
+    rank: int
+    state: str
+    node: str | None
+    exit_code: int | None
+    reason: str
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Rank:
+        return cls(
+            rank=d["rank"],
+            state=d["state"],
+            node=d.get("node"),
+            exit_code=d.get("exit_code"),
+            reason=d.get("reason") or "",
+            started_at=_time(d.get("started_at")),
+            ended_at=_time(d.get("ended_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    seq: int
+    stop_code: str | None
+    reason: str
+    created_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    ranks: list[Rank]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Job:
+        return cls(
+            seq=d["seq"],
+            stop_code=d.get("stop_code"),
+            reason=d.get("reason") or "",
+            created_at=_time(d.get("created_at")),
+            ended_at=_time(d.get("ended_at")),
+            ranks=[Rank.from_json(r) for r in d.get("ranks", [])],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A chain as the API shows it; ``raw`` is the JSON it came from."""
+
+    id: int
+    name: str
+    owner: str
+    state: str
+    priority: str
+    node_count: int
+    group: str
+    suspend_count: int
+    whole_life_state: int
+    reason: str
+    stop_code: str | None
+    stop_requested: bool
+    held: bool
+    created_at: dt.datetime | None
+    updated_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    jobs: list[Job] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "finished"
+
+    @property
+    def current_job(self) -> Job | None:
+        return self.jobs[-1] if self.jobs else None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Chain:
+        return cls(
+            id=d["id"],
+            name=d["name"],
+            owner=d.get("owner", ""),
+            state=d["state"],
+            priority=d.get("priority", ""),
+            node_count=d.get("node_count", 1),
+            group=d.get("group", ""),
+            suspend_count=d.get("suspend_count", 0),
+            whole_life_state=d.get("whole_life_state", 0),
+            reason=d.get("reason") or "",
+            stop_code=d.get("stop_code"),
+            stop_requested=bool(d.get("stop_requested")),
+            held=bool(d.get("held")),
+            created_at=_time(d.get("created_at")),
+            updated_at=_time(d.get("updated_at")),
+            started_at=_time(d.get("started_at")),
+            finished_at=_time(d.get("finished_at")),
+            jobs=[Job.from_json(j) for j in d.get("jobs", [])],
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainPage:
+    chains: list[Chain]
+    page: int
+    page_size: int
+    total: int
+    pages: int
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    time: str
+    text: str
+    job: int = 0
+    marker: bool = False  # a "--- job N (resumed) ---" line the server inserted
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    lines: list[LogLine]
+    cursor: str
+    eof: bool
+    done: bool  # the chain has finished and every line has been returned
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Whoami:
+    name: str
+    admin: bool
+    role: str
+    group: str | None
+    quotas: dict[str, int | None]
+    usage: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    name: str
+    gpus: int
+    state: str
+    used_by: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeGroupInfo:
+    name: str
+    nodes: int
+    gpus: int
+    used_nodes: int
+    free_nodes: int
+    used_gpus: int
+    free_gpus: int
+    node_list: list[NodeInfo]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> NodeGroupInfo:
+        return cls(
+            name=d["name"],
+            nodes=d["nodes"],
+            gpus=d["gpus"],
+            used_nodes=d["used_nodes"],
+            free_nodes=d["free_nodes"],
+            used_gpus=d["used_gpus"],
+            free_gpus=d["free_gpus"],
+            node_list=[
+                NodeInfo(n["name"], n["gpus"], n["state"], list(n.get("used_by", [])))
+                for n in d.get("node_list", [])
+            ],
+            raw=dict(d),
+        )
+
+
+class HaiClient:
+    """A synchronous client of one scheduler. Without ``url``/``token``, reads the config."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if url is None or token is None:
+            cfg = load_config()
+            url = url or cfg.url
+            token = token or cfg.token
+        self.url = normalize_url(url)
+        self.api = self.url + "api/v1"
+        self._http = httpx.Client(
+            base_url=self.api,
+            headers={"Authorization": f"token {token}", "User-Agent": "hai-client"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> HaiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ transport
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call; returns the decoded JSON, raises HaiError with a clear message."""
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise HaiError(f"cannot reach the HAI scheduler at {self.url} ({_why(exc)})") from None
+        except httpx.TimeoutException:
+            raise HaiError(f"the HAI scheduler at {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise HaiError(f"talking to the HAI scheduler at {self.url} failed: {exc}") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if resp.status_code >= 400:
+            raise _error(resp.status_code, body, self.url)
+        if body is None:
+            raise HaiError(
+                f"{self.url} answered {resp.status_code} without JSON: is it a HAI scheduler?"
+            )
+        return body
+
+    @staticmethod
+    def _ref(ref: str | int) -> str:
+        return quote(str(ref), safe="")
+
+    # ------------------------------------------------------------------ API
+
+    def info(self) -> dict[str, Any]:
+        return self.request("GET", "/")
+
+    def whoami(self) -> Whoami:
+        d = self.request("GET", "/whoami")
+        return Whoami(
+            name=d["name"],
+            admin=d["admin"],
+            role=d["role"],
+            group=d.get("group"),
+            quotas=d.get("quotas", {}),
+            usage=d.get("usage", {}),
+            raw=d,
+        )
+
+    def create(
+        self,
+        task: str | Mapping[str, Any] | Path,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Chain:
+        """Submit a task spec: YAML text, a Path to a YAML file, or a mapping."""
+        if isinstance(task, Path):
+            try:
+                task = task.read_text()
+            except OSError as exc:
+                raise HaiError(f"cannot read {task}: {exc.strerror}") from None
+        body: dict[str, Any] = {"task": task if isinstance(task, str) else dict(task)}
+        clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if clean:
+            body["overrides"] = clean
+        return Chain.from_json(self.request("POST", "/chains", json=body))
+
+    def list(
+        self,
+        *,
+        page: int = 1,
+        page_size: int = 20,
+        name: str | None = None,
+        state: str | None = None,
+        group: str | None = None,
+        owner: str | None = None,
+    ) -> ChainPage:
+        params = {"page": page, "page_size": page_size}
+        params.update(
+            {
+                k: v
+                for k, v in (("name", name), ("state", state), ("group", group), ("owner", owner))
+                if v
+            }
+        )
+        d = self.request("GET", "/chains", params=params)
+        return ChainPage(
+            chains=[Chain.from_json(c) for c in d["chains"]],
+            page=d["page"],
+            page_size=d["page_size"],
+            total=d["total"],
+            pages=d["pages"],
+            raw=d,
+        )
+
+    def get(self, ref: str | int) -> Chain:
+        return Chain.from_json(self.request("GET", f"/chains/{self._ref(ref)}"))
+
+    def stop(self, ref: str | int) -> Chain:
+        return Chain.from_json(self.request("POST", f"/chains/{self._ref(ref)}/stop"))
+
+    def suspend(self, ref: str | int) -> Chain:
+        """Suspend and hold a chain (admins)."""
+        return Chain.from_json(self.request("POST", f"/chains/{self._ref(ref)}/suspend"))
+
+    def resume(self, ref: str | int) -> Chain:
+        """Release an admin's hold (admins)."""
+        return Chain.from_json(self.request("POST", f"/chains/{self._ref(ref)}/resume"))
+
+    def set_priority(self, ref: str | int, priority: str | int) -> Chain:
+        return Chain.from_json(
+            self.request("PATCH", f"/chains/{self._ref(ref)}", json={"priority": priority})
+        )
+
+    def describe(self, ref: str | int) -> str:
+        """The chain's spec as YAML that ``create`` accepts again."""
+        return self.request("GET", f"/chains/{self._ref(ref)}/describe")["yaml"]
+
+    def rank(self, ref: str | int, rank: int = 0) -> dict[str, Any]:
+        """Where a rank of the newest job runs: node, handle, workspace, environment."""
+        return self.request("GET", f"/chains/{self._ref(ref)}/ranks/{int(rank)}")
+
+    def logs(self, ref: str | int, *, rank: int = 0, cursor: str = "") -> LogPage:
+        params: dict[str, Any] = {"rank": rank}
+        if cursor:
+            params["cursor"] = cursor
+        d = self.request("GET", f"/chains/{self._ref(ref)}/logs", params=params)
+        return LogPage(
+            lines=[
+                LogLine(x["time"], x["text"], x.get("job", 0), bool(x.get("marker")))
+                for x in d["lines"]
+            ],
+            cursor=d["cursor"],
+            eof=d["eof"],
+            done=d["done"],
+            state=d["state"],
+        )
+
+    def follow(
+        self,
+        ref: str | int,
+        *,
+        rank: int = 0,
+        cursor: str = "",
+        poll: float = 0.5,
+        until_done: bool = True,
+    ) -> Iterator[LogLine]:
+        """Log lines as they come, across suspends and resumes, until the chain finishes.
+
+        With ``until_done`` False, stop at the end of what is stored now.
+        """
+        ref = self.get(ref).id if not str(ref).isdigit() else ref  # pin a name to one chain
+        while True:
+            page = self.logs(ref, rank=rank, cursor=cursor)
+            cursor = page.cursor
+            yield from page.lines
+            if page.done or (page.eof and not until_done):
+                return
+            if page.eof:
+                time.sleep(poll)
+
+    def nodes(self) -> list[NodeGroupInfo]:
+        return [NodeGroupInfo.from_json(g) for g in self.request("GET", "/nodes")["groups"]]
+
+    def overview(self) -> dict[str, Any]:
+        """Chains per state (yours; admins: all) and GPUs in use per group."""
+        return self.request("GET", "/overview")
+
+
+def _why(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "Connection refused" in text or "Errno 111" in text:
+        return "connection refused: is hai-scheduler running?"
+    return text
+
+
+def _error(status: int, body: Any, url: str) -> HaiError:
+    message = body.get("error") if isinstance(body, dict) else None
+    field_name = body.get("field") if isinstance(body, dict) else None
+    if status == 401:
+        return HaiError(
+            f"the scheduler at {url} refused the token; run hai-cli init <token> --url {url}",
+            status=401,
+            field=field_name,
+        )
+    if not message:
+        message = f"the scheduler at {url} answered HTTP {status}"
+    return HaiError(message, status=status, field=field_name)

@@ -1,0 +1,128 @@
+"""Running a script on this machine: as a plain command, or (``++``) as a cluster rank would.
+
+``hai-cli python train.py --lr 1`` (no ``--``) simply runs ``python train.py --lr 1``.
+``hai-cli python train.py --lr 1 ++`` runs it with the environment a rank gets: ``RANK=0``,
+``WORLD_SIZE=1``, ``MASTER_ADDR``/``MASTER_PORT``, ``HAI_CHAIN_ID=local``, a fresh
+``HAI_CONTROL_DIR`` (so the in-task suspend API of :mod:`hai_client.task` works), and
+the chosen haienv, so the training code can be debugged before it is submitted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+
+from hai_client.errors import HaiError
+
+KINDS = ("python", "bash", "exec")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def local_argv(kind: str, script: str, args: Sequence[str], python: str | None = None) -> list[str]:
+    """The command line for ``kind`` (python, bash or exec)."""
+    if kind == "python":
+        return [python or sys.executable, script, *args]
+    if kind == "bash":
+        return ["bash", script, *args]
+    if kind == "exec":
+        return [script, *args]
+    raise HaiError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+
+
+def haienv_vars(name: str) -> dict[str, str]:
+    """The variables that put a process inside haienv ``name`` (HaiError if it is unusable)."""
+    try:
+        import haienv
+    except ImportError:  # pragma: no cover - haienv ships with hai-hub
+        raise HaiError("haienv is not installed here; cannot use --env") from None
+    try:
+        return dict(haienv.env_vars(name))
+    except Exception as exc:
+        raise HaiError(f"haienv {name!r}: {exc}") from None
+
+
+def rank_environment(
+    *, env_name: str | None, control_dir: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment a single local rank runs with (on top of this process's own)."""
+    env = dict(os.environ)
+    env.update(extra or {})
+    env.update(
+        {
+            "RANK": "0",
+            "WORLD_SIZE": "1",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(free_port()),
+            "HAI_CHAIN_ID": "local",
+            "HAI_CHAIN_NAME": "local",
+            "HAI_JOB_SEQ": "0",
+            "HAI_CONTROL_DIR": control_dir,
+            "HAI_IS_RESUME": "0",
+            "HAI_WHOLE_LIFE_STATE": "0",
+            "HAI_SUSPEND_COUNT": "0",
+        }
+    )
+    if env_name:
+        env.update(haienv_vars(env_name))
+        env.pop("PYTHONHOME", None)
+        env["HF_ENV_NAME"] = env_name
+    return env
+
+
+def _python_for(env: Mapping[str, str], env_name: str | None) -> str | None:
+    """The interpreter of the chosen env (``python`` found first on its PATH)."""
+    if not env_name:
+        return None
+    return shutil.which("python", path=env.get("PATH")) or None
+
+
+def _run(argv: list[str], env: Mapping[str, str] | None) -> int:
+    try:
+        proc = subprocess.Popen(argv, env=dict(env) if env is not None else None)
+    except FileNotFoundError:
+        raise HaiError(f"cannot run {argv[0]!r}: no such file or command") from None
+    except PermissionError:
+        raise HaiError(f"cannot run {argv[0]!r}: permission denied (is it executable?)") from None
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the child got the same SIGINT; let it finish
+            proc.send_signal(signal.SIGINT)
+
+
+def run_plain(kind: str, script: str, args: Sequence[str], env_name: str | None = None) -> int:
+    """Run the command as it is (inside ``env_name`` if given); returns its exit code."""
+    env = None
+    if env_name:
+        env = dict(os.environ)
+        env.update(haienv_vars(env_name))
+        env.pop("PYTHONHOME", None)
+    return _run(local_argv(kind, script, args, _python_for(env or {}, env_name)), env)
+
+
+def run_as_rank(
+    kind: str,
+    script: str,
+    args: Sequence[str],
+    *,
+    env_name: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> int:
+    """Run the command as rank 0 of a one-node local chain; returns its exit code."""
+    control_dir = tempfile.mkdtemp(prefix="hai-local-")
+    try:
+        env = rank_environment(env_name=env_name, control_dir=control_dir, extra=extra_env)
+        return _run(local_argv(kind, script, args, _python_for(env, env_name)), env)
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)

@@ -1,0 +1,182 @@
+"""How ``hai-cli`` shows things: rich tables that stay readable in a narrow terminal.
+
+Cells are :class:`rich.text.Text`, never markup, so a chain name such as ``[x]`` is
+shown as it is. Times are shown in local time, to the second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hai_client.client import Chain, LogLine, NodeGroupInfo, Whoami
+
+
+def console(stderr: bool = False) -> Console:
+    width = os.environ.get("COLUMNS")
+    return Console(
+        stderr=stderr,
+        width=int(width) if width and width.isdigit() else None,
+        no_color=bool(os.environ.get("NO_COLOR")),
+        highlight=False,
+        soft_wrap=False,
+    )
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def when(value: dt.datetime | None, *, short: bool = False) -> str:
+    """Local time to the second (``short``: month-day hour:minute)."""
+    if value is None:
+        return "-"
+    return value.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
+
+
+def _t(value: Any) -> Text:
+    return Text("-" if value is None or value == "" else str(value))
+
+
+def _table(*columns: str, title: str | None = None, **kw: Any) -> Table:
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        title=title,
+        title_justify="left",
+        pad_edge=False,
+        **kw,
+    )
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
+NARROW = 80  # below this many columns, tables use short headers and times
+
+
+def is_narrow(con: Console) -> bool:
+    return con.width < NARROW
+
+
+def chain_table(
+    chains: Iterable[Chain], *, show_owner: bool = False, narrow: bool = False
+) -> Table:
+    """id, name, nodes, chain_status, suspend_count, updated_at (and owner for admins)."""
+    if narrow:
+        cols = ["id", "name", "nodes", "status", "susp", "updated"]
+    else:
+        cols = ["id", "name", "nodes", "chain_status", "suspend_count", "updated_at"]
+    if show_owner:
+        cols.insert(2, "owner")
+    table = _table(*cols)
+    table.columns[0].no_wrap = True
+    for c in chains:
+        status = c.state + (" (stopping)" if c.stop_requested and not c.finished else "")
+        status += " (held)" if c.held and not c.finished else ""
+        if c.finished and c.stop_code:
+            status += f" ({c.stop_code})"
+        updated = when(c.updated_at, short=narrow)
+        row = [c.id, c.name, c.node_count, status, c.suspend_count, updated]
+        if show_owner:
+            row.insert(2, c.owner)
+        table.add_row(*(_t(v) for v in row))
+    return table
+
+
+def jobs_table(chain: Chain, *, narrow: bool = False) -> Table | None:
+    """rank, status, node, started_at of the chain's newest job (None before the first)."""
+    job = chain.current_job
+    if job is None:
+        return None
+    resumed = f" (resumed {job.seq}x)" if job.seq else ""
+    table = _table("rank", "status", "node", "started_at", title=f"job {job.seq}{resumed}")
+    for r in job.ranks:
+        status = r.state + (f" (exit {r.exit_code})" if r.exit_code not in (None, 0) else "")
+        started = when(r.started_at, short=narrow)
+        table.add_row(_t(r.rank), _t(status), _t(r.node), _t(started))
+    return table
+
+
+def show_status(out: Console, chain: Chain) -> None:
+    narrow = is_narrow(out)
+    out.print(chain_table([chain], narrow=narrow))
+    jobs = jobs_table(chain, narrow=narrow)
+    if jobs is not None:
+        out.print(jobs)
+    details = [f"priority {chain.priority}", f"group {chain.group}", f"owner {chain.owner}"]
+    out.print(Text(", ".join(details)))
+    if chain.reason:
+        out.print(Text(f"reason: {chain.reason}"))
+
+
+def log_line(line: LogLine) -> str:
+    return f"{line.time} {line.text}"
+
+
+def whoami_tables(me: Whoami) -> list[Table]:
+    head = _table("user", "role", "group", "nodes_in_use")
+    head.add_row(_t(me.name), _t(me.role), _t(me.group), _t(me.usage.get("nodes_in_use", 0)))
+    used = me.usage.get("by_resource", {})
+    quotas = _table("quota", "limit", "used", title="node quotas (- = none)")
+    for res, limit in me.quotas.items():
+        if limit is None and res not in used and res != "node":
+            continue
+        quotas.add_row(_t(res), _t(limit), _t(used.get(res, 0)))
+    states = _table("state", "chains", title="your chains")
+    for state, n in me.usage.get("chains_by_state", {}).items():
+        states.add_row(_t(state), _t(n))
+    return [head, quotas, states]
+
+
+def nodes_tables(groups: list[NodeGroupInfo]) -> list[Table]:
+    summary = _table("group", "nodes", "free", "used", "gpus", "gpus_used")
+    detail = _table("node", "group", "gpus", "state", "running")
+    for g in groups:
+        summary.add_row(
+            *(_t(v) for v in (g.name, g.nodes, g.free_nodes, g.used_nodes, g.gpus, g.used_gpus))
+        )
+        for n in g.node_list:
+            who = ", ".join(_occupant(u) for u in n.used_by) or "-"
+            detail.add_row(_t(n.name), _t(g.name), _t(n.gpus), _t(n.state), _t(who))
+    return [summary, detail]
+
+
+def _occupant(entry: dict[str, Any]) -> str:
+    if "chain_id" in entry:
+        return f"{entry['user']} ({entry['chain_id']} {entry.get('chain_name', '')})".strip()
+    return str(entry["user"])
+
+
+def overview_tables(data: dict[str, Any]) -> list[Table]:
+    scope = "all chains" if data.get("scope") == "all" else "your chains"
+    states = _table("state", "chains", title=scope)
+    for state, n in data.get("chains_by_state", {}).items():
+        states.add_row(_t(state), _t(n))
+    groups = _table("group", "nodes_used", "gpus_used", "gpus", "use", title="GPUs per group")
+    for g in data.get("groups", []):
+        pct = f"{100 * g['used_gpus'] / g['gpus']:.0f}%" if g["gpus"] else "-"
+        groups.add_row(
+            _t(g["name"]),
+            _t(f"{g['used_nodes']}/{g['nodes']}"),
+            _t(g["used_gpus"]),
+            _t(g["gpus"]),
+            _t(pct),
+        )
+    return [states, groups]
+
+
+def checks_table(results: list[dict[str, Any]]) -> Table:
+    table = _table("check", "result", "detail")
+    for r in results:
+        table.add_row(_t(r["check"]), _t(r["status"]), _t(r["detail"]))
+    return table

@@ -1,0 +1,157 @@
+"""Dev-server endpoints: the hub's spawner allocates and releases MIG slices and spot nodes;
+users read their allocation and renew a mig-gpu lease.
+
+``/devservers/{user}`` is a user's default server, ``/devservers/{user}/{server}`` a named
+one. Allocating and releasing are for admins (the hub); reading and renewing for the owner
+too. Someone else's server answers 404, so nothing leaks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.model.orm import DevServer, utcnow
+from scheduler.service.devservers import NoCapacity
+from scheduler.service.handlers.base import ApiError, BaseHandler
+
+_FIELDS = ("user", "server", "profile")
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def devserver_json(ds: DevServer, now: dt.datetime) -> dict[str, Any]:
+    left = (ds.lease_expires_at - now).total_seconds() if ds.lease_expires_at else None
+    if ds.reclaim_requested_at is not None:
+        state = "reclaiming"
+    elif left is not None and left <= 0:
+        state = "expired"
+    else:
+        state = "active"
+    return {
+        "user": ds.user_name,
+        "server": ds.server_name,
+        "profile": ds.profile,
+        "node": ds.node,
+        "gpu_ids": list(ds.gpu_ids),
+        "state": state,
+        "created_at": _iso(ds.created_at),
+        "lease_expires_at": _iso(ds.lease_expires_at),
+        "lease_max_at": _iso(ds.lease_max_at),
+        "lease_seconds_left": None if left is None else max(0.0, round(left, 1)),
+        "reclaim_requested_at": _iso(ds.reclaim_requested_at),
+        "reclaim_deadline": _iso(ds.reclaim_deadline),
+        "reclaim_reason": ds.reclaim_reason,
+    }
+
+
+class DevServerBase(BaseHandler):
+    def require_admin(self) -> None:
+        if not self.identity.admin:
+            raise ApiError(403, "only admins (the hub) allocate and release dev servers")
+
+    def check_owner(self, user: str, server: str) -> None:
+        if not self.identity.admin and self.identity.name != user:
+            raise ApiError(404, f"{user} has no dev server {server or '(default)'}", "user")
+
+    @property
+    def manager(self) -> Any:
+        return self.ctx.app.devservers
+
+
+class DevServersHandler(DevServerBase):
+    """``GET /devservers`` (yours, or all for admins) and ``POST /devservers`` (allocate)."""
+
+    async def get(self) -> None:
+        self.query({})
+        me = None if self.identity.admin else self.identity.name
+
+        def load(s: Session) -> list[dict[str, Any]]:
+            q = select(DevServer).order_by(DevServer.id)
+            if me is not None:
+                q = q.where(DevServer.user_name == me)
+            now = utcnow()
+            return [devserver_json(d, now) for d in s.scalars(q)]
+
+        self.send({"devservers": await self.ctx.read(load)})
+
+    async def post(self) -> None:
+        self.require_admin()
+        body = self.body_object(_FIELDS)
+        for field in ("user", "profile"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise ApiError(422, f"{field} is required (a string)", field)
+        server = body.get("server", "")
+        if not isinstance(server, str):
+            raise ApiError(422, "server must be a string ('' for the default server)", "server")
+
+        def allocate(s: Session) -> dict[str, Any]:
+            with self.ctx.app.inventory_lock:
+                now = utcnow()
+                ds = self.manager.allocate(s, body["user"], server, body["profile"], now)
+                return devserver_json(ds, now)
+
+        try:
+            result = await self.ctx.write(allocate)
+        except NoCapacity as exc:
+            raise ApiError(409, str(exc), "profile") from None
+        except ValueError as exc:
+            raise ApiError(422, str(exc), "profile") from None
+        self.ctx.wake_loop()
+        self.send(result, 201)
+
+
+class DevServerHandler(DevServerBase):
+    """``GET`` / ``DELETE /devservers/{user}[/{server}]``."""
+
+    async def get(self, user: str, server: str | None = None) -> None:
+        server = server or ""
+        self.check_owner(user, server)
+
+        def load(s: Session) -> dict[str, Any] | None:
+            ds = self.manager.get(s, user, server)
+            return devserver_json(ds, utcnow()) if ds else None
+
+        found = await self.ctx.read(load)
+        if found is None:
+            raise ApiError(404, f"{user} has no dev server {server or '(default)'}", "user")
+        self.send(found)
+
+    async def delete(self, user: str, server: str | None = None) -> None:
+        self.require_admin()
+        server = server or ""
+
+        def release(s: Session) -> bool:
+            with self.ctx.app.inventory_lock:
+                return self.manager.release(s, user, server)
+
+        if not await self.ctx.write(release):
+            raise ApiError(404, f"{user} has no dev server {server or '(default)'}", "user")
+        self.ctx.wake_loop()
+        self.set_status(204)
+        self.finish()
+
+
+class RenewHandler(DevServerBase):
+    """``POST /devservers/{user}[/{server}]/renew``: lease = now + lease length (capped)."""
+
+    async def post(self, user: str, server: str | None = None) -> None:
+        server = server or ""
+        self.check_owner(user, server)
+        self.body_object((), required=False)
+
+        def renew(s: Session) -> dict[str, Any]:
+            now = utcnow()
+            return devserver_json(self.manager.renew(s, user, server, now), now)
+
+        try:
+            self.send(await self.ctx.write(renew))
+        except LookupError as exc:
+            raise ApiError(404, str(exc).strip("'\""), "user") from None
+        except ValueError as exc:
+            raise ApiError(409, str(exc), "server") from None
