@@ -237,6 +237,8 @@ def parse_spec(text: str) -> TaskSpec:
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError([FieldError("", f"invalid YAML: {exc}")]) from None
+    except RecursionError:
+        raise SpecError([FieldError("", "invalid YAML: nested too deeply")]) from None
     if root is None:
         raise SpecError([FieldError("", "the spec is empty")])
     lines: _Lines = {}

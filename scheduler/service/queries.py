@@ -21,6 +21,7 @@ from scheduler.model.accounts import all_quota_rows
 from scheduler.model.enums import ChainState, Priority, RankState
 from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup, User
 from scheduler.model.quota_names import TOTAL_NODES, quota_resource
+from scheduler.model.spec import check_chain_name
 from scheduler.policy import QuotaTable
 from scheduler.service.auth import Identity
 
@@ -106,9 +107,15 @@ def find_chain(
     stmt = select(Chain, User.name).join(User, Chain.owner_id == User.id)
     if jobs:
         stmt = stmt.options(selectinload(Chain.jobs).selectinload(Job.ranks))
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
+        if len(ref) > 18:  # beyond any id
+            return None
         row = session.execute(_visible(stmt.where(Chain.id == int(ref)), viewer)).first()
         return (row[0], row[1]) if row else None
+    try:
+        check_chain_name(ref)
+    except ValueError:  # no chain can have this name
+        return None
     by_name = stmt.where(Chain.name == ref).order_by(Chain.id.desc()).limit(1)
     row = session.execute(by_name.where(Chain.owner_id == viewer.user_id)).first()
     if row is None and viewer.admin:
@@ -200,7 +207,7 @@ def load_catalog(session: Session) -> Catalog:
     for name, nodes, max_gpus in group_rows:
         cat.groups[name] = GroupInfo(name, int(nodes), int(max_gpus))
     cat.quota_rows = all_quota_rows(session)
-    cat.user_groups = dict(session.execute(select(User.name, User.group_name)).tuples().all())
+    cat.user_groups = dict(session.execute(select(User.name, User.group_name)).all())
     return cat
 
 
@@ -245,7 +252,7 @@ def _active_ranks(session: Session) -> list[Any]:
 
 def chains_by_state(session: Session, viewer: Identity) -> dict[str, int]:
     stmt = _visible(select(Chain.state, func.count()).group_by(Chain.state), viewer)
-    counts = dict(session.execute(stmt).tuples().all())
+    counts = dict(session.execute(stmt).all())
     return {s.value: int(counts.get(s.value, 0)) for s in ChainState}
 
 

@@ -157,6 +157,8 @@ class BaseHandler(RequestHandler):
             return json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, f"malformed JSON: {exc}", "body") from None
+        except RecursionError:
+            raise ApiError(400, "malformed JSON: nested too deeply", "body") from None
 
     def body_object(self, allowed: tuple[str, ...], *, required: bool = True) -> dict[str, Any]:
         """A JSON object body with only ``allowed`` fields."""

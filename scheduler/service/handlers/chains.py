@@ -33,7 +33,7 @@ def states_param(raw: str) -> tuple[str, ...]:
 
 
 LIST_PARAMS = {
-    "page": int_param(1),
+    "page": int_param(1, 1_000_000),
     "page_size": int_param(1, queries.PAGE_SIZE_MAX),
     "name": text_param(),
     "state": states_param,
@@ -65,7 +65,8 @@ class ChainsHandler(ChainBase):
 
     async def get(self) -> None:
         args = self.query(LIST_PARAMS)
-        flt = queries.ChainFilter(**args)
+        states = args.pop("state", ())
+        flt = queries.ChainFilter(states=states, **args)
         if flt.group is not None:
             catalog = await self.ctx.catalog()
             if flt.group not in catalog.groups:

@@ -95,6 +95,7 @@ def read_rank_log(
         if newer is None or not _job_over(jobs[seq]):
             break
         seq, offset = seq + 1, 0
+        exhausted = False  # the newer job's log is not read yet
         lines.append(
             {
                 "time": queries.iso(newer.created_at),

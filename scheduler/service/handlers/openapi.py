@@ -413,6 +413,12 @@ PATHS: dict[str, Any] = {
 }
 
 
+def add_paths(paths: dict[str, Any], schemas: dict[str, Any] | None = None) -> None:
+    """Describe more endpoints (for handler modules outside this file, e.g. dev servers)."""
+    PATHS.update(paths)
+    SCHEMAS.update(schemas or {})
+
+
 def openapi_document(base_url: str = "/") -> dict[str, Any]:
     """The OpenAPI 3.0 document, with the server URL under ``base_url``."""
     return {
