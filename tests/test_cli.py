@@ -1,0 +1,356 @@
+"""``hai-cli`` in subprocesses (HOME set to a test folder) against the API served
+in-process (no scheduling loop: tests play the loop through the database where needed).
+
+The end-to-end tests against the real ``hai-scheduler`` are in ``test_cli_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scheduler.backends.base import RankKey
+from scheduler.model.orm import Chain, Job, JobRank
+from tests.service_helpers import ApiServer, add_nodes, api_server, hai_cli, init_cli
+
+TRAIN = """\
+version: 2
+name: cli-train
+spec:
+  entrypoint: train.py
+  parameters: --epochs 2
+resource:
+  node_count: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    db = tmp_path_factory.mktemp("cli-db") / "hai.sqlite"
+    with api_server(f"sqlite:///{db}", default_quota={"EXTREME_HIGH": 0}) as server:
+        add_nodes(server.factory, "gpu", 2, gpus=8)
+        server.ctx.catalog_seconds = 0.0
+        yield server
+
+
+@pytest.fixture
+def home(srv: ApiServer, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A HOME with hai-cli initialised for a fresh user."""
+    user = f"u{abs(hash(request.node.name)) % 10**8}"
+    home = tmp_path / "home"
+    init_cli(home, srv.url, srv.user(user))
+    return home
+
+
+def ok(home: Path, *args: str, **kw) -> str:
+    res = hai_cli(home, *args, **kw)
+    assert res.returncode == 0, (args, res.stdout, res.stderr)
+    return res.stdout
+
+
+def fails(home: Path, *args: str, **kw) -> str:
+    """Run a command that must fail: non-zero, one clear 'Error:' line on stderr."""
+    res = hai_cli(home, *args, **kw)
+    assert res.returncode != 0, (args, res.stdout, res.stderr)
+    err = res.stderr.strip()
+    assert err.startswith("Error: "), err
+    assert "Traceback" not in res.stderr
+    return err
+
+
+def finish(srv: ApiServer, chain_id: int, lines: tuple[str, ...] = ()) -> None:
+    """Play the loop: the chain ran one job on gpu-n0 and succeeded, printing ``lines``."""
+    now = dt.datetime.now(dt.UTC)
+    with srv.factory.begin() as s:
+        chain = s.get(Chain, chain_id)
+        chain.state, chain.stop_code = "finished", "succeeded"
+        chain.started_at = chain.finished_at = chain.updated_at = now
+        job = Job(chain_id=chain_id, seq=0, ended_at=now, stop_code="succeeded")
+        s.add(job)
+        s.add(JobRank(job=job, rank=0, node="gpu-n0", state="succeeded", started_at=now))
+    srv.app.backend.add_log(RankKey(chain_id, 0, 0), *lines)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def test_init_writes_a_private_config_and_whoami_reads_it(srv: ApiServer, tmp_path: Path):
+    home = tmp_path / "h"
+    home.mkdir()
+    out = ok(home, "init", srv.user("initer"), "--url", srv.url)
+    assert "you are initer (user)" in out
+    conf = home / ".hai" / "conf.yaml"
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o600
+    assert yaml.safe_load(conf.read_text())["url"] == srv.url
+    assert "initer" in ok(home, "whoami")
+    me = json.loads(ok(home, "whoami", "--json"))
+    assert me["name"] == "initer" and me["role"] == "user"
+
+
+def test_errors_are_one_clear_line_and_non_zero(srv: ApiServer, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "hai-cli init" in fails(empty, "list")
+    assert "refused the token" in fails(empty, "init", "wrong-token", "--url", srv.url)
+    assert not (empty / ".hai" / "conf.yaml").exists()
+    # an unreachable server
+    ok(empty, "init", "whatever", "--url", "http://127.0.0.1:9/", "--no-check")
+    for args in (("list",), ("status", "x"), ("whoami",), ("nodes",)):
+        err = fails(empty, *args)
+        assert "cannot reach the HAI scheduler at http://127.0.0.1:9/" in err
+        assert len(err.splitlines()) == 1
+    # a token the server does not know
+    ok(empty, "init", "not-a-token", "--url", srv.url, "--no-check")
+    assert "refused the token" in fails(empty, "list")
+
+
+def test_unknown_chain_and_bad_parameters(home: Path) -> None:
+    assert "no chain 'nope'" in fails(home, "status", "nope")
+    assert "no chain '424242'" in fails(home, "logs", "424242")
+    assert "no chain 'nope'" in fails(home, "stop", "nope")
+    assert "page_size: must be at most 50" in fails(home, "list", "--page_size", "51")
+    assert "unknown group 'tpu'" in fails(home, "list", "--group", "tpu")
+    assert "unknown state" in fails(home, "list", "--state", "sleeping")
+
+
+# --------------------------------------------------------------------------- submit
+
+
+def test_run_a_spec_file_with_overrides_then_list_status_describe(home: Path) -> None:
+    (home / "train.yaml").write_text(TRAIN)
+    out = ok(home, "run", "train.yaml", "-n", "2", "--name", "run-over", "--priority", "HIGH")
+    assert "Submitted chain" in out and "'run-over'" in out and "2 node(s)" in out
+    listing = ok(home, "list")
+    assert "run-over" in listing and "page 1 of 1, 1 tasks" in listing
+    for col in ("id", "name", "nodes", "chain_status", "suspend_count", "updated_at"):
+        assert col in listing
+    chain = json.loads(ok(home, "status", "run-over", "--json"))
+    assert chain["node_count"] == 2 and chain["priority"] == "HIGH"
+    assert chain["state"] == "waiting_init"
+    described = ok(home, "describe", "run-over")
+    assert yaml.safe_load(described)["resource"]["node_count"] == 2
+    again = ok(home, "run", "-", input=described)
+    assert "'run-over'" in again
+    assert json.loads(ok(home, "list", "--json"))["total"] == 2
+    assert json.loads(ok(home, "describe", "run-over", "--json"))["name"] == "run-over"
+
+
+def test_spec_errors_quote_the_line(home: Path) -> None:
+    (home / "bad.yaml").write_text(TRAIN.replace("  entrypoint:", "  entrypont:"))
+    err = fails(home, "run", "bad.yaml")
+    assert "line 4: spec.entrypont: unknown field (did you mean 'entrypoint'?)" in err
+    assert "4 |   entrypont: train.py" in err
+    (home / "long.yaml").write_text(TRAIN.replace("cli-train", "x" * 129))
+    assert "name: is 129 characters long; the most is 128" in fails(home, "run", "long.yaml")
+    (home / "train.yaml").write_text(TRAIN)
+    over = fails(home, "run", "train.yaml", "--priority", "EXTREME_HIGH")
+    assert "above your quota" in over
+    assert "cannot read missing.yaml" in fails(home, "run", "missing.yaml")
+    assert "unknown group 'tpu'" in fails(home, "run", "train.yaml", "-g", "tpu")
+
+
+def test_python_with_double_dash_submits_with_cluster_options(srv: ApiServer, home: Path):
+    (home / "train.py").write_text("print('hi')\n")
+    out = ok(
+        home,
+        "python",
+        "train.py",
+        "--lr",
+        "0.1",
+        "--",
+        "-n",
+        "2",
+        "--name",
+        "py1",
+        "--priority",
+        "LOW",
+    )
+    assert "Submitted chain" in out and "'py1'" in out
+    spec = yaml.safe_load(ok(home, "describe", "py1"))
+    assert spec["spec"]["entrypoint"] == "train.py"
+    assert spec["spec"]["parameters"] == ["--lr", "0.1"]
+    assert spec["spec"]["workspace"] == str(home)
+    assert spec["resource"]["node_count"] == 2 and spec["priority"] == "LOW"
+    # default name from the script; HF_ENV_NAME picks the haienv
+    ok(home, "python", "train.py", "--", env={"HF_ENV_NAME": "torch2"})
+    spec = yaml.safe_load(ok(home, "describe", "train"))
+    assert spec["spec"]["haienv"] == "torch2"
+    (home / "run.sh").write_text("echo hi\n")
+    ok(home, "bash", "run.sh", "--", "--env", "other")
+    assert yaml.safe_load(ok(home, "describe", "run"))["spec"]["haienv"] == "other"
+    assert "no such file: nope.py" in fails(home, "python", "nope.py", "--")
+    assert "use hai-cli exec" in fails(home, "python", "run.sh", "--")
+    assert "No such option" in hai_cli(home, "python", "train.py", "--", "--bogus").stderr
+
+
+def test_python_without_double_dash_runs_here(home: Path) -> None:
+    (home / "t.py").write_text(
+        "import sys, os\nprint('args', sys.argv[1:], os.environ.get('RANK'))\nsys.exit(3)\n"
+    )
+    res = hai_cli(home, "python", "t.py", "--flag", "x")
+    assert res.returncode == 3
+    assert res.stdout.strip() == "args ['--flag', 'x'] None"
+    res = hai_cli(home, "bash", "-c", "echo from-bash")
+    assert res.returncode == 0 and res.stdout.strip() == "from-bash"
+    res = hai_cli(home, "exec", "true")
+    assert res.returncode == 0
+    assert "cannot run" in fails(home, "exec", "no-such-program-here")
+
+
+def test_plus_plus_runs_here_like_a_rank(home: Path) -> None:
+    (home / "rank.py").write_text(
+        "import os\n"
+        "from hai_client import task\n"
+        "keys = ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'HAI_CHAIN_ID', 'HAI_JOB_SEQ',\n"
+        "        'HAI_IS_RESUME', 'HAI_WHOLE_LIFE_STATE', 'HAI_SUSPEND_COUNT']\n"
+        "print(' '.join(f'{k}={os.environ[k]}' for k in keys))\n"
+        "print('port', int(os.environ['MASTER_PORT']) > 0)\n"
+        "print('control', os.path.isdir(os.environ['HAI_CONTROL_DIR']))\n"
+        "print('suspend?', task.receive_suspend_command())\n"
+        "task.set_whole_life_state(7); print('wls', task.get_whole_life_state())\n"
+    )
+    res = hai_cli(home, "python", "rank.py", "++")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == (
+        "RANK=0 WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 HAI_CHAIN_ID=local HAI_JOB_SEQ=0 "
+        "HAI_IS_RESUME=0 HAI_WHOLE_LIFE_STATE=0 HAI_SUSPEND_COUNT=0"
+    )
+    assert lines[1:] == ["port True", "control True", "suspend? False", "wls 7"]
+    res = hai_cli(home, "python", "rank.py", "++", "-n", "2")
+    assert res.returncode == 0 and "runs one rank here" in res.stderr
+
+
+# --------------------------------------------------------------------------- read / act
+
+
+def test_logs_show_the_status_header_then_timestamped_lines(srv: ApiServer, home: Path):
+    (home / "train.yaml").write_text(TRAIN)
+    chain = json.loads(ok(home, "run", "train.yaml", "--json"))
+    finish(srv, chain["id"], ("epoch 0 loss 1.0", "epoch 1 loss 0.5"))
+    out = ok(home, "logs", "cli-train")
+    head = out.partition("epoch 0")[0]
+    assert "chain_status" in head and "finished (succeeded)" in head
+    assert "rank" in head and "gpu-n0" in head
+    log_lines = [x for x in out.splitlines() if "loss" in x]
+    assert len(log_lines) == 2
+    stamp, text = log_lines[0].split(" ", 1)
+    assert dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) and text == "epoch 0 loss 1.0"
+    followed = hai_cli(home, "logs", str(chain["id"]), "-f", timeout=30)
+    assert followed.returncode == 0 and "epoch 1 loss 0.5" in followed.stdout
+    assert f"chain {chain['id']} finished (succeeded)" in followed.stderr
+    stream = ok(home, "logs", "cli-train", "--json")
+    assert [x["text"] for x in json.loads(stream)["lines"]] == [
+        "epoch 0 loss 1.0",
+        "epoch 1 loss 0.5",
+    ]
+
+
+def test_stop_and_other_users_chains(srv: ApiServer, home: Path, tmp_path: Path) -> None:
+    (home / "train.yaml").write_text(TRAIN)
+    chain = json.loads(ok(home, "run", "train.yaml", "--json"))
+    assert "stop requested" in ok(home, "stop", "cli-train")
+    assert json.loads(ok(home, "status", str(chain["id"]), "--json"))["stop_requested"]
+    other = tmp_path / "other"
+    init_cli(other, srv.url, srv.user("intruder"))
+    assert "no chain" in fails(other, "status", str(chain["id"]))
+    assert "no chain" in fails(other, "stop", str(chain["id"]))
+    assert "no chain" in fails(other, "logs", str(chain["id"]))
+    assert "cli-train" not in ok(other, "list")
+    assert "only an admin" in fails(home, "suspend", str(chain["id"]))
+    finish(srv, chain["id"])
+    assert "has finished" in fails(home, "stop", str(chain["id"]))
+
+
+def test_priority_command_respects_the_quota(srv: ApiServer, home: Path) -> None:
+    (home / "train.yaml").write_text(TRAIN)
+    ok(home, "run", "train.yaml", "--name", "prio")
+    assert "priority HIGH" in ok(home, "priority", "prio", "HIGH")
+    assert "above your quota" in fails(home, "priority", "prio", "EXTREME_HIGH")
+
+
+def test_nodes_monitor_and_narrow_terminals(srv: ApiServer, home: Path) -> None:
+    nodes = ok(home, "nodes")
+    assert "gpu" in nodes and "gpu-n1" in nodes
+    groups = json.loads(ok(home, "nodes", "--json"))["groups"]
+    assert {g["name"] for g in groups} >= {"gpu"}
+    mon = ok(home, "monitor")
+    assert "waiting_init" in mon and "GPUs per group" in mon
+    assert json.loads(ok(home, "monitor", "--json"))["scope"] == "own"
+    (home / "train.yaml").write_text(TRAIN)
+    ok(home, "run", "train.yaml", "--name", "a-rather-long-chain-name-for-a-narrow-terminal")
+    for cmd in (
+        ("list",),
+        ("status", "a-rather-long-chain-name-for-a-narrow-terminal"),
+        ("nodes",),
+        ("whoami",),
+        ("monitor",),
+    ):
+        narrow = ok(home, *cmd, env={"COLUMNS": "60"})
+        assert max(len(x) for x in narrow.splitlines()) <= 60, narrow
+
+
+def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_path: Path):
+    out = ok(home, "version")
+    assert out.startswith("hai-cli ") and "hai-scheduler" in out
+    info = json.loads(ok(home, "version", "--json"))
+    assert info["server"] and info["hai-cli"]
+    script = ok(home, "completion", "bash")
+    assert "_HAI_CLI_COMPLETE" in script
+    (home / "train.yaml").write_text(TRAIN)
+    ok(home, "run", "train.yaml", "--name", "completable")
+    words = hai_cli(
+        home,
+        env={
+            "_HAI_CLI_COMPLETE": "bash_complete",
+            "COMP_WORDS": "hai-cli status comp",
+            "COMP_CWORD": "2",
+        },
+    ).stdout
+    assert "completable" in words
+    commands = hai_cli(
+        home,
+        env={"_HAI_CLI_COMPLETE": "bash_complete", "COMP_WORDS": "hai-cli lo", "COMP_CWORD": "1"},
+    ).stdout
+    assert "logs" in commands
+    root = tmp_path / "envroot"
+    root.mkdir()
+    checks = json.loads(ok(home, "validate", "--json", env={"HAIENV_ROOT": str(root)}))
+    names = {c["check"]: c["status"] for c in checks["checks"]}
+    assert names["env root"] == "ok" and names["disk home"] == "ok"
+    assert "gpus" in names or "driver" in names
+    err = fails(home, "validate", env={"HAIENV_ROOT": str(tmp_path / "missing")})
+    assert "env root" in err
+    res = hai_cli(home, "haienv", "--help")
+    assert res.returncode == 0, res.stderr
+
+
+def test_client_class_is_usable_from_python(srv: ApiServer, tmp_path: Path) -> None:
+    from hai_client.client import HaiClient, HaiError
+
+    token = srv.user("pyuser")
+    with HaiClient(srv.url, token) as hai:
+        chain = hai.create(
+            {"name": "from-py", "spec": {"entrypoint": "x.py"}}, overrides={"node_count": 2}
+        )
+        assert chain.node_count == 2 and chain.state == "waiting_init"
+        assert hai.get("from-py").id == chain.id
+        page = hai.list(page_size=5)
+        assert page.total == 1 and page.chains[0].name == "from-py"
+        assert "from-py" in hai.describe(chain.id)
+        assert hai.whoami().name == "pyuser"
+        assert hai.stop(chain.id).stop_requested
+        with pytest.raises(HaiError) as info:
+            hai.get("missing")
+        assert info.value.status == 404 and info.value.field == "ref"
+        with pytest.raises(HaiError) as info:
+            hai.create("name: a\nspec: {entrypont: x}\n")
+        assert info.value.status == 422 and info.value.field == "spec.entrypont"
+    with pytest.raises(HaiError, match="cannot reach"), HaiClient("127.0.0.1:9", "t") as hai:
+        hai.whoami()
