@@ -199,19 +199,23 @@ def scheduler_process(
     *,
     users: Sequence[tuple[str, bool]] = (("admin", True), ("alice", False), ("bob", False)),
     args: Sequence[str] = (),
+    config: str = "",
     env: dict[str, str] | None = None,
     start_timeout: float = 60.0,
 ) -> Iterator[ServiceProcess]:
     """Start ``hai-scheduler`` on a free loopback port with a fresh data dir.
 
     ``users`` are (name, admin) pairs created with a token each before the start;
-    ``args`` are extra command-line arguments (e.g. ``--LocalBackend.nodes=2``).
+    ``config`` is the text of a ``hai_scheduler_config.py`` (e.g.
+    ``c.LocalBackend.nodes = [...]``); ``args`` are extra command-line arguments.
     """
     data_dir = tmp / "hai-data"
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = f"sqlite:///{data_dir / 'scheduler.sqlite'}"
     factory = open_database(db_url)
     tokens = {name: add_user(factory, name, admin=admin) for name, admin in users}
+    if config:
+        (tmp / "hai_scheduler_config.py").write_text(config)
     port_file = tmp / "hai-port"
     log_path = tmp / "hai-scheduler.log"
     cmd = [
