@@ -1,0 +1,367 @@
+"""The build steps, each one uv (or conda) call: venv, resolve against a base, install, check.
+
+Everything runs with the shared uv cache (``UV_CACHE_DIR``), so a wheel downloaded once is
+hardlinked into later envs. Output of every step is appended to the env's build log; a step
+that fails raises :class:`BuildFailed` whose message is the tool's own error, condensed.
+The caller (``haienv.create``) decides where to build and what the status is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata as _md
+from pathlib import Path
+
+from .config import HaiEnvConfig
+from .errors import BuildFailed
+from .spec import canonical
+
+Progress = Callable[[str], None]
+
+BASE_LAYER_PTH = "zzz_haienv_base.pth"
+"""The file that layers a base under an env. Its name sorts last, so the base's folder is
+appended to ``sys.path`` after the env's own site-packages and its other ``.pth`` entries:
+the env's packages shadow the base's."""
+
+
+@dataclass
+class Sources:
+    """Where packages come from (uv's index options)."""
+
+    find_links: list[str] = field(default_factory=list)
+    index_url: str = ""
+    extra_index_urls: list[str] = field(default_factory=list)
+    no_index: bool = False
+
+    def args(self) -> list[str]:
+        out: list[str] = []
+        if self.no_index:
+            out.append("--no-index")
+        if self.index_url:
+            out += ["--index-url", self.index_url]
+        for url in self.extra_index_urls:
+            out += ["--extra-index-url", url]
+        for link in self.find_links:
+            out += ["--find-links", link]
+        return out
+
+
+def uv_environment(config: HaiEnvConfig) -> dict[str, str]:
+    """os.environ for uv: the shared cache, no progress bars, no colour, and (unless the
+    user set ``UV_PYTHON_DOWNLOADS`` or configured otherwise) no Python downloads."""
+    env = dict(os.environ)
+    env["UV_CACHE_DIR"] = str(Path(config.uv_cache_dir).expanduser())
+    env.setdefault("UV_LINK_MODE", config.link_mode)
+    env["UV_NO_PROGRESS"] = "1"
+    env["NO_COLOR"] = "1"
+    if not config.allow_python_downloads:
+        env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+class Runner:
+    """Runs tool commands with one log file and one progress callback."""
+
+    def __init__(self, config: HaiEnvConfig, log_path: Path, progress: Progress | None = None):
+        self.config = config
+        self.log_path = log_path
+        self.progress = progress or (lambda _msg: None)
+        self.env = uv_environment(config)
+
+    def log(self, text: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+
+    def run(
+        self, step: str, cmd: Sequence[str], *, env: dict | None = None, shown: str | None = None
+    ) -> str:
+        """Run ``cmd``; its output goes to the log and is returned. Raises BuildFailed."""
+        self.progress(step)
+        self.log(f"\n### {step}\n$ {shown or shlex.join(str(c) for c in cmd)}")
+        start = self.log_path.stat().st_size
+        with open(self.log_path, "ab") as log:
+            try:
+                proc = subprocess.run(
+                    [str(c) for c in cmd],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env or self.env,
+                    timeout=self.config.build_timeout,
+                    check=False,
+                )
+            except FileNotFoundError:
+                raise BuildFailed(
+                    f"{step}: {cmd[0]} not found", log_path=str(self.log_path)
+                ) from None
+            except subprocess.TimeoutExpired:
+                raise BuildFailed(
+                    f"{step}: timed out after {self.config.build_timeout} s",
+                    log_path=str(self.log_path),
+                ) from None
+        with open(self.log_path, "rb") as f:
+            f.seek(start)
+            output = f.read().decode("utf-8", "replace")
+        if proc.returncode != 0:
+            raise BuildFailed(f"{step} failed: {condense(output)}", log_path=str(self.log_path))
+        return output
+
+    def uv(self, step: str, *args: str | os.PathLike) -> str:
+        return self.run(step, [self.config.uv, *map(str, args)])
+
+
+def condense(output: str, limit: int = 800) -> str:
+    """The error part of a tool's output as one line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        if ln.lower().startswith(("error", "\u00d7", "x ", "critical")):  # uv marks errors with x
+            lines = lines[i:]
+            break
+    else:
+        lines = lines[-6:]
+    text = " ".join(lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- steps -----------------------------------------------------------------------------------
+def find_python(runner: Runner, request: str) -> str:
+    """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
+    if os.path.sep in request and os.path.exists(request):
+        return os.path.abspath(request)
+    out = runner.uv(f"finding Python {request}", "python", "find", request)
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    return lines[-1].strip()
+
+
+def make_venv(runner: Runner, target: Path, python: str) -> None:
+    """A relocatable venv (scripts use relative paths, so the finished env can be renamed
+    into place and pushed to another root)."""
+    runner.uv(
+        "creating the venv", "venv", "--relocatable", "--no-project", "--python", python, target
+    )
+
+
+def site_packages_of(venv: Path) -> Path:
+    """``<venv>/lib/pythonX.Y/site-packages`` (the one there is)."""
+    found = sorted((venv / "lib").glob("python*/site-packages"))
+    if not found:
+        raise BuildFailed(f"no site-packages folder in {venv}")
+    return found[0]
+
+
+def add_base_layer(venv: Path, base_site_packages: str) -> None:
+    """Layer the base under ``venv``: a .pth (processed after the env's own entries) adds the
+    base's site-packages with ``site.addsitedir`` so the base's own .pth files work too."""
+    pth = site_packages_of(venv) / BASE_LAYER_PTH
+    pth.write_text(
+        "# haienv: packages of the base env, after this env's own (they shadow the base)\n"
+        f"import site; site.addsitedir({str(base_site_packages)!r})\n"
+    )
+
+
+def resolve(
+    runner: Runner,
+    inputs: Path,
+    python: str,
+    sources: Sources,
+    constraints: Path | None,
+    out: Path,
+) -> list[str]:
+    """Full resolution (``uv pip compile``) of ``inputs``; returns the pinned lines."""
+    args: list[str | os.PathLike] = [
+        "pip",
+        "compile",
+        inputs,
+        "--python",
+        python,
+        "--no-header",
+        "--no-annotate",
+        "--quiet",
+        "-o",
+        out,
+        *sources.args(),
+    ]
+    if constraints is not None:
+        args += ["--constraint", constraints]
+    try:
+        runner.uv("resolving against the base", *args)
+    except BuildFailed as exc:
+        raise BuildFailed(
+            f"{exc} (the base's packages are pinned to its versions; ask for a package "
+            "explicitly with another version to override the base's)",
+            log_path=exc.log_path,
+        ) from None
+    return [
+        ln.strip()
+        for ln in out.read_text().splitlines()
+        if ln.strip() and not ln.lstrip().startswith(("#", "-"))
+    ]
+
+
+_PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;]+)")
+
+
+def not_in_base(pins: list[str], base: dict[str, str]) -> list[str]:
+    """The pins the base does not already provide in exactly that version."""
+    out = []
+    for pin in pins:
+        m = _PIN_RE.match(pin)
+        if m and base.get(canonical(m.group(1))) == m.group(3):
+            continue
+        out.append(pin)
+    return out
+
+
+def pin_names(pins: list[str]) -> set[str] | None:
+    """Canonical names in requirement lines, or None if one has no recognisable name."""
+    names = set()
+    for pin in pins:
+        m = _NAME_RE.match(pin)
+        if m is None or pin.startswith("-"):
+            return None
+        names.add(canonical(m.group(1)))
+    return names
+
+
+_NAME_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(==|@)")
+
+
+def install(
+    runner: Runner,
+    python: str,
+    requirement_file: Path,
+    sources: Sources,
+    *,
+    no_deps: bool,
+    step: str = "installing packages",
+) -> None:
+    args: list[str | os.PathLike] = ["pip", "install", "--python", python, "-r", requirement_file]
+    if no_deps:
+        args.append("--no-deps")
+    runner.uv(step, *args, *sources.args())
+
+
+def conda_create(
+    runner: Runner,
+    tool: str,
+    prefix: Path,
+    python: str | None,
+    specs: list[str],
+    channels: list[str],
+) -> None:
+    """A conda env at ``prefix`` with the conda-only specs (and python)."""
+    cmd = [tool, "create", "-y", "-p", str(prefix)]
+    for ch in channels:
+        cmd += ["-c", ch]
+    cmd += [f"python={python}" if python else "python", "pip", *specs]
+    runner.run(f"creating the conda env with {os.path.basename(tool)}", cmd)
+
+
+_PROBE = r"""
+import json, os, sys, sysconfig
+modules, out_path = json.loads(sys.argv[1]), sys.argv[2]
+failures = []
+for dist, mod in modules:
+    try:
+        __import__(mod)
+    except BaseException as exc:
+        failures.append(f"import {mod} ({dist}): {type(exc).__name__}: {exc}")
+v = sys.version_info
+result = {
+    "python_version": f"{v[0]}.{v[1]}.{v[2]}",
+    "platform": sysconfig.get_platform(),
+    "interpreter": os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable),
+    "purelib": sysconfig.get_paths()["purelib"],
+    "prefix": sys.prefix,
+    "sys_path": sys.path,
+    "failures": failures,
+}
+with open(out_path, "w") as f:
+    json.dump(result, f)
+"""
+
+
+def top_level_modules(dist: _md.Distribution) -> list[str]:
+    """Import names a distribution provides (top_level.txt, else derived from RECORD)."""
+    text = dist.read_text("top_level.txt")
+    if text:
+        return [t for t in text.split() if t.isidentifier()]
+    found = set()
+    for f in dist.files or ():
+        parts = f.parts
+        if not parts or parts[0] in ("..", "__pycache__"):
+            continue
+        if parts[0].endswith((".dist-info", ".data", ".egg-info")):
+            continue
+        if len(parts) == 1:
+            if parts[0].endswith(".py"):
+                found.add(parts[0][:-3])
+            elif parts[0].endswith((".so", ".pyd")):
+                found.add(parts[0].split(".")[0])
+        elif parts[-1].endswith((".py", ".so")):
+            found.add(parts[0])
+    return sorted(t for t in found if t.isidentifier())
+
+
+def modules_to_check(names: list[str], site_dirs: list[str]) -> tuple[list, list[str]]:
+    """``[(dist, module)]`` to import for the requested distribution names, looked up in the
+    env's site-packages then its base's (read here, so the env's interpreter only imports);
+    and the names that are not installed at all."""
+    found: dict[str, _md.Distribution] = {}
+    for dist in _md.distributions(path=site_dirs):
+        key = canonical(dist.metadata["Name"] or "") if dist.metadata else ""
+        if key:
+            found.setdefault(key, dist)
+    pairs, missing = [], []
+    for name in names:
+        dist = found.get(canonical(name))
+        if dist is None:
+            missing.append(name)
+            continue
+        pairs += [(name, mod) for mod in top_level_modules(dist)]
+    return pairs, missing
+
+
+def probe(
+    runner: Runner,
+    python: str,
+    check: list[str],
+    site_dirs: list[str],
+    out: Path,
+    *,
+    verify: bool,
+) -> dict:
+    """Run the env's interpreter once: its version/platform/paths, and (``verify``) import
+    the top-level modules of each requested distribution. Failures raise BuildFailed."""
+    pairs, missing = modules_to_check(check, site_dirs) if verify else ([], [])
+    step = "checking imports" if check and verify else "checking the interpreter"
+    args = [json.dumps(pairs), str(out)]
+    shown = shlex.join([python, "-I", "-c", "<haienv import check>", *args])
+    runner.run(step, [python, "-I", "-c", _PROBE, *args], shown=shown)
+    data = json.loads(out.read_text())
+    failures = [f"{name}: not installed" for name in missing] + data["failures"]
+    for failure in failures:
+        runner.log(f"import check: {failure}")
+    if failures:
+        raise BuildFailed(
+            "import check failed: " + "; ".join(failures)[:800], log_path=str(runner.log_path)
+        )
+    return data
+
+
+def current_platform() -> str:
+    import sysconfig
+
+    return sysconfig.get_platform()
+
+
+def running_python_version() -> str:
+    return ".".join(map(str, sys.version_info[:3]))

@@ -1,0 +1,576 @@
+"""Creating and removing environments: the transaction around the build steps.
+
+``plan_create`` checks every input and decides python, base and packages without touching
+the disk (so the CLI can show it and ask). ``execute`` then, holding the env's lock:
+writes metadata ``creating``, builds into a hidden sibling folder, runs the import check,
+renames the folder into place and writes ``ready``. On any failure the folder is deleted and
+the metadata says ``failed`` with the reason; the log is kept. A failed env keeps its name
+until ``haienv remove NAME`` (so its reason and log stay visible).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import build
+from .config import HaiEnvConfig
+from .errors import BuildFailed, EnvExists, EnvNotFound, HaiEnvError, InvalidInput
+from .lockfile import Lock, digest, read_lock
+from .names import check_name, parse_pairs
+from .spec import (
+    EnvironmentFile,
+    Requested,
+    affected_by,
+    base_constraints,
+    find_conda,
+    installed_distributions,
+    parse_environment_file,
+    requested_from,
+    requirement_map,
+)
+from .store import CREATING, FAILED, READY, EnvInfo, Store, now_iso, read_json
+
+
+@dataclass
+class CreatePlan:
+    """Everything a create will do, decided up front."""
+
+    name: str
+    shared: bool
+    python: str  # what uv is given (an interpreter path or a request such as '3.11')
+    python_version: str  # shown to the user
+    base: EnvInfo | None
+    packages: list[str] = field(default_factory=list)
+    requirement_files: list[Path] = field(default_factory=list)
+    environment: EnvironmentFile | None = None
+    conda_tool: str | None = None
+    lock: Lock | None = None
+    sources: build.Sources = field(default_factory=build.Sources)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    requested: list[Requested] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> list[str]:
+        """Lines saying what will be built (for the confirmation prompt)."""
+        where = "shared base" if self.shared else "environment"
+        lines = [f"{where} {self.name}: python {self.python_version}"]
+        if self.base is not None:
+            lines.append(
+                f"extends base {self.base.name} ({self.base.path}); only what it lacks is installed"
+            )
+        else:
+            lines.append("extends no base (standalone)")
+        if self.conda_tool:
+            lines.append(
+                f"conda packages via {os.path.basename(self.conda_tool)}: "
+                + " ".join(self.environment.conda if self.environment else [])
+            )
+        if self.lock is not None:
+            lines.append(f"from lock: {len(self.lock.packages)} exact packages")
+        wanted = [*self.packages, *(str(f) for f in self.requirement_files)]
+        if self.environment is not None:
+            wanted += self.environment.pip
+        if wanted:
+            lines.append("packages: " + " ".join(wanted))
+        return lines + [f"warning: {w}" for w in self.warnings]
+
+
+def _version_matches(request: str, version: str) -> bool:
+    want = request.strip().lstrip("=").split(".")
+    have = version.split(".")
+    return bool(want) and all(w.isdigit() for w in want) and have[: len(want)] == want
+
+
+def _python_version_of(config: HaiEnvConfig, request: str) -> tuple[str, str]:
+    """(interpreter path, version) for a request, via ``uv python find`` (no downloads)."""
+    if request in (sys.executable, os.path.realpath(sys.executable)):
+        return request, build.running_python_version()
+    env = build.uv_environment(config)
+    try:
+        found = subprocess.run(
+            [config.uv, "python", "find", request],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise HaiEnvError(f"cannot run uv ({config.uv}): {exc}") from None
+    if found.returncode != 0:
+        raise InvalidInput(f"no Python matching {request!r} found: {build.condense(found.stderr)}")
+    path = found.stdout.strip().splitlines()[-1]
+    ver = subprocess.run(
+        [path, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return path, ver.stdout.strip() or request
+
+
+def plan_create(
+    name: str,
+    *,
+    config: HaiEnvConfig | None = None,
+    packages: list[str] | tuple[str, ...] = (),
+    requirements: list[str | os.PathLike] | tuple = (),
+    environment_file: str | os.PathLike | None = None,
+    from_lock: str | os.PathLike | None = None,
+    python: str | None = None,
+    base: str | None = None,
+    extend: bool = True,
+    shared: bool = False,
+    labels: list[str] | dict[str, str] | None = None,
+    annotations: list[str] | dict[str, str] | None = None,
+    note: str = "",
+    find_links: list[str] | tuple[str, ...] = (),
+    index_url: str | None = None,
+    extra_index_urls: list[str] | tuple[str, ...] = (),
+    no_index: bool | None = None,
+) -> CreatePlan:
+    """Check every input and decide what to build; raises :class:`HaiEnvError` subclasses
+    with a message saying what is wrong."""
+    config = config if config is not None else HaiEnvConfig()
+    store = Store(config)
+    check_name(name)
+    if base is not None:
+        check_name(base, "base")
+    lab = labels if isinstance(labels, dict) else parse_pairs(list(labels or []), "label")
+    if isinstance(labels, dict):
+        parse_pairs([f"{k}={v}" for k, v in labels.items()], "label")
+    ann = (
+        annotations
+        if isinstance(annotations, dict)
+        else parse_pairs(list(annotations or []), "annotation")
+    )
+    if len(note) > 2000:
+        raise InvalidInput("the note is longer than 2000 characters")
+    sources_given = sum(bool(x) for x in (packages or requirements, environment_file, from_lock))
+    if sources_given > 1:
+        raise InvalidInput(
+            "give packages with one of: package names / -r requirements.txt, "
+            "-f environment.yaml, or --from-lock FILE"
+        )
+    req_files = [Path(r) for r in requirements]
+    for f in req_files:
+        if not f.is_file():
+            raise InvalidInput(f"requirements file {f} does not exist")
+
+    warnings: list[str] = []
+    lock = read_lock(from_lock) if from_lock else None
+    env_file = parse_environment_file(environment_file) if environment_file else None
+
+    # -- which base ----------------------------------------------------------------------
+    if lock is not None:
+        if base is not None and base != lock.extends:
+            raise InvalidInput(
+                f"the lock extends {lock.extends or 'no base'}; --base {base} would not rebuild "
+                "it identically"
+            )
+        if not extend and lock.extends:
+            raise InvalidInput(f"the lock extends base {lock.extends}; drop --no_extend")
+        base = lock.extends
+        extend = base is not None
+    if shared and base is not None and extend:
+        raise InvalidInput("a shared base cannot extend another base; drop --base")
+    base_name = None
+    if extend and not shared:
+        base_name = base or config.default_base or None
+    base_info: EnvInfo | None = None
+    if base_name:
+        try:
+            base_info = store.find(check_name(base_name, "base"), shared=True)
+        except EnvNotFound:
+            hint = " (the configured default base)" if not base else ""
+            raise EnvNotFound(
+                f"no shared base named {base_name!r}{hint}; see `haienv list`, or pass "
+                "--no_extend for a standalone env"
+            ) from None
+        if not base_info.ready:
+            raise InvalidInput(
+                f"base {base_name!r} is {base_info.status}: {base_info.reason or 'not ready'}"
+            )
+
+    # -- which python --------------------------------------------------------------------
+    if lock is not None:
+        if python and not _version_matches(python, lock.python):
+            raise InvalidInput(f"the lock is for python {lock.python}, not {python}")
+        python = python or lock.python
+    if env_file is not None and env_file.python:
+        if python and python != env_file.python:
+            raise InvalidInput(
+                f"--python {python} contradicts python={env_file.python} in {environment_file}"
+            )
+        python = env_file.python
+    if base_info is not None:
+        if python and not _version_matches(python, base_info.python_version):
+            raise InvalidInput(
+                f"base {base_info.name} has python {base_info.python_version}; an env that "
+                f"extends it uses that python, not {python} (pass --no_extend for a standalone "
+                f"env with python {python})"
+            )
+        py_path, py_version = base_info.python, base_info.python_version
+    else:
+        py_path, py_version = _python_version_of(config, python or config.python_request)
+    if lock is not None and lock.platform and lock.platform != build.current_platform():
+        raise InvalidInput(
+            f"the lock was made on {lock.platform}; this machine is {build.current_platform()}"
+        )
+    if lock is not None and base_info is not None and lock.base_digest:
+        now = digest(installed_distributions(base_info.site_packages))
+        if now != lock.base_digest:
+            warnings.append(
+                f"base {base_info.name} changed since the lock was written; the env's own "
+                "packages are rebuilt exactly, the base's are what it has now"
+            )
+
+    # -- conda-only entries --------------------------------------------------------------
+    conda_tool = None
+    if env_file is not None and env_file.conda:
+        conda_tool = find_conda()
+        entries = ", ".join(env_file.conda)
+        if conda_tool is None:
+            raise InvalidInput(
+                f"{environment_file} needs conda for: {entries} - no conda, mamba or micromamba "
+                "on PATH; move them to the 'pip:' section or install one of those tools"
+            )
+        if base_info is not None:
+            raise InvalidInput(
+                f"{environment_file} needs conda for: {entries}; a conda env cannot extend base "
+                f"{base_info.name}: add --no_extend"
+            )
+
+    sources = build.Sources(
+        find_links=[*config.find_links, *find_links],
+        index_url=index_url if index_url is not None else config.index_url,
+        extra_index_urls=[*config.extra_index_urls, *extra_index_urls],
+        no_index=config.no_index if no_index is None else no_index,
+    )
+    pkgs = [_absolute_if_path(p) for p in packages]
+    if lock is not None:
+        requested = [Requested(n, "") for n in lock.requested]
+    else:
+        requested = requested_from(pkgs + (env_file.pip if env_file else []), req_files)
+    return CreatePlan(
+        name=name,
+        shared=shared,
+        python=py_path,
+        python_version=py_version,
+        base=base_info,
+        packages=pkgs,
+        requirement_files=[f.resolve() for f in req_files],
+        environment=env_file,
+        conda_tool=conda_tool,
+        lock=lock,
+        sources=sources,
+        labels=dict(lab),
+        annotations=dict(ann),
+        note=note,
+        requested=requested,
+        warnings=warnings,
+    )
+
+
+def _absolute_if_path(req: str) -> str:
+    """A package given as a local path keeps working from the build's work folder."""
+    prefix = ""
+    if req.startswith(("-e ", "--editable ")):
+        prefix, req = req.split(" ", 1)
+        prefix, req = prefix + " ", req.strip()
+    if req.startswith((".", "/", "~")) and os.path.exists(os.path.expanduser(req)):
+        req = os.path.abspath(os.path.expanduser(req))
+    return prefix + req
+
+
+def _existing_refusal(name: str, info: EnvInfo) -> EnvExists:
+    if info.status == READY:
+        return EnvExists(f"environment {name!r} already exists; `haienv remove {name}` first")
+    return EnvExists(
+        f"environment {name!r} exists with status {info.status} ({info.reason}); "
+        f"see `haienv status {name}`, then `haienv remove {name}` to free the name"
+    )
+
+
+def execute(
+    plan: CreatePlan, *, config: HaiEnvConfig | None = None, progress: build.Progress | None = None
+) -> EnvInfo:
+    """Build the planned env. Returns its :class:`EnvInfo` (status ready) or raises
+    :class:`BuildFailed` after leaving status ``failed`` with reason and log."""
+    config = config if config is not None else HaiEnvConfig()
+    store = Store(config)
+    name, shared = plan.name, plan.shared
+    folder = store.folder(shared)
+    final = store.env_path(name, shared)
+    with store.locked(name, shared, "creating"):
+        existing = store.info(name, shared)
+        if existing is not None:
+            raise _existing_refusal(name, existing)
+        if final.exists():
+            raise EnvExists(
+                f"{final} exists but has no metadata; `haienv remove {name}` to clean it up"
+            )
+        _remove_leftovers(folder, name)
+        log_path = store.log_path(name, shared)
+        log_path.write_text(f"haienv build log of {name!r}, started {now_iso()}\n")
+        meta = {
+            "name": name,
+            "owner": config.user,
+            "is_base": shared,
+            "python_version": plan.python_version,
+            "extends": plan.base.name if plan.base else None,
+            "extends_path": plan.base.path if plan.base else None,
+            "labels": plan.labels,
+            "annotations": plan.annotations,
+            "note": plan.note,
+            "created": now_iso(),
+            "status": CREATING,
+            "reason": "",
+            "requested": [r.name for r in plan.requested],
+            "builder": {"pid": os.getpid()},
+        }
+        store.write_meta(name, shared, meta)
+        runner = build.Runner(config, log_path, progress)
+        for w in plan.warnings:
+            runner.log(f"warning: {w}")
+        build_dir = final
+        try:
+            with contextlib.ExitStack() as stack:
+                if not plan.conda_tool:  # conda prefixes are not relocatable: built in place
+                    build_dir = stack.enter_context(_build_slot(folder, name, plan.python))
+                work = stack.enter_context(tempfile.TemporaryDirectory(prefix="haienv-"))
+                probed = _build(plan, runner, build_dir, Path(work), config)
+                if build_dir != final:
+                    os.rename(build_dir, final)
+        except BaseException as exc:
+            reason = _reason(exc)
+            with contextlib.suppress(OSError):
+                runner.log(f"\nFAILED: {reason}")
+            if build_dir.exists():
+                shutil.rmtree(build_dir, ignore_errors=True)
+            meta.update(status=FAILED, reason=reason)
+            meta.pop("builder", None)
+            store.write_meta(name, shared, meta)
+            if isinstance(exc, HaiEnvError | OSError):
+                raise BuildFailed(
+                    f"building {name!r} failed: {reason} (log: {log_path})",
+                    log_path=str(log_path),
+                ) from None
+            raise
+        meta.update(
+            status=READY,
+            python_version=probed["python_version"],
+            platform=probed["platform"],
+            interpreter=probed["interpreter"],
+            site_packages=os.path.relpath(probed["purelib"], probed["prefix"]),
+        )
+        meta.pop("builder", None)
+        store.write_meta(name, shared, meta)
+        runner.log(f"\nREADY at {now_iso()}")
+    info = store.info(name, shared)
+    assert info is not None
+    return info
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, HaiEnvError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _build(
+    plan: CreatePlan, runner: build.Runner, target: Path, work: Path, config: HaiEnvConfig
+) -> dict:
+    """The steps; returns what the probe measured in the new env."""
+    if plan.conda_tool:
+        assert plan.environment is not None
+        build.conda_create(
+            runner,
+            plan.conda_tool,
+            target,
+            plan.environment.python,
+            plan.environment.conda,
+            plan.environment.channels,
+        )
+    else:
+        build.make_venv(runner, target, plan.python)
+    env_python = str(target / "bin" / "python")
+
+    if plan.base is not None:
+        build.add_base_layer(target, plan.base.site_packages)
+
+    installed: set[str] | None = None  # names the env installed itself (None: unknown)
+    if plan.lock is not None:
+        installed = build.pin_names(plan.lock.packages)
+        if plan.lock.packages:
+            pins = work / "lock.txt"
+            pins.write_text("\n".join(plan.lock.packages) + "\n")
+            build.install(
+                runner,
+                env_python,
+                pins,
+                plan.sources,
+                no_deps=True,
+                step="installing the locked packages",
+            )
+    else:
+        inputs = work / "requirements.in"
+        lines = [*plan.packages, *(f"-r {f}" for f in plan.requirement_files)]
+        if plan.environment is not None:
+            lines += plan.environment.pip
+        inputs.write_text("\n".join(lines) + "\n")
+        if not lines:
+            pass
+        elif plan.base is not None:
+            base_dists = installed_distributions(plan.base.site_packages)
+            constraints = work / "base-constraints.txt"
+            constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
+            pins = build.resolve(
+                runner, inputs, plan.base.python, plan.sources, constraints, work / "pins.txt"
+            )
+            todo = build.not_in_base(pins, base_dists)
+            installed = build.pin_names(todo)
+            runner.log(
+                f"resolved {len(pins)} packages; the base has {len(pins) - len(todo)}, "
+                f"installing {len(todo)}: {' '.join(todo) or '-'}"
+            )
+            if todo:
+                missing = work / "missing.txt"
+                missing.write_text("\n".join(todo) + "\n")
+                build.install(
+                    runner,
+                    env_python,
+                    missing,
+                    plan.sources,
+                    no_deps=True,
+                    step=f"installing {len(todo)} package(s) the base lacks",
+                )
+        else:
+            build.install(runner, env_python, inputs, plan.sources, no_deps=False)
+    site_dirs = [str(build.site_packages_of(target))]
+    check = [r.name for r in plan.requested]
+    if plan.base is not None:
+        site_dirs.append(plan.base.site_packages)
+        if installed is not None:
+            requires = requirement_map(plan.base.site_packages)
+            check, unchanged = affected_by(check, installed, requires)
+            if unchanged:
+                runner.log(
+                    f"import check: {' '.join(unchanged)} come unchanged from base "
+                    f"{plan.base.name} (checked when it was built)"
+                )
+    probed = build.probe(
+        runner, env_python, check, site_dirs, work / "probe.json", verify=config.import_check
+    )
+    if plan.base is not None:
+        on_path = {os.path.realpath(p) for p in probed["sys_path"]}
+        if os.path.realpath(plan.base.site_packages) not in on_path:
+            raise BuildFailed("the base's site-packages is not on the new env's sys.path")
+    return probed
+
+
+@contextlib.contextmanager
+def _build_slot(folder: Path, name: str, python: str) -> Iterator[Path]:
+    """A hidden folder to build in, reused by later builds with the same interpreter.
+
+    uv remembers what it learned about an interpreter per path; a reused build path saves a
+    query of the new env's python (~50 ms, a third of an extending create). The slot's name
+    includes a hash of the real interpreter, so a remembered answer is never about another
+    Python. When every slot is busy a fresh ``.<name>.build-*`` folder is used instead.
+    """
+    key = hashlib.sha256(os.path.realpath(python).encode()).hexdigest()[:10]
+    for n in range(_SLOTS):
+        fd = os.open(folder / f".build-{key}-{n}.lock", os.O_RDWR | os.O_CREAT, 0o664)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        try:
+            path = folder / f".build-{key}-{n}"
+            if path.exists() or path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)  # left by a process that died
+            yield path
+        finally:
+            os.close(fd)
+        return
+    yield folder / f".{name}.build-{secrets.token_hex(4)}"
+
+
+_SLOTS = 4
+
+
+def _remove_leftovers(folder: Path, name: str) -> None:
+    for pattern in (f".{name}.build-*", f".{name}.removing-*"):
+        for p in folder.glob(pattern):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def create_env(
+    name: str, *, config: HaiEnvConfig | None = None, progress=None, **kwargs
+) -> EnvInfo:
+    """Plan and build in one call (the Python API of ``haienv create``)."""
+    config = config if config is not None else HaiEnvConfig()
+    return execute(plan_create(name, config=config, **kwargs), config=config, progress=progress)
+
+
+def dependents(config: HaiEnvConfig, base: EnvInfo) -> list[str]:
+    """``user/name`` of the envs (of every user whose folder is readable) extending base."""
+    out = []
+    users = config.root_path / config.users_dir_name
+    for meta_path in sorted(users.glob("*/*.json")):
+        meta = read_json(meta_path) or {}
+        if meta.get("extends_path") == base.path:
+            out.append(f"{meta_path.parent.name}/{meta_path.stem}")
+    return out
+
+
+def remove_env(
+    name: str, *, config: HaiEnvConfig | None = None, shared: bool = False, force: bool = False
+) -> None:
+    """Delete an env (any status) with its metadata and log. A shared base that other envs
+    extend is refused unless ``force``."""
+    config = config if config is not None else HaiEnvConfig()
+    store = Store(config)
+    check_name(name)
+    folder = store.folder(shared)
+    final = store.env_path(name, shared)
+    meta_path = store.meta_path(name, shared)
+    if not meta_path.exists() and not final.exists():
+        what = "shared base" if shared else "environment"
+        hint = " (a shared base? add --shared)" if not shared and store.info(name, True) else ""
+        raise EnvNotFound(f"no {what} named {name!r}{hint}")
+    with store.locked(name, shared, "removing"):
+        if shared and not force:
+            info = store.info(name, True)
+            users = dependents(config, info) if info else []
+            if users:
+                raise HaiEnvError(
+                    f"base {name!r} is extended by {', '.join(users)}; remove those first or "
+                    "pass --force"
+                )
+        if final.exists():
+            trash = folder / f".{name}.removing-{secrets.token_hex(4)}"
+            os.rename(final, trash)
+        for p in (meta_path, store.log_path(name, shared)):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+        _remove_leftovers(folder, name)
+        with contextlib.suppress(FileNotFoundError):
+            store.lock_path(name, shared).unlink()

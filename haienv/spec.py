@@ -1,0 +1,251 @@
+"""What the user asked for, as plain data: requirement names, environment.yaml, constraints.
+
+Pure functions over text and files; no uv, no subprocesses. ``base_constraints`` is the rule
+that makes extending incremental: every distribution the base has is pinned to the base's
+version, except packages the user explicitly asks for in a version the base does not have.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from importlib import metadata as _md
+from pathlib import Path
+
+from .errors import InvalidInput
+
+_REQ_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
+_CONDA_TOOLS = ("micromamba", "mamba", "conda")
+
+
+def canonical(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Requested:
+    """One named top-level requirement: ``spec`` is '' (any version), a specifier or '@ url'."""
+
+    name: str
+    spec: str
+
+
+def parse_requirement(line: str) -> Requested | None:
+    """Name and version part of one requirement line, or None when it has no plain name
+    (a bare path or URL, an option)."""
+    line = line.split(" #", 1)[0].strip()
+    if not line or line.startswith(("#", "-")):
+        return None
+    m = _REQ_RE.match(line)
+    if m is None:
+        return None
+    name, _extras, rest = m.groups()
+    if "/" in name or name.endswith((".whl", ".tar.gz", ".zip")):
+        return None
+    rest = rest.split(";", 1)[0].strip()
+    if rest and not rest.startswith(("@", "=", "<", ">", "!", "~", "(")):
+        return None
+    return Requested(canonical(name), rest.strip("()").strip())
+
+
+def requested_from(packages: list[str], files: list[Path]) -> list[Requested]:
+    """Named requirements from command-line packages and requirement files (following
+    nested ``-r``)."""
+    out: list[Requested] = []
+    for p in packages:
+        r = parse_requirement(p)
+        if r is not None:
+            out.append(r)
+    seen: set[Path] = set()
+
+    def walk(path: Path) -> None:
+        path = path.resolve()
+        if path in seen:
+            return
+        seen.add(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read requirements file {path}: {exc.strerror}") from None
+        for raw in text.splitlines():
+            line = raw.strip()
+            for opt in ("-r ", "--requirement ", "--requirement="):
+                if line.startswith(opt):
+                    walk(path.parent / line[len(opt) :].strip())
+                    break
+            else:
+                r = parse_requirement(line)
+                if r is not None:
+                    out.append(r)
+
+    for f in files:
+        walk(Path(f))
+    return out
+
+
+def installed_distributions(site_packages: str | os.PathLike) -> dict[str, str]:
+    """``{canonical name: version}`` of what is installed in one site-packages folder,
+    read from ``*.dist-info`` metadata (no subprocess)."""
+    out: dict[str, str] = {}
+    for dist in _md.distributions(path=[str(site_packages)]):
+        name = dist.metadata["Name"] if dist.metadata else None
+        if name:
+            out.setdefault(canonical(name), dist.version)
+    return out
+
+
+def requirement_map(site_packages: str | os.PathLike) -> dict[str, set[str]]:
+    """``{name: names it requires}`` for one site-packages folder (markers and extras are
+    ignored, so the map over-approximates)."""
+    out: dict[str, set[str]] = {}
+    for dist in _md.distributions(path=[str(site_packages)]):
+        name = dist.metadata["Name"] if dist.metadata else None
+        if not name:
+            continue
+        deps = set()
+        for req in dist.requires or ():
+            if "extra" in req.partition(";")[2]:
+                continue  # only installed when asked for, by name
+            m = _REQ_RE.match(req.strip())
+            if m:
+                deps.add(canonical(m.group(1)))
+        out.setdefault(canonical(name), deps)
+    return out
+
+
+def affected_by(
+    requested: list[str], installed: set[str], requires: dict[str, set[str]]
+) -> tuple[list[str], list[str]]:
+    """Split requested names of an extending env into (those whose files or dependency
+    closure include something the env itself installed, those that come unchanged from the
+    base). Only the first need an import check: the others import exactly what the base
+    imported when it was checked."""
+    changed, unchanged = [], []
+    for name in requested:
+        key = canonical(name)
+        seen, todo = set(), [key]
+        hit = key not in requires  # not in the base at all: the env's own (or missing)
+        while todo and not hit:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            hit = n in installed
+            todo.extend(requires.get(n, ()))
+        (changed if hit else unchanged).append(name)
+    return changed, unchanged
+
+
+def _version_allowed(version: str, spec: str) -> bool:
+    """Does ``version`` satisfy ``spec``? Without the 'packaging' library any explicit
+    specifier counts as 'asks for another version'."""
+    if not spec or spec.startswith("@"):
+        return not spec
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    except ImportError:  # pragma: no cover - packaging is nearly always present
+        return False
+    try:
+        return SpecifierSet(spec).contains(version, prereleases=True)
+    except InvalidSpecifier:
+        return False
+
+
+def base_constraints(base: dict[str, str], requested: list[Requested]) -> list[str]:
+    """``name==version`` for every base distribution, minus those the user asks for in a
+    version the base does not have (so their request can shadow the base)."""
+    asked: dict[str, list[str]] = {}
+    for r in requested:
+        asked.setdefault(r.name, []).append(r.spec)
+    lines = []
+    for name, version in sorted(base.items()):
+        specs = asked.get(name, [])
+        if any(not _version_allowed(version, s) for s in specs):
+            continue
+        lines.append(f"{name}=={version}")
+    return lines
+
+
+# -- environment.yaml ----------------------------------------------------------------------
+@dataclass
+class EnvironmentFile:
+    """The parts of a conda ``environment.yaml`` haienv honours."""
+
+    python: str | None = None
+    pip: list[str] = field(default_factory=list)
+    conda: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+
+
+def _conda_python(spec: str) -> str | None:
+    """``python=3.11`` / ``python==3.11.*`` / ``python>=3.10`` -> a request uv understands."""
+    rest = spec[len("python") :].strip()
+    if not rest:
+        return None
+    if rest.startswith("=="):
+        rest = rest[2:]
+    elif rest.startswith("=") or rest.startswith(" "):
+        rest = rest[1:]
+    rest = rest.strip()
+    if rest[:1].isdigit():
+        rest = rest.split("=")[0]  # drop a build string (python=3.11=h123_0)
+    if rest.endswith(".*"):
+        rest = rest[:-2]
+    if not rest:
+        return None
+    return rest
+
+
+def parse_environment_file(path: str | os.PathLike) -> EnvironmentFile:
+    """Read ``python=``, the ``pip:`` section and everything else (conda-only) from an
+    environment.yaml."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path}: expected a mapping with 'dependencies:'")
+    out = EnvironmentFile()
+    channels = data.get("channels") or []
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise InvalidInput(f"{path}: 'channels' must be a list of names")
+    out.channels = list(channels)
+    deps = data.get("dependencies") or []
+    if not isinstance(deps, list):
+        raise InvalidInput(f"{path}: 'dependencies' must be a list")
+    for dep in deps:
+        if isinstance(dep, dict) and set(dep) == {"pip"}:
+            pip = dep["pip"] or []
+            if not isinstance(pip, list) or not all(isinstance(p, str) for p in pip):
+                raise InvalidInput(f"{path}: the 'pip:' section must be a list of requirements")
+            out.pip.extend(pip)
+        elif isinstance(dep, str | int | float):
+            spec = str(dep).strip()
+            bare = spec.split("::")[-1]
+            name = re.split(r"[\s=<>!~]", bare, maxsplit=1)[0].lower()
+            if name == "python":
+                out.python = _conda_python(bare)
+            elif name == "pip":
+                continue  # uv does the pip part
+            else:
+                out.conda.append(spec)
+        else:
+            raise InvalidInput(f"{path}: unsupported dependency entry {dep!r}")
+    return out
+
+
+def find_conda() -> str | None:
+    """The first of micromamba, mamba, conda on PATH."""
+    for tool in _CONDA_TOOLS:
+        found = shutil.which(tool)
+        if found:
+            return found
+    return None

@@ -1,0 +1,317 @@
+"""Environments on disk: the layout, the metadata file beside each env, locks and listing.
+
+Layout under ``root`` (see docs/haienv.md)::
+
+    <root>/<base_dir_name>/<name>/        a shared base env (a venv)
+    <root>/<base_dir_name>/<name>.json    its metadata
+    <root>/users/<user>/<name>/           a user's env
+    <root>/users/<user>/<name>.json       metadata: owner, python, extends, labels, status, ...
+    <root>/users/<user>/<name>.log        build log (kept after a failure)
+    <root>/users/<user>/<name>.lock       held (flock) while the env is created or removed
+    <root>/users/<user>/.<name>.build-*/  a build in progress (renamed to <name>/ when ready)
+    <root>/cache/uv/                      the uv cache shared by everyone
+
+The metadata file is the only record: listing reads these small JSON files and a few
+``stat`` calls, never runs a subprocess and never imports anything from an env. Metadata
+writes are atomic (temporary file + ``os.replace``), so readers see old or new, never half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import json
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .config import HaiEnvConfig
+from .errors import EnvBusy, EnvNotFound, HaiEnvError
+from .names import check_name, is_valid_name
+
+CREATING = "creating"
+READY = "ready"
+FAILED = "failed"
+STATUSES = (CREATING, READY, FAILED)
+
+METADATA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EnvInfo:
+    """What haienv knows about one environment (read from its metadata file).
+
+    ``python`` is the env's interpreter (``<path>/bin/python``); ``python_version`` its full
+    version. ``extends`` names the base env it layers on (``None`` for a standalone env).
+    ``status`` is ``creating``, ``ready`` or ``failed``; ``reason`` says why it failed.
+    """
+
+    name: str
+    owner: str
+    path: str
+    python: str
+    python_version: str
+    is_base: bool
+    extends: str | None
+    status: str
+    reason: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    created: str = ""
+    platform: str = ""
+    extends_path: str | None = None
+    site_packages: str = ""
+    log_path: str = ""
+    requested: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.status == READY
+
+    @property
+    def bin_dir(self) -> str:
+        return os.path.join(self.path, "bin")
+
+    @property
+    def python_minor(self) -> str:
+        """``'3.11'`` from ``'3.11.7'``."""
+        return ".".join(self.python_version.split(".")[:2])
+
+    @property
+    def created_at(self) -> _dt.datetime | None:
+        try:
+            return _dt.datetime.fromisoformat(self.created)
+        except ValueError:
+            return None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["requested"] = list(self.requested)
+        return d
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+
+
+class Store:
+    """Paths and metadata for one configuration (root + user). Cheap to construct."""
+
+    def __init__(self, config: HaiEnvConfig | None = None) -> None:
+        self.config = config if config is not None else HaiEnvConfig()
+
+    # -- layout ---------------------------------------------------------------------------
+    def folder(self, shared: bool) -> Path:
+        return self.config.base_dir if shared else self.config.user_dir
+
+    def env_path(self, name: str, shared: bool) -> Path:
+        return self.folder(shared) / check_name(name)
+
+    def meta_path(self, name: str, shared: bool) -> Path:
+        return self.folder(shared) / f"{check_name(name)}.json"
+
+    def log_path(self, name: str, shared: bool) -> Path:
+        return self.folder(shared) / f"{check_name(name)}.log"
+
+    def lock_path(self, name: str, shared: bool) -> Path:
+        return self.folder(shared) / f"{check_name(name)}.lock"
+
+    # -- metadata -------------------------------------------------------------------------
+    def write_meta(self, name: str, shared: bool, data: dict) -> None:
+        """Atomically replace the metadata file of ``name``."""
+        path = self.meta_path(name, shared)
+        data = {"haienv_metadata": METADATA_VERSION, **data, "updated": now_iso()}
+        write_json_atomic(path, data)
+
+    def read_meta(self, name: str, shared: bool) -> dict | None:
+        return read_json(self.meta_path(name, shared))
+
+    def info(self, name: str, shared: bool) -> EnvInfo | None:
+        """The env's :class:`EnvInfo`, or None when it has no metadata."""
+        meta = self.read_meta(name, shared)
+        if meta is None:
+            return None
+        return self._info_from_meta(name, shared, meta)
+
+    def _info_from_meta(self, name: str, shared: bool, meta: dict) -> EnvInfo:
+        folder = self.folder(shared)
+        path = folder / name
+        status = meta.get("status") if meta.get("status") in STATUSES else FAILED
+        reason = str(meta.get("reason") or "")
+        extends_path = meta.get("extends_path")
+        # The disk is the truth: derive what the metadata alone cannot know.
+        if status == CREATING and not lock_is_held(folder / f"{name}.lock"):
+            status, reason = FAILED, "build interrupted: the creating process is gone"
+        elif status == READY and not path.is_dir():
+            status, reason = FAILED, f"environment folder {path} is missing"
+        elif status == READY and extends_path and not os.path.isdir(extends_path):
+            status, reason = FAILED, f"base env {meta.get('extends')!r} ({extends_path}) is gone"
+        sp_rel = str(meta.get("site_packages") or "")
+        return EnvInfo(
+            name=name,
+            owner=str(meta.get("owner") or ""),
+            path=str(path),
+            python=str(path / "bin" / "python"),
+            python_version=str(meta.get("python_version") or ""),
+            is_base=bool(meta.get("is_base", shared)),
+            extends=meta.get("extends") or None,
+            status=status,
+            reason=reason,
+            labels=dict(meta.get("labels") or {}),
+            annotations=dict(meta.get("annotations") or {}),
+            note=str(meta.get("note") or ""),
+            created=str(meta.get("created") or ""),
+            platform=str(meta.get("platform") or ""),
+            extends_path=extends_path or None,
+            site_packages=str(path / sp_rel) if sp_rel else "",
+            log_path=str(folder / f"{name}.log"),
+            requested=tuple(meta.get("requested") or ()),
+        )
+
+    # -- listing --------------------------------------------------------------------------
+    def list(self, include_bases: bool = True, include_user: bool = True) -> list[EnvInfo]:
+        """Every env with a metadata file: the user's first, then the shared bases."""
+        out: list[EnvInfo] = []
+        folders = []
+        if include_user:
+            folders.append(False)
+        if include_bases:
+            folders.append(True)
+        for shared in folders:
+            folder = self.folder(shared)
+            try:
+                entries = sorted(os.listdir(folder))
+            except (FileNotFoundError, NotADirectoryError, PermissionError):
+                continue
+            for entry in entries:
+                stem, ext = os.path.splitext(entry)
+                if ext != ".json" or not is_valid_name(stem):
+                    continue
+                meta = read_json(folder / entry)
+                if meta is not None:
+                    out.append(self._info_from_meta(stem, shared, meta))
+        return out
+
+    def find(self, name: str, shared: bool | None = None) -> EnvInfo:
+        """The user's env ``name``, else the shared base ``name`` (``shared`` forces one)."""
+        check_name(name)
+        for is_shared in (False, True) if shared is None else (shared,):
+            info = self.info(name, is_shared)
+            if info is not None:
+                return info
+        where = "shared base" if shared else "environment"
+        raise EnvNotFound(f"no {where} named {name!r} (see `haienv list`)")
+
+    def change_token(self) -> str:
+        """Changes whenever an env is created, updated or removed (a few ``stat`` calls).
+
+        Every metadata write is a rename inside the user or base folder, which updates that
+        folder's mtime/ctime; callers can cache ``list_envs`` until the token changes.
+        """
+        parts = []
+        for shared in (False, True):
+            try:
+                st = os.stat(self.folder(shared))
+                parts.append(f"{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+            except OSError:
+                parts.append("-")
+        return "|".join(parts)
+
+    # -- locking --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, name: str, shared: bool, doing: str) -> Iterator[None]:
+        """Hold the exclusive lock of ``name`` (non-blocking): a second creator or remover
+        gets :class:`EnvBusy` at once. The lock dies with its process (flock)."""
+        folder = self.folder(shared)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise HaiEnvError(
+                f"cannot write to {folder}: "
+                + ("shared bases are managed by administrators" if shared else "permission denied")
+            ) from None
+        path = self.lock_path(name, shared)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
+            except PermissionError:
+                raise HaiEnvError(f"cannot write to {folder}: permission denied") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = self._holder(name, shared)
+                raise EnvBusy(
+                    f"environment {name!r} is being created or removed by another process"
+                    f"{holder}; try again when it has finished (`haienv status {name}`)"
+                ) from None
+            # The file may have been unlinked by a remover between open and flock: retry.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()} {doing}\n".encode())
+            yield
+        finally:
+            os.close(fd)
+
+    def _holder(self, name: str, shared: bool) -> str:
+        try:
+            text = self.lock_path(name, shared).read_text().split()
+            return f" (pid {text[0]} on {text[1]}, {text[2]})" if len(text) >= 3 else ""
+        except OSError:
+            return ""
+
+
+def lock_is_held(path: Path) -> bool:
+    """True when some process holds the flock on ``path`` (a build is running)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        return {"status": FAILED, "reason": f"unreadable metadata file {path}"}
+    return data if isinstance(data, dict) else None
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
