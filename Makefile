@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: up test lint install clean
+.PHONY: up scheduler test lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,9 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# configurable-http-proxy (JupyterHub's proxy) from the npm registry
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
+install: $(STAMP) $(NODE_STAMP)
+
+# The whole platform on embedded defaults: JupyterHub + proxy + scheduler + lease culler.
 up: install
+	$(BIN)/jupyterhub -f jupyterhub_config.py
+
+# Only the scheduler service (no hub), with its own token auth.
+scheduler: install
 	$(BIN)/hai-scheduler up
 
 lint: install
@@ -26,4 +37,4 @@ test: install lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

@@ -1,0 +1,1 @@
+"""JupyterHub wiring for HAI Hub: the lease culler service, hub pages and handlers."""

@@ -55,9 +55,14 @@ class SchedulerApp(Application):
 
     ip = Unicode("127.0.0.1", help="Address the API listens on.").tag(config=True)
     port = Integer(8910, help="Port the API listens on (0 = pick a free one).").tag(config=True)
-    base_url = Unicode("/", help="URL prefix of every endpoint (for running behind a proxy).").tag(
-        config=True
-    )
+    base_url = Unicode(
+        help="URL prefix of every endpoint (default: $JUPYTERHUB_SERVICE_PREFIX or /)."
+    ).tag(config=True)
+
+    @default("base_url")
+    def _default_base_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+
     port_file = Unicode("", help="If set, write the bound port here once listening.").tag(
         config=True
     )
@@ -203,3 +208,7 @@ class UpApp(SchedulerApp):
 
 def main(argv: list[str] | None = None) -> None:
     SchedulerApp.launch_instance(argv)
+
+
+if __name__ == "__main__":
+    main()

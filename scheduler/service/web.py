@@ -19,6 +19,11 @@ from scheduler.service.handlers.chains import (
     RankHandler,
 )
 from scheduler.service.handlers.context import ApiContext
+from scheduler.service.handlers.devservers import (
+    DevServerHandler,
+    DevServersHandler,
+    RenewHandler,
+)
 from scheduler.service.handlers.logs import LogsHandler
 from scheduler.service.handlers.nodes import NodesHandler, OverviewHandler
 from scheduler.service.handlers.openapi import OpenAPIHandler
@@ -26,6 +31,8 @@ from scheduler.service.handlers.whoami import InfoHandler, WhoamiHandler
 
 API_PREFIX = "api/v1"
 _REF = r"(?P<ref>[^/]+)"
+_USER = r"(?P<user>[^/]+)"
+_SERVER = r"(?P<server>(?!renew$)[^/]+)"
 
 #: (pattern under {base_url}api/v1, handler, OpenAPI path)
 ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
@@ -43,6 +50,11 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
     (rf"/chains/{_REF}/ranks/(?P<rank>[0-9]{{1,6}})", RankHandler, "/chains/{ref}/ranks/{rank}"),
     (r"/nodes", NodesHandler, "/nodes"),
     (r"/overview", OverviewHandler, "/overview"),
+    (r"/devservers", DevServersHandler, "/devservers"),
+    (rf"/devservers/{_USER}", DevServerHandler, "/devservers/{user}"),
+    (rf"/devservers/{_USER}/renew", RenewHandler, "/devservers/{user}/renew"),
+    (rf"/devservers/{_USER}/{_SERVER}", DevServerHandler, "/devservers/{user}/{server}"),
+    (rf"/devservers/{_USER}/{_SERVER}/renew", RenewHandler, "/devservers/{user}/{server}/renew"),
 ]
 
 

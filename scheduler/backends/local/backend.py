@@ -52,15 +52,25 @@ class LocalBackend(Backend):
     log_segment_bytes = Integer(8 << 20, help="A rank's log rotates at this size.").tag(config=True)
     log_keep_segments = Integer(4, help="Rotated segments kept per rank.").tag(config=True)
 
+    jupyter_group = Unicode("jupyter", help="Group of the default dev-container node.").tag(
+        config=True
+    )
+    simulated_mig_slices = Integer(
+        4, help="MIG slots of the default jupyter node when NVML finds no MIG device."
+    ).tag(config=True)
+
     @default("nodes")
     def _default_nodes(self) -> list[dict[str, Any]]:
+        """A jupyter node with the MIG devices and a training node with the whole GPUs."""
         gpus = discover_gpus()
-        ids: list[str] = []
-        for g in gpus:
-            ids.extend(m.uuid for m in g.mig_devices) if g.mig_enabled else ids.append(str(g.index))
-        if not ids:
-            ids = [f"sim-{i}" for i in range(self.simulated_gpus)]
-        return [{"name": "local-0", "group": self.default_group, "gpus": ids}]
+        migs = [m.uuid for g in gpus if g.mig_enabled for m in g.mig_devices]
+        whole = [str(g.index) for g in gpus if not g.mig_enabled]
+        migs = migs or [f"sim-mig-{i}" for i in range(self.simulated_mig_slices)]
+        whole = whole or [f"sim-{i}" for i in range(self.simulated_gpus)]
+        return [
+            {"name": "jupyter-0", "group": self.jupyter_group, "gpus": migs},
+            {"name": "local-0", "group": self.default_group, "gpus": whole},
+        ]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -1,0 +1,105 @@
+"""The lease culler: a JupyterHub managed service that stops dev containers whose time is up.
+
+JupyterHub has no server lifetime of its own (and jupyterhub-idle-culler's ``--max-age``
+is neither per profile nor renewable), so the lease lives in the scheduler's inventory and
+this service enforces it: a ``mig-gpu`` server whose lease expired, and a ``spot`` server
+whose reclaim deadline passed, are stopped through the hub's API. Stopping keeps the
+user's files; the spawner gives the slice or node back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from traitlets import Float, Unicode, default
+from traitlets.config import Application
+
+from hai_spawner.inventory import InventoryClient, InventoryError
+
+
+def due(ds: dict[str, Any], now: dt.datetime) -> str | None:
+    """Why this dev server must stop now, or None."""
+    if ds["state"] == "expired":
+        return f"its {ds['profile']} lease expired at {ds['lease_expires_at']}"
+    deadline = ds.get("reclaim_deadline")
+    if ds["state"] == "reclaiming" and deadline and dt.datetime.fromisoformat(deadline) <= now:
+        return f"its spot node {ds['node']} is reclaimed for training"
+    return None
+
+
+class LeaseCuller(Application):
+    """Every ``interval`` seconds: stop the servers that are due."""
+
+    name = "hai-lease-culler"
+    interval = Float(10.0, help="Seconds between two checks.").tag(config=True)
+    hub_api_url = Unicode(help="Default: $JUPYTERHUB_API_URL").tag(config=True)
+    hub_token = Unicode(help="Default: $JUPYTERHUB_API_TOKEN").tag(config=True)
+    scheduler_url = Unicode(help="Default: $HAI_SCHEDULER_URL").tag(config=True)
+    scheduler_token = Unicode(help="Default: $HAI_SCHEDULER_TOKEN").tag(config=True)
+
+    aliases = {"interval": "LeaseCuller.interval"}
+
+    @default("hub_api_url")
+    def _hub_api_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+    @default("hub_token")
+    def _hub_token(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    @default("scheduler_url")
+    def _scheduler_url(self) -> str:
+        return os.environ.get("HAI_SCHEDULER_URL", "http://127.0.0.1:8910/")
+
+    @default("scheduler_token")
+    def _scheduler_token(self) -> str:
+        return os.environ.get("HAI_SCHEDULER_TOKEN", "")
+
+    async def stop_server(self, client: httpx.AsyncClient, user: str, server: str) -> None:
+        path = f"/users/{quote(user, safe='')}/server"
+        if server:
+            path = f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}"
+        resp = await client.delete(self.hub_api_url.rstrip("/") + path)
+        if resp.status_code not in (202, 204, 400, 404):
+            self.log.warning(
+                "stopping %s/%s: HTTP %s %s", user, server, resp.status_code, resp.text[:200]
+            )
+
+    async def cull_once(self) -> list[tuple[str, str, str]]:
+        inventory = InventoryClient(self.scheduler_url, self.scheduler_token)
+        now = dt.datetime.now(dt.UTC)
+        stopped = []
+        headers = {"Authorization": f"token {self.hub_token}"}
+        async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+            for ds in await inventory.list():
+                why = due(ds, now)
+                if why is None:
+                    continue
+                self.log.info("stopping %s's server %r: %s", ds["user"], ds["server"], why)
+                await self.stop_server(client, ds["user"], ds["server"])
+                stopped.append((ds["user"], ds["server"], why))
+        return stopped
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.cull_once()
+            except (InventoryError, httpx.HTTPError) as exc:
+                self.log.warning("lease check failed: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        asyncio.run(self.run())
+
+
+def main(argv: list[str] | None = None) -> None:
+    LeaseCuller.launch_instance(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""HAI Hub on one machine (the embedded default): ``make up`` runs ``jupyterhub -f`` this file.
+
+JupyterHub on 127.0.0.1 with configurable-http-proxy (installed by ``make`` from the npm
+registry), SQLite under ``$HAI_DATA_DIR`` (default ``./var/hai``), a shared-password
+authenticator for one machine, the HAI local spawner (profiles ``mig-gpu`` and ``spot``),
+and two managed services: the scheduler API (``/services/hai-scheduler/``) and the lease
+culler. Every setting below is an ordinary traitlets assignment: swap the authenticator,
+change ports or lease lengths here. Environment variables ``HAI_*`` override the defaults
+so tests can run several hubs side by side.
+"""
+
+# ruff: noqa: F821 (``c`` is given by traitlets)
+import getpass
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+from hai_hub.handlers import extra_handlers
+
+here = Path(__file__).resolve().parent
+data = Path(os.environ.get("HAI_DATA_DIR", here / "var" / "hai")).resolve()
+data.mkdir(parents=True, exist_ok=True)
+os.environ["HAI_DATA_DIR"] = str(data)
+
+
+def secret(name: str, nbytes: int = 32) -> str:
+    """A secret kept in the data folder (mode 0600), made on first use."""
+    path = data / name
+    if not path.exists():
+        path.write_text(secrets.token_hex(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+hub_port = int(os.environ.get("HAI_HUB_PORT", "8000"))
+scheduler_port = int(os.environ.get("HAI_SCHEDULER_PORT", "8910"))
+admin = os.environ.get("HAI_ADMIN_USER") or getpass.getuser()
+scheduler_token = secret("hai-scheduler.token")
+public_url = f"http://127.0.0.1:{hub_port}"
+scheduler_prefix = "/services/hai-scheduler/"
+
+# -- the hub --------------------------------------------------------------------------------
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = hub_port
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ.get("HAI_HUB_API_PORT", hub_port + 81))
+c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
+c.ConfigurableHTTPProxy.pid_file = str(data / "proxy.pid")
+c.ConfigurableHTTPProxy.api_url = (
+    f"http://127.0.0.1:{int(os.environ.get('HAI_PROXY_API_PORT', hub_port + 1))}"
+)
+chp = here / "node_modules" / ".bin" / "configurable-http-proxy"
+c.ConfigurableHTTPProxy.command = [str(chp) if chp.exists() else "configurable-http-proxy"]
+c.JupyterHub.template_paths = [str(here / "hai_hub" / "templates")]
+c.JupyterHub.extra_handlers = extra_handlers()
+
+# -- who may log in: one shared password on one machine (swap for any authenticator) -------
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = os.environ.get("HAI_HUB_PASSWORD") or secret(
+    "hub-password", 8
+)
+c.SharedPasswordAuthenticator.admin_password = os.environ.get("HAI_HUB_ADMIN_PASSWORD") or secret(
+    "hub-admin-password", 16
+)
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {admin}
+
+# -- dev containers -----------------------------------------------------------------------
+c.JupyterHub.spawner_class = "hai_spawner.local.HaiLocalSpawner"
+c.HaiLocalSpawner.scheduler_url = f"http://127.0.0.1:{scheduler_port}{scheduler_prefix}"
+c.HaiLocalSpawner.scheduler_token = scheduler_token
+c.HaiLocalSpawner.public_scheduler_url = f"{public_url}{scheduler_prefix}"
+c.HaiLocalSpawner.home_dir_template = str(data / "home" / "{username}")
+c.Spawner.cmd = [str(Path(sys.executable).with_name("jupyterhub-singleuser"))]
+c.Spawner.default_url = "/lab"
+c.Spawner.start_timeout = 60
+c.Spawner.http_timeout = 60
+if os.geteuid() == 0:
+    c.Spawner.args = ["--allow-root"]
+os.environ["HAI_SCHEDULER_URL"] = f"http://127.0.0.1:{scheduler_port}{scheduler_prefix}"
+os.environ["HAI_SCHEDULER_TOKEN"] = scheduler_token
+
+# -- the scheduler and the lease culler, as managed services -------------------------------
+lease = os.environ.get("HAI_LEASE_SECONDS", str(24 * 3600))
+c.JupyterHub.services = [
+    {
+        "name": "hai-scheduler",
+        "url": f"http://127.0.0.1:{scheduler_port}",
+        "api_token": scheduler_token,
+        "command": [
+            sys.executable,
+            "-m",
+            "scheduler.service.app",
+            "--SchedulerApp.authenticator_class=scheduler.service.hub_auth.HubAuthenticator",
+            f"--SchedulerApp.data_dir={data}",
+            f"--SchedulerApp.port={scheduler_port}",
+            f"--DevServerManager.lease_seconds={lease}",
+            "--DevServerManager.spot_grace_seconds="
+            + os.environ.get("HAI_SPOT_GRACE_SECONDS", "300"),
+            "--SchedulerApp.suspend_grace_seconds="
+            + os.environ.get("HAI_SUSPEND_GRACE_SECONDS", "60"),
+        ],
+        "cwd": str(data),
+        "display": True,
+        "oauth_no_confirm": True,
+    },
+    {
+        "name": "hai-lease-culler",
+        "api_token": secret("hai-culler.token"),
+        "command": [
+            sys.executable,
+            "-m",
+            "hai_hub.culler",
+            "--interval=" + os.environ.get("HAI_CULLER_INTERVAL", "10"),
+        ],
+        "environment": {
+            "HAI_SCHEDULER_URL": os.environ["HAI_SCHEDULER_URL"],
+            "HAI_SCHEDULER_TOKEN": scheduler_token,
+        },
+    },
+]
+c.JupyterHub.load_roles = [
+    {
+        "name": "hai-lease-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["hai-lease-culler"],
+    },
+    {"name": "hai-scheduler", "scopes": ["read:users"], "services": ["hai-scheduler"]},
+    {"name": "user", "scopes": ["self", "access:services!service=hai-scheduler"]},
+]
+
+if shutil.which("node") is None and not chp.exists():
+    print("HAI Hub: node is missing; `make up` installs configurable-http-proxy with npm.")
+print(
+    f"\nHAI Hub: open {public_url}/ and log in as any name with the password in "
+    f"{data / 'hub-password'} ($HAI_HUB_PASSWORD); the admin {admin} uses the one in "
+    f"{data / 'hub-admin-password'} ($HAI_HUB_ADMIN_PASSWORD).\n"
+    f"Scheduler API: {public_url}{scheduler_prefix} (hai-cli init <hub token> --url <that>).\n",
+    flush=True,
+)

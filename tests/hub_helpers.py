@@ -1,0 +1,196 @@
+"""Start the real HAI hub (JupyterHub + configurable-http-proxy + scheduler + culler) for tests.
+
+The hub runs from the repository's own ``jupyterhub_config.py`` with ``HAI_*`` variables
+pointing it at free ports and a fresh data folder; a test-only admin service token is
+added through a small config file that loads the real one first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Hub:
+    url: str  # http://127.0.0.1:PORT
+    data: Path
+    admin_token: str
+    password: str
+    admin_password: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    @property
+    def api(self) -> str:
+        return self.url + "/hub/api"
+
+    @property
+    def scheduler_url(self) -> str:
+        return self.url + "/services/hai-scheduler/"
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(headers={"Authorization": f"token {self.admin_token}"}, timeout=30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def user_token(self, name: str) -> str:
+        with self.admin() as c:
+            c.post(f"{self.api}/users/{name}")  # create if missing (409 if it exists)
+            r = c.post(f"{self.api}/users/{name}/tokens", json={"note": "test"})
+            r.raise_for_status()
+            return r.json()["token"]
+
+    def wait_server(self, name: str, ready: bool = True, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self.admin() as c:
+            while time.monotonic() < deadline:
+                model = c.get(f"{self.api}/users/{name}").json()
+                server = (model.get("servers") or {}).get("")
+                if ready and server and server.get("ready"):
+                    return server
+                if not ready and not server:
+                    return {}
+                time.sleep(0.3)
+        raise AssertionError(
+            f"server of {name} not {'ready' if ready else 'stopped'} in {timeout} s\n"
+            + self.log()[-3000:]
+        )
+
+
+@contextlib.contextmanager
+def running_hub(tmp: Path, **env: str) -> Iterator[Hub]:
+    data = tmp / "hub-data"
+    data.mkdir(parents=True)
+    port = free_port()
+    admin_token = secrets.token_hex(16)
+    password = "hai-test-" + secrets.token_hex(4)
+    admin_password = "hai-admin-" + secrets.token_hex(16)
+    cfg = tmp / "test_jupyterhub_config.py"
+    cfg.write_text(
+        f"load_subconfig({str(REPO / 'jupyterhub_config.py')!r})\n"
+        "c.JupyterHub.services.append({'name': 'test-admin', 'api_token': %r})\n"
+        "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin-ui', "
+        "'admin:users', 'admin:servers', 'tokens', 'read:users'], 'services': ['test-admin']})\n"
+        % admin_token
+    )
+    full_env = {
+        **os.environ,
+        "HAI_DATA_DIR": str(data),
+        "HAI_HUB_PORT": str(port),
+        "HAI_HUB_API_PORT": str(free_port()),
+        "HAI_PROXY_API_PORT": str(free_port()),
+        "HAI_SCHEDULER_PORT": str(free_port()),
+        "HAI_HUB_PASSWORD": password,
+        "HAI_HUB_ADMIN_PASSWORD": admin_password,
+        **env,
+    }
+    log_path = tmp / "hub.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("jupyterhub")), "-f", str(cfg)],
+            cwd=tmp,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    hub = Hub(
+        f"http://127.0.0.1:{port}", data, admin_token, password, admin_password, proc, log_path
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                ok_hub = httpx.get(hub.api + "/", timeout=2).status_code == 200
+                ok_sched = httpx.get(hub.scheduler_url + "api/v1/", timeout=2).status_code == 200
+                if ok_hub and ok_sched:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError("hub exited:\n" + hub.log()[-3000:])
+            time.sleep(0.3)
+        else:
+            raise AssertionError("hub did not come up:\n" + hub.log()[-3000:])
+        yield hub
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        _kill_leftovers(data)
+
+
+def _kill_leftovers(data: Path) -> None:
+    """Single-user servers and rank supervisors started under ``data`` (new sessions)."""
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            environ = (pid_dir / "environ").read_bytes()
+        except OSError:
+            continue
+        if str(data).encode() in environ and int(pid_dir.name) != os.getpid():  # HOME or paths
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid_dir.name), signal.SIGKILL)
+
+
+def server_environ(data: Path, user: str) -> dict[str, str]:
+    """The environment of ``user``'s running single-user server process."""
+    for pid_dir in Path("/proc").iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            cmd = (pid_dir / "cmdline").read_bytes()
+            if b"jupyterhub-singleuser" not in cmd:
+                continue
+            raw = (pid_dir / "environ").read_bytes()
+        except OSError:
+            continue
+        env = dict(
+            item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item
+        )
+        if env.get("JUPYTERHUB_USER") == user and env.get("HOME") == str(data / "home" / user):
+            env["_pid"] = pid_dir.name
+            return env
+    raise AssertionError(f"no running server process for {user}")
+
+
+def browser_login(hub: Hub, name: str, *, admin: bool = False) -> httpx.Client:
+    """Log in through the hub's login form, as a person would; returns the cookie session."""
+    client = httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60)
+    page = client.get("/hub/login")
+    xsrf = re.search(r'name="_xsrf"\s+value="([^"]+)"', page.text)
+    form = {"username": name, "password": hub.admin_password if admin else hub.password}
+    if xsrf:
+        form["_xsrf"] = xsrf.group(1)
+    resp = client.post("/hub/login", data=form)
+    assert resp.status_code == 200, resp.text[:500]
+    assert "jupyterhub-session-id" in client.cookies or client.cookies, "no session cookie"
+    return client

@@ -1,0 +1,166 @@
+"""The whole embedded stack: JupyterHub + proxy + scheduler service + lease culler.
+
+Two users log in and get mig-gpu servers on distinct MIG slices, a third takes a spot node,
+a hub token drives hai-cli against the scheduler service, a lease is renewed, a short
+lease expires (server stopped, files kept), a server whose process died shows as stopped
+at once, and a chain that needs the spot node reclaims it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.hub_helpers import browser_login, running_hub, server_environ
+
+pytestmark = pytest.mark.slow
+
+LEASE = 25  # seconds: short, so expiry happens inside the test
+
+
+def hai_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("hai-cli")), *args],
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
+    with running_hub(
+        tmp_path,
+        HAI_ADMIN_USER="alice",
+        HAI_LEASE_SECONDS=str(LEASE),
+        HAI_SPOT_GRACE_SECONDS="3",
+        HAI_CULLER_INTERVAL="1",
+    ) as hub:
+        # alice logs in through the form and spawns from the spawn form, as a person would
+        alice = browser_login(hub, "alice", admin=True)
+        form = alice.get("/hub/spawn")
+        assert 'value="mig-gpu"' in form.text and 'value="spot"' in form.text
+        action = re.search(r'id="spawn_form"\s+action="([^"]+)"', form.text)
+        assert action, "the spawn form posts to its URL (which carries the XSRF token)"
+        alice.post(
+            html.unescape(action.group(1)), data={"profile": "mig-gpu"}, follow_redirects=False
+        )
+        hub.wait_server("alice")
+        t_alice = time.monotonic()
+
+        # bob spawns through the REST API with his own token
+        bob_token = hub.user_token("bob")
+        r = httpx.post(
+            f"{hub.api}/users/bob/server",
+            json={"profile": "mig-gpu"},
+            headers={"Authorization": f"token {bob_token}"},
+            timeout=60,
+        )
+        assert r.status_code in (201, 202), r.text
+        hub.wait_server("bob")
+
+        a_env, b_env = server_environ(hub.data, "alice"), server_environ(hub.data, "bob")
+        assert a_env["HAI_PROFILE"] == b_env["HAI_PROFILE"] == "mig-gpu"
+        assert a_env["CUDA_VISIBLE_DEVICES"] != b_env["CUDA_VISIBLE_DEVICES"]
+        assert len(a_env["CUDA_VISIBLE_DEVICES"].split(",")) == 1, "exactly one slice"
+        (hub.data / "home" / "bob" / "notes.txt").write_text("keep me")
+
+        # the home page shows the lease; renewing through the hub endpoint extends it
+        home = alice.get("/hub/home")
+        assert 'id="hai-devserver"' in home.text
+        xsrf_cookie = alice.cookies.get("_xsrf")
+        before = alice.get("/hub/api/hai/devserver/alice").json()
+        assert before["profile"] == "mig-gpu" and before["lease_seconds_left"] <= LEASE
+        time.sleep(3)
+        renewed = alice.post(
+            "/hub/api/hai/devserver/alice/renew", headers={"X-XSRFToken": xsrf_cookie or ""}
+        )
+        assert renewed.status_code == 200, renewed.text
+        assert renewed.json()["lease_expires_at"] > before["lease_expires_at"]
+        # bob cannot look at alice's allocation
+        nosy = httpx.get(
+            f"{hub.api}/hai/devserver/alice", headers={"Authorization": f"token {bob_token}"}
+        )
+        assert nosy.status_code == 404
+
+        # a hub token works with hai-cli against the scheduler service
+        home_dir = tmp_path / "dave-home"
+        dave_token = hub.user_token("dave")
+        out = hai_cli(home_dir, "init", dave_token, "--url", hub.scheduler_url)
+        assert out.returncode == 0, out.stderr
+        who = hai_cli(home_dir, "whoami")
+        assert who.returncode == 0 and "dave" in who.stdout, who.stdout + who.stderr
+
+        # carol takes the only training node as a spot server
+        carol_token = hub.user_token("carol")
+        r = httpx.post(
+            f"{hub.api}/users/carol/server",
+            json={"profile": "spot"},
+            headers={"Authorization": f"token {carol_token}"},
+            timeout=60,
+        )
+        assert r.status_code in (201, 202), r.text
+        hub.wait_server("carol")
+        c_env = server_environ(hub.data, "carol")
+        assert c_env["HAI_PROFILE"] == "spot"
+        assert len(c_env["CUDA_VISIBLE_DEVICES"].split(",")) == 8, "the whole node"
+
+        # bob's lease (not renewed) runs out: the culler stops his server, files stay
+        hub.wait_server("bob", ready=False, timeout=LEASE + 20)
+        assert time.monotonic() - t_alice >= LEASE - 2
+        assert (hub.data / "home" / "bob" / "notes.txt").read_text() == "keep me"
+        with hub.admin() as c:
+            assert c.get(f"{hub.api}/users/alice").json()["servers"][""]["ready"], (
+                "alice renewed, so she is still running"
+            )
+
+        # dave submits a chain that needs the training node: carol's spot server is reclaimed
+        script = tmp_path / "train.py"
+        script.write_text("print('training on', __import__('os').environ['HAI_NODE'])\n")
+        sub = hai_cli(
+            home_dir,
+            "python",
+            str(script),
+            "--",
+            "-n",
+            "1",
+            "--group",
+            "default",
+            "--name",
+            "needs-node",
+        )
+        assert sub.returncode == 0, sub.stdout + sub.stderr
+        hub.wait_server("carol", ready=False, timeout=40)
+        deadline = time.monotonic() + 40
+        status = None
+        while time.monotonic() < deadline:
+            status = hai_cli(home_dir, "status", "needs-node", "--json")
+            if '"finished"' in status.stdout:
+                break
+            time.sleep(1)
+        assert status is not None and '"finished"' in status.stdout, status.stdout
+        assert '"succeeded"' in status.stdout
+        logs = hai_cli(home_dir, "logs", "needs-node")
+        assert "training on local-0" in logs.stdout
+
+        # a server process that dies underneath shows as stopped in the hub at once
+        pid = int(server_environ(hub.data, "alice")["_pid"])
+        os.kill(pid, signal.SIGKILL)
+        t_kill = time.monotonic()
+        hub.wait_server("alice", ready=False, timeout=15)
+        assert time.monotonic() - t_kill < 10
+        # ... and its slice went back to the inventory
+        left = httpx.get(
+            hub.scheduler_url + "api/v1/devservers",
+            headers={"Authorization": f"token {hub.user_token('alice')}"},
+        ).json()
+        assert [d["user"] for d in left["devservers"]] == []
