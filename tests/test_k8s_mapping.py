@@ -32,6 +32,7 @@ def test_the_recorded_sequences_are_there():
         "deleted_while_running",
         "admission_rejected",
         "entrypoint_missing",
+        "deadline_exceeded",
     } <= set(SEQUENCES)
 
 
@@ -94,6 +95,9 @@ def test_observations_the_loop_receives():
     assert _obs("deleted_while_running", 1).phase == "running"
     killed = _obs("deleted_while_running", 3, deleted=True)
     assert (killed.phase, killed.exit_code, killed.whole_life_state) == ("exited", 143, 800)
+
+    stopped = _obs("deadline_exceeded", 2)
+    assert (stopped.phase, stopped.exit_code, stopped.init_failed) == ("exited", 143, False)
 
     lost = _obs("node_lost", 2)
     assert lost.phase == "gone" and "lost" in lost.reason

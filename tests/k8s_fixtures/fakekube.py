@@ -90,6 +90,11 @@ class FakeKube:
             if field in recorded["metadata"]:
                 pod["metadata"][field] = recorded["metadata"][field]
         self._bump("MODIFIED", pod)
+        if pod["metadata"].get("deletionTimestamp") and pod["status"].get("phase") in (
+            "Succeeded",
+            "Failed",
+        ):
+            self.remove_pod(name)  # being deleted and nothing runs: the kubelet confirms
         return pod
 
     def play(self, name: str, sequence: str, step: int) -> dict[str, Any]:
@@ -161,14 +166,16 @@ class FakeKube:
             raise NotFound(f'pods "{name}" not found', 404)
         return copy.deepcopy(self.pods[name])
 
-    def patch_pod_annotations(
-        self, namespace: str, name: str, annotations: dict[str, str]
-    ) -> dict[str, Any]:
-        self.calls.append(("patch_pod_annotations", name, json.dumps(annotations, sort_keys=True)))
+    def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("patch_pod", name, json.dumps(patch, sort_keys=True)))
         if name not in self.pods:
             raise NotFound(f'pods "{name}" not found', 404)
         pod = self.pods[name]
+        annotations = (patch.get("metadata") or {}).get("annotations") or {}
         pod["metadata"].setdefault("annotations", {}).update(annotations)
+        deadline = (patch.get("spec") or {}).get("activeDeadlineSeconds")
+        if deadline is not None:
+            pod["spec"]["activeDeadlineSeconds"] = deadline
         self._bump("MODIFIED", pod)
         return copy.deepcopy(pod)
 

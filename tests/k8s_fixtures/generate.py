@@ -654,3 +654,50 @@ s.ev(
 )
 s.write("entrypoint_missing")
 print(sorted(p.name for p in OUT.glob("*.json")))
+
+# 10. stopped by the scheduler: activeDeadlineSeconds lowered, the kubelet stops the pod
+s = Seq(
+    "Running; the scheduler stops the rank by lowering spec.activeDeadlineSeconds: the kubelet sends SIGTERM (forwarded by the supervisor), the code exits 143, the pod ends Failed with reason DeadlineExceeded and stays (with its log) until the sweep deletes it."
+)
+s.ev(
+    "ADDED",
+    T0,
+    {"state": "running"},
+    mutate=scheduled,
+    status=status(
+        "Running", sched_conds("2025-03-04T10:00:20Z", "True"), cs_running("2025-03-04T10:00:19Z")
+    ),
+)
+s.ev(
+    "MODIFIED",
+    "2025-03-04T10:40:00Z",
+    {"state": "running"},
+    mutate=lambda p: p["spec"].update(activeDeadlineSeconds=2401),
+)
+s.ev(
+    "MODIFIED",
+    "2025-03-04T10:40:03Z",
+    {"state": "failed", "exit_code": 143, "whole_life_state": 800},
+    status=status(
+        "Failed",
+        sched_conds("2025-03-04T10:40:03Z", "False", "PodFailed"),
+        cs_term(
+            143,
+            "Error",
+            "2025-03-04T10:00:19Z",
+            "2025-03-04T10:40:02Z",
+            json.dumps(
+                {
+                    "exit_code": 143,
+                    "suspend_acked": False,
+                    "whole_life_state": 800,
+                    "init_failed": False,
+                    "reason": "killed by signal 15",
+                }
+            ),
+        ),
+        reason="DeadlineExceeded",
+        message="Pod was active on the node longer than the specified deadline",
+    ),
+)
+s.write("deadline_exceeded")

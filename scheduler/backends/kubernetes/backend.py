@@ -9,8 +9,9 @@ KubernetesBackend"``; its traits are in :mod:`.config`.
   it never waits on the API (except for the very first list after start).
 - ``request_suspend`` sets the pod's ``hai.io/suspend`` annotation to ``"1"``; the
   downward-API file the user's code reads follows (see :mod:`.rankrun`).
-- ``terminate`` deletes the pod: with its ``terminationGracePeriodSeconds`` (SIGTERM, then
-  SIGKILL), or with a grace of 1 s when forced.
+- ``terminate`` lowers the pod's ``activeDeadlineSeconds`` so the kubelet stops it with its
+  ``terminationGracePeriodSeconds`` (SIGTERM, then SIGKILL) and the pod, with its log,
+  stays until the sweep; forced, it deletes the pod with a grace of 1 s.
 - ``read_log`` reads the pod log API, or the archive once the pod is gone.
 - :meth:`KubernetesBackend.sweep` deletes orphans and finished pods (see :mod:`.sweep`);
   a background thread runs it every ``sweep_seconds``, and once right after start.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +42,7 @@ from scheduler.backends.kubernetes.mapping import (
     PodView,
     observe_missing,
     observe_pod,
+    parse_time,
     to_observation,
 )
 from scheduler.backends.kubernetes.sweep import SweepPlan, plan_sweep, rank_states
@@ -212,15 +215,44 @@ class KubernetesBackend(KubernetesSettings):
     # -- signalling -----------------------------------------------------------------------
     def request_suspend(self, key: RankKey, handle: dict[str, Any]) -> None:
         name = handle.get("pod") or names.pod_name(self.name_prefix, key)
+        patch = {"metadata": {"annotations": {names.SUSPEND_ANNOTATION: "1"}}}
         try:
-            self.kube.patch_pod_annotations(self.namespace, name, {names.SUSPEND_ANNOTATION: "1"})
+            self.kube.patch_pod(self.namespace, name, patch)
         except NotFound:
             self.log.info("%s: pod %s is gone; no suspend to send", key, name)
 
     def terminate(self, key: RankKey, handle: dict[str, Any], *, force: bool = False) -> None:
+        """Stop the rank's container but keep its pod (and log) for the sweep.
+
+        Politely: lower ``spec.activeDeadlineSeconds`` to the time it has run so far, so the
+        kubelet stops the pod (SIGTERM, ``terminationGracePeriodSeconds``, SIGKILL) and
+        leaves it Failed with reason DeadlineExceeded; the sweep archives its log and
+        deletes it once the rank is terminal. A pod that never started is deleted at once.
+        Forced: delete the pod with a grace of 1 s, unless its container has ended already.
+        """
         name = handle.get("pod") or names.pod_name(self.name_prefix, key)
-        with contextlib.suppress(NotFound):
-            self.kube.delete_pod(self.namespace, name, FORCE_GRACE_SECONDS if force else None)
+        pod = self.watcher.get(key)[0] if self.watcher.synced else None
+        status = (pod or {}).get("status") or {}
+        if pod is not None and status.get("phase") in ("Succeeded", "Failed"):
+            return  # nothing runs any more
+        started = parse_time(status.get("startTime"))
+        deleting = pod is not None and (pod.get("metadata") or {}).get("deletionTimestamp")
+        try:
+            if force or started is None or deleting:
+                self.kube.delete_pod(self.namespace, name, FORCE_GRACE_SECONDS if force else None)
+                return
+            deadline = max(1, math.ceil(self.clock() - started) + 1)
+            current = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+            if current is None or deadline < current:
+                self.kube.patch_pod(
+                    self.namespace, name, {"spec": {"activeDeadlineSeconds": deadline}}
+                )
+        except NotFound:
+            pass
+        except KubeError as exc:  # e.g. the deadline could not be patched: delete instead
+            self.log.warning("%s: cannot stop pod %s gently (%s); deleting it", key, name, exc)
+            with contextlib.suppress(NotFound):
+                self.kube.delete_pod(self.namespace, name, None)
 
     def cleanup(self, key: RankKey, handle: dict[str, Any]) -> None:
         """Nothing per rank: the sweep removes finished pods after archiving their logs."""

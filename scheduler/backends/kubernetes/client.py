@@ -55,9 +55,9 @@ class KubeApi(Protocol):
 
     def read_pod(self, namespace: str, name: str) -> dict[str, Any]: ...
 
-    def patch_pod_annotations(
-        self, namespace: str, name: str, annotations: dict[str, str]
-    ) -> dict[str, Any]: ...
+    def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A strategic-merge patch (annotations, spec.activeDeadlineSeconds)."""
+        ...
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int | None) -> None: ...
 
@@ -164,11 +164,8 @@ class OfficialKubeApi:
     def read_pod(self, namespace: str, name: str) -> dict[str, Any]:
         return self._json(self._call(self.core.read_namespaced_pod, name, namespace))
 
-    def patch_pod_annotations(
-        self, namespace: str, name: str, annotations: dict[str, str]
-    ) -> dict[str, Any]:
-        body = {"metadata": {"annotations": annotations}}
-        return self._json(self._call(self.core.patch_namespaced_pod, name, namespace, body))
+    def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return self._json(self._call(self.core.patch_namespaced_pod, name, namespace, patch))
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int | None) -> None:
         kwargs = {}

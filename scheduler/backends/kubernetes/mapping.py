@@ -15,7 +15,8 @@ The rules, in order:
    runtime's exit code. ``OOMKilled`` and ``Evicted`` become the reason; a container that
    could not start (``StartError``, ``ContainerCannotRun``) is an init failure.
 2. Phase Failed/Succeeded without a terminated container: evicted (``status.reason``
-   Evicted) → failed with that reason; otherwise the kubelet refused the pod
+   Evicted) or stopped by its active deadline (``DeadlineExceeded``, how the backend stops
+   a rank) → failed with that reason; otherwise the kubelet refused the pod
    (``OutOf<resource>``, ``UnexpectedAdmissionError``, ``NodeAffinity`` …) → init failure.
 3. The node is lost (``status.reason`` NodeLost, phase Unknown, or a deletion by the taint
    manager) → ``gone`` with the reason, even though the object still exists.
@@ -175,6 +176,8 @@ def observe_pod(pod: dict[str, Any], *, now: float, build_timeout: float = 600.0
             return PodView("failed", KILLED_EXIT, _pod_reason(status), node=node)
         if phase == "Succeeded":
             return PodView("succeeded", 0, node=node)
+        if status.get("reason") == "DeadlineExceeded":  # stopped by terminate(), never ran on
+            return PodView("failed", KILLED_EXIT, _pod_reason(status), node=node)
         started = bool((cs or {}).get("lastState", {}).get("terminated")) or bool(
             (cs or {}).get("started")
         )

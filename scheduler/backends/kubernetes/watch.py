@@ -177,9 +177,12 @@ class PodWatcher:
     def _run(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.sync_once()
                 backoff = 1.0
+                if time.monotonic() - started < 1.0:  # a server that ends watches at once
+                    self._stop.wait(1.0)
                 if self.on_synced is not None:
                     self.on_synced()
             except Exception as exc:
