@@ -290,3 +290,33 @@ def test_vanished_rank_fails_with_a_reason(db_url, tmp_path):
     c = chain(app, cid)
     assert c.stop_code == StopCode.LOST
     assert "vanished" in c.reason
+
+
+def test_chain_runs_in_its_haienv_and_a_missing_env_fails_to_start(db_url, tmp_path, monkeypatch):
+    import haienv
+
+    monkeypatch.setenv("HAIENV_ROOT", str(tmp_path / "envs"))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    cfg = haienv.HaiEnvConfig(user="alice")
+    info = haienv.create_env("plain", config=cfg, extend=False, no_index=True)
+    assert info.ready
+    app = make_app(db_url, tmp_path / "data", ONE_NODE)
+    script = tmp_path / "where.py"
+    script.write_text("import os, sys\nprint(sys.prefix, os.environ['VIRTUAL_ENV'])\n")
+    ok = submit(app, "alice", name="in-env", entrypoint=str(script), workspace=tmp_path / "w")
+    with app.session_factory.begin() as s:
+        from scheduler.model.orm import Chain
+
+        s.get(Chain, ok).haienv = "plain"
+    run_until(app, finished(app, ok), what="chain in env")
+    assert chain(app, ok).stop_code == StopCode.SUCCEEDED
+    prefix, venv = log_text(app, ok, 0, 0)[0].split()
+    assert os.path.realpath(prefix) == os.path.realpath(info.path) == os.path.realpath(venv)
+
+    bad = submit(app, "alice", name="no-env", entrypoint=str(script), workspace=tmp_path / "w")
+    with app.session_factory.begin() as s:
+        s.get(Chain, bad).haienv = "nope"
+    run_until(app, finished(app, bad), what="init failure for a missing env")
+    c = chain(app, bad)
+    assert c.stop_code == StopCode.INIT_FAILED
+    assert "haienv 'nope'" in c.reason

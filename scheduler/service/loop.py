@@ -38,6 +38,7 @@ from scheduler.policy import (
     RunningChain,
     decide,
 )
+from scheduler.service import envs
 
 _ACTIVE_CHAIN_STATES = (
     ChainState.WAITING_INIT.value,
@@ -491,6 +492,4 @@ class SchedulerLoop(LoggingConfigurable):
 
     def haienv_activation(self, name: str, owner: str) -> tuple[str, dict[str, str]]:
         """The interpreter and environment variables of a ready haienv of ``owner``."""
-        import haienv
-
-        return haienv.rank_activation(name, user=owner)
+        return envs.activation(name, owner, parent=self)

@@ -1,0 +1,38 @@
+"""Which haienv a chain's ranks run in: the one place the scheduler looks environments up.
+
+Used at submit time (a chain naming a missing or unready env is refused with the reason)
+and at start time (the rank gets the env's interpreter and activation variables).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import haienv
+
+
+def env_config(owner: str, parent: Any = None) -> haienv.HaiEnvConfig:
+    """haienv's configuration for ``owner`` (``c.HaiEnvConfig.root`` etc. apply)."""
+    return haienv.HaiEnvConfig(parent=parent, user=owner)
+
+
+def check_env(name: str, owner: str, parent: Any = None) -> str | None:
+    """None if ``owner`` can run in env ``name``; otherwise why not, in one sentence."""
+    try:
+        info = haienv.get_env(name, env_config(owner, parent))
+    except haienv.HaiEnvError as exc:
+        return str(exc)
+    if not info.ready:
+        why = f": {info.reason}" if info.reason else ""
+        return f"haienv {name!r} is {info.status}{why}"
+    return None
+
+
+def activation(name: str, owner: str, parent: Any = None) -> tuple[str, dict[str, str]]:
+    """The interpreter and environment variables of ``owner``'s ready env ``name``."""
+    cfg = env_config(owner, parent)
+    problem = check_env(name, owner, parent)
+    if problem:
+        raise RuntimeError(problem)
+    info = haienv.get_env(name, cfg)
+    return info.python, haienv.env_vars(name, config=cfg)
