@@ -155,3 +155,89 @@ class RenewHandler(DevServerBase):
             raise ApiError(404, str(exc).strip("'\""), "user") from None
         except ValueError as exc:
             raise ApiError(409, str(exc), "server") from None
+
+
+def _doc() -> None:
+    """Describe these endpoints in the API's OpenAPI document."""
+    from scheduler.service.handlers import openapi as oa
+
+    ds = oa._ref("DevServer")
+    user = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
+    server = {"name": "server", "in": "path", "required": True, "schema": {"type": "string"}}
+    one = {
+        "get": oa._op("A user's dev-server allocation (owner or admin)", oa._json(ds)),
+        "delete": {
+            "summary": "Release the allocation (admins: the hub's spawner)",
+            "responses": {"204": {"description": "Released"}, **oa._ERRORS},
+        },
+    }
+    renew = {
+        "post": oa._op(
+            "Renew a mig-gpu lease: now + lease length, capped", oa._json(ds), conflict=True
+        )
+    }
+    oa.add_paths(
+        {
+            "/devservers": {
+                "get": oa._op(
+                    "Dev-server allocations (yours; admins: all)",
+                    oa._json(
+                        {
+                            "type": "object",
+                            "properties": {"devservers": {"type": "array", "items": ds}},
+                        }
+                    ),
+                ),
+                "post": {
+                    "summary": "Allocate a MIG slice (mig-gpu) or a spot node (admins: the hub)",
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["user", "profile"],
+                                    "properties": {
+                                        "user": {"type": "string"},
+                                        "server": {"type": "string"},
+                                        "profile": {"type": "string", "enum": ["mig-gpu", "spot"]},
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "201": oa._json(ds, "Allocated"),
+                        **oa._ERRORS,
+                        "409": oa._json(oa._ref("Error"), "Nothing free"),
+                    },
+                },
+            },
+            "/devservers/{user}": {**one, "parameters": [user]},
+            "/devservers/{user}/renew": {**renew, "parameters": [user]},
+            "/devservers/{user}/{server}": {**one, "parameters": [user, server]},
+            "/devservers/{user}/{server}/renew": {**renew, "parameters": [user, server]},
+        },
+        {
+            "DevServer": {
+                "type": "object",
+                "properties": {
+                    "user": {"type": "string"},
+                    "server": {"type": "string"},
+                    "profile": {"type": "string"},
+                    "node": {"type": "string"},
+                    "gpu_ids": {"type": "array", "items": {"type": "string"}},
+                    "state": {"type": "string", "enum": ["active", "expired", "reclaiming"]},
+                    "created_at": oa._TIME,
+                    "lease_expires_at": oa._TIME,
+                    "lease_max_at": oa._TIME,
+                    "lease_seconds_left": {"type": "number", "nullable": True},
+                    "reclaim_requested_at": oa._TIME,
+                    "reclaim_deadline": oa._TIME,
+                    "reclaim_reason": {"type": "string"},
+                },
+            }
+        },
+    )
+
+
+_doc()
