@@ -103,6 +103,8 @@ c.JupyterHub.services = [
             + os.environ.get("HAI_SPOT_GRACE_SECONDS", "300"),
             "--SchedulerApp.suspend_grace_seconds="
             + os.environ.get("HAI_SUSPEND_GRACE_SECONDS", "60"),
+            # without NVML MIG devices, this many simulated slices on node jupyter-0
+            "--LocalBackend.simulated_mig_slices=" + os.environ.get("HAI_SIM_MIG_SLICES", "4"),
         ],
         "cwd": str(data),
         "display": True,

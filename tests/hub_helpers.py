@@ -81,7 +81,7 @@ class Hub:
 
 
 @contextlib.contextmanager
-def running_hub(tmp: Path, **env: str) -> Iterator[Hub]:
+def running_hub(tmp: Path, extra_config: str = "", **env: str) -> Iterator[Hub]:
     data = tmp / "hub-data"
     data.mkdir(parents=True)
     port = free_port()
@@ -95,6 +95,7 @@ def running_hub(tmp: Path, **env: str) -> Iterator[Hub]:
         "c.JupyterHub.load_roles.append({'name': 'test-admin', 'scopes': ['admin-ui', "
         "'admin:users', 'admin:servers', 'tokens', 'read:users'], 'services': ['test-admin']})\n"
         % admin_token
+        + extra_config
     )
     full_env = {
         **os.environ,
