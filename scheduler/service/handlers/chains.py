@@ -104,7 +104,7 @@ class ChainsHandler(ChainBase):
             spec.node_count,
         )
         values = intents.new_chain_values(spec, self.identity.user_id, group, utcnow())
-        chain_id = await self.ctx.write(intents.insert_chain, values)
+        chain_id = await self.ctx.write_core(intents.insert_chain, values)
         self.ctx.wake_loop()
         chain = Chain(id=chain_id, **values)
         self.set_header("Location", f"{self.ctx.base_url}api/v1/chains/{chain_id}")

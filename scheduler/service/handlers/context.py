@@ -24,6 +24,7 @@ class ApiContext:
     def __init__(self, app: Any, *, read_threads: int = 4, catalog_seconds: float = 1.0) -> None:
         self.app = app
         self.sessions = app.session_factory
+        self.engine = app.session_factory.kw["bind"]
         self.authenticator = app.authenticator
         self.readers = ThreadPoolExecutor(read_threads, thread_name_prefix="hai-api-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="hai-api-write")
@@ -53,6 +54,16 @@ class ApiContext:
         def run() -> T:
             with self.sessions.begin() as session:
                 return fn(session, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.writer, run)
+
+    async def write_core(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` in the writer thread, in one Core transaction
+        (no ORM session: the hot path of a submission)."""
+
+        def run() -> T:
+            with self.engine.begin() as conn:
+                return fn(conn, *args)
 
         return await asyncio.get_running_loop().run_in_executor(self.writer, run)
 
