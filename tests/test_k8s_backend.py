@@ -11,7 +11,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import kubernetes_validate
 import pytest
 from traitlets.config import Config
 
@@ -23,9 +22,9 @@ from scheduler.model.enums import ChainState, Priority, RankState, StopCode
 from scheduler.model.orm import Chain
 from scheduler.service.app import SchedulerApp
 from tests.k8s_fixtures.fakekube import FakeKube, make_node
+from tests.k8s_fixtures.support import validate
 from tests.sched_harness import chain, submit
 
-K8S_VERSION = "1.31.0"
 T0 = 1_741_082_400.0  # 2025-03-04T10:00:00Z
 
 
@@ -118,8 +117,8 @@ def test_two_rank_chain_runs_to_success_and_is_swept(k8s, tmp_path, clock):
     assert kube.calls_of("create_service") == [("create_service", f"hai-{cid}-0")] * 2
     assert sorted(c[1] for c in kube.calls_of("create_pod")) == [f"hai-{cid}-0-0", f"hai-{cid}-0-1"]
     for pod in kube.pods.values():
-        kubernetes_validate.validate(pod | {"status": {}}, K8S_VERSION, strict=True)
-    kubernetes_validate.validate(kube.services[f"hai-{cid}-0"], K8S_VERSION, strict=True)
+        validate(pod | {"status": {}})
+    validate(kube.services[f"hai-{cid}-0"])
     nodes = {
         p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
             "nodeSelectorTerms"

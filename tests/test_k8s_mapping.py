@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import kubernetes_validate
 import pytest
 
 from scheduler.backends.kubernetes.mapping import (
@@ -14,8 +13,8 @@ from scheduler.backends.kubernetes.mapping import (
     to_observation,
 )
 from tests.k8s_fixtures.fakekube import HERE, load_sequence
+from tests.k8s_fixtures.support import validate
 
-K8S_VERSION = "1.31.0"
 SEQUENCES = sorted(p.stem for p in HERE.glob("*.json"))
 BUILD_TIMEOUT = 900.0
 
@@ -39,7 +38,7 @@ def test_the_recorded_sequences_are_there():
 @pytest.mark.parametrize("name", SEQUENCES)
 def test_recorded_pods_are_schema_valid(name):
     for event in load_sequence(name)["events"]:
-        kubernetes_validate.validate(event["object"], K8S_VERSION, strict=True)
+        validate(event["object"])
 
 
 @pytest.mark.parametrize("name", SEQUENCES)

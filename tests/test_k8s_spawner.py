@@ -6,25 +6,9 @@ from __future__ import annotations
 import asyncio
 import types
 
-import kubernetes_validate
 import pytest
 
-K8S_VERSION = "1.31.0"
-
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: none
-  cluster: {server: "https://127.0.0.1:9"}
-users:
-- name: none
-  user: {token: "not-used"}
-contexts:
-- name: none
-  context: {cluster: none, user: none, namespace: hai}
-current-context: none
-"""
+from tests.k8s_fixtures.support import need, use_dummy_kubeconfig, validate
 
 MOUNTS = [
     {"name": "home", "pvc": "hai-homes", "sub_path": "{user}", "mount_path": "/home/{user}"},
@@ -34,11 +18,9 @@ MOUNTS = [
 
 @pytest.fixture(scope="module")
 def kube_spawner_cls(tmp_path_factory):
-    # kubespawner loads a kubeconfig when a spawner is made; it is never contacted here
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(KUBECONFIG)
+    need("kubespawner")
     mp = pytest.MonkeyPatch()
-    mp.setenv("KUBECONFIG", str(path))
+    use_dummy_kubeconfig(mp, tmp_path_factory.mktemp("kube"))
     from hai_spawner.kube import HaiKubeSpawner
 
     yield HaiKubeSpawner
@@ -88,7 +70,7 @@ def test_mig_gpu_profile_pod(kube_spawner_cls):
         return await manifest(s, "mig-gpu")
 
     pod = run(go())
-    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    validate(pod)
     spec = pod["spec"]
     (c,) = spec["containers"]
     assert c["resources"]["limits"] == {
@@ -121,7 +103,7 @@ def test_spot_profile_pod_pinned_to_the_allocated_node(kube_spawner_cls):
         return pinned, again, s.node_affinity_required
 
     pod, again, after = run(go())
-    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    validate(pod)
     spec = pod["spec"]
     (c,) = spec["containers"]
     assert c["resources"]["limits"] == {"nvidia.com/gpu": "8"}
@@ -153,7 +135,7 @@ def test_configured_mig_profile_and_limits(kube_spawner_cls):
         return await manifest(s, "mig-gpu")
 
     pod = run(go())
-    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    validate(pod)
     limits = pod["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/mig-3g.40gb"] == "1" and limits["memory"] == 64 << 30
     assert pod["spec"]["nodeSelector"] == {"acme_mars_group": "notebooks"}
