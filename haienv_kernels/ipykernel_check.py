@@ -5,7 +5,9 @@ An env can run ``python -m ipykernel_launcher`` when an ``ipykernel`` distributi
 ``sys.path``: its own site-packages, its base's site-packages (an extending env reads the
 base through ``zzz_haienv_base.pth``), or a folder that a ``.pth`` file in one of those adds
 (plain path lines, and ``site.addsitedir('...')`` lines as haienv writes them; the folders
-that ``addsitedir`` adds have their own ``.pth`` files followed in turn).
+that ``addsitedir`` adds have their own ``.pth`` files followed in turn). The caller lists
+the env's site-packages and its base's (from the metadata), so haienv's own layer file is
+not read again.
 
 What one folder offers (has ipykernel? which folders do its ``.pth`` files add?) is cached by
 the folder's path and mtime: installing or removing a distribution, or adding a ``.pth``
@@ -22,6 +24,10 @@ from dataclasses import dataclass
 _DIST_RE = re.compile(r"^ipykernel-[^-]+\.(dist|egg)-info$", re.IGNORECASE)
 _ADDSITEDIR_RE = re.compile(r"addsitedir\(\s*(['\"])(.+?)\1")
 MAX_DEPTH = 4
+#: ``.pth`` files not read: haienv's base layer (the caller passes the base's site-packages,
+#: named by the env's metadata), uv's venv patch and setuptools' distutils shim (neither adds
+#: a folder). Every env has the first two; skipping them halves the cost of a cold check.
+KNOWN_PTH = frozenset({"zzz_haienv_base.pth", "_virtualenv.pth", "distutils-precedence.pth"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,11 @@ class IpykernelCheck:
             return os.stat(path).st_mtime_ns
         except OSError:
             return None
+
+    def seen_mtime(self, path: str) -> int | None:
+        """The mtime ``path`` had when it was last scanned (None: missing or never)."""
+        cached = self._facts.get(path)
+        return cached.mtime_ns if cached is not None else None
 
     def facts(self, path: str) -> FolderFacts | None:
         """The facts of ``path`` (a site-packages-like folder), or None if it is missing."""
@@ -92,7 +103,7 @@ def _scan(path: str, mtime: int) -> FolderFacts:
     has = any(_DIST_RE.match(e) for e in entries)
     adds: list[tuple[str, bool]] = []
     for entry in entries:
-        if not entry.endswith(".pth") or entry.startswith("."):
+        if not entry.endswith(".pth") or entry.startswith(".") or entry in KNOWN_PTH:
             continue
         adds.extend(_pth_targets(os.path.join(path, entry), path))
     return FolderFacts(mtime, has, tuple(adds))

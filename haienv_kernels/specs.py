@@ -71,7 +71,8 @@ def kernel_env(
 def kernel_spec_dict(
     info: haienv.EnvInfo, kind: str, display_name: str, env: dict[str, str]
 ) -> dict:
-    """The spec, as ``KernelSpec.to_dict()`` would give it."""
+    """The spec, as ``KernelSpec.to_dict()`` would give it (``env``: see
+    :func:`kernel_env`; the listing passes ``{}``)."""
     return {
         "argv": [info.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "env": env,

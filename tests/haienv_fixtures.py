@@ -35,6 +35,8 @@ PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 PY_FULL = ".".join(map(str, sys.version_info[:3]))
 SITE_REL = f"lib/python{PY}/site-packages"
 HOST_SITE = sysconfig.get_paths()["purelib"]
+#: the interpreter behind this (virtual) environment: what a venv's bin/python links to
+BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
 
 
 # -- wheels ------------------------------------------------------------------------------------
@@ -83,8 +85,11 @@ def fake_env(
     (env / "bin").mkdir(exist_ok=True)
     python = env / "bin" / "python"
     if not python.exists():
-        python.symlink_to(sys.executable)
-    (env / "pyvenv.cfg").write_text(f"home = {Path(sys.executable).parent}\n")
+        python.symlink_to(BASE_PYTHON)
+    (env / "pyvenv.cfg").write_text(
+        f"home = {Path(BASE_PYTHON).parent}\ninclude-system-site-packages = false\n"
+        f"version = {PY_FULL}\n"
+    )
     if ipykernel:
         (site / "ipykernel-6.0.0.dist-info").mkdir(exist_ok=True)
     if extends is not None:

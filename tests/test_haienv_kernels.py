@@ -79,8 +79,12 @@ def test_one_kernel_per_ready_env_with_ipykernel(root):
     assert spec["display_name"] == f"vision (Python {PY_FULL})"
     assert specs["haienv-torch"]["spec"]["display_name"] == f"torch (base, Python {PY_FULL})"
     assert spec["language"] == "python"
-    assert spec["env"]["VIRTUAL_ENV"] == str(env_path)
-    path = spec["env"]["PATH"].split(os.pathsep)
+    assert spec["env"] == {}  # the activation is computed when a kernel starts
+    ks = m.get_kernel_spec("haienv-vision")  # what starting a kernel uses
+    assert ks.to_dict() == {**spec, "env": ks.env}
+    assert ks.resource_dir == model["resource_dir"]
+    assert ks.env["VIRTUAL_ENV"] == str(env_path) and ks.env["HAIENV_ENV"] == "vision"
+    path = ks.env["PATH"].split(os.pathsep)
     assert path[0] == str(env_path / "bin")
     assert path[1].endswith("haienv_kernels/bin")  # the pip shim, before the base's bin
     assert path[2] == str(root / "base/torch/bin")
@@ -96,15 +100,12 @@ def test_one_kernel_per_ready_env_with_ipykernel(root):
     # the REST model is complete, so jupyter_server passes it through
     assert model["name"] == "haienv-vision" and os.path.isdir(model["resource_dir"])
     assert all(u.startswith("/kernelspecs/haienv-vision/") for u in model["resources"].values())
-    # get_kernel_spec gives the same spec as a KernelSpec (what starting a kernel uses)
-    ks = m.get_kernel_spec("haienv-vision")
-    assert ks.to_dict() == spec and ks.resource_dir == model["resource_dir"]
     assert set(m.find_kernel_specs()) == set(specs)
 
 
 def test_envs_that_cannot_run_a_kernel_are_skipped_with_one_log_line(root, caplog):
-    m = manager(root)
     with caplog.at_level(logging.INFO):
+        m = manager(root)
         m.get_all_specs()
         m.get_all_specs()
         fake_env(root, "other", ipykernel=True)  # a change: rebuilt, but nothing re-logged
@@ -129,10 +130,12 @@ def test_installing_ipykernel_into_an_env_offers_it(root):
 
 
 def test_listing_is_cached_until_something_changes(root, monkeypatch):
-    m = manager(root)
     calls = []
     real = haienv.list_envs
     monkeypatch.setattr(haienv, "list_envs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert manager(root, warm_on_start=False) and calls == []
+    m = manager(root)  # warms the cache
+    assert len(calls) == 1
     first = m.get_all_specs()["haienv-solo"]
     assert m.get_all_specs()["haienv-solo"] is first and len(calls) == 1
     haienv.remove_env("solo", config=m.haienv_config)
@@ -148,12 +151,14 @@ def test_traits_select_envs_and_names(root):
     specs = m.get_all_specs()
     assert {"py-vision", "py-torch", "py-solo"} <= set(specs)
     assert specs["py-vision"]["spec"]["display_name"] == f"vision on {PY_FULL[:4]}"
+    m.include_bases = False  # a setting changed at run time applies at the next listing
+    assert "py-torch" not in m.get_all_specs()
     assert "python3" not in manager(root, keep_default_kernel=False).get_all_specs()
     with pytest.raises(NoSuchKernel):
         manager(root, keep_default_kernel=False).get_kernel_spec("python3")
     with pytest.raises(TraitError, match=r"fields: \{name\}"):
         manager(root, name_format="haienv-{nmae}")
-    no_shim = manager(root, pip_shim=False).get_all_specs()["haienv-solo"]["spec"]["env"]
+    no_shim = manager(root, pip_shim=False).get_kernel_spec("haienv-solo").env
     assert "haienv_kernels" not in no_shim["PATH"] and "HAIENV_UV" not in no_shim
 
 
@@ -165,15 +170,17 @@ def test_other_users_envs_on_request(root):
     assert "haienv-bob.shared-nb" in specs and "haienv-carol.private" not in specs
     spec = specs["haienv-bob.shared-nb"]["spec"]
     assert spec["display_name"] == f"shared-nb (bob, Python {PY_FULL})"
-    assert spec["env"]["VIRTUAL_ENV"] == str(root / "users/bob/shared-nb")
+    env = m.get_kernel_spec("haienv-bob.shared-nb").env
+    assert env["VIRTUAL_ENV"] == str(root / "users/bob/shared-nb")
     assert "haienv-bob.shared-nb" not in haienv_names(manager(root))
 
 
 def test_own_env_shadows_a_base_of_the_same_name(root, caplog):
     fake_env(root, "torch", ipykernel=True)  # the user's own "torch"
     with caplog.at_level(logging.WARNING):
-        specs = manager(root).get_all_specs()
-    assert specs["haienv-torch"]["spec"]["env"]["VIRTUAL_ENV"] == str(root / "users/alice/torch")
+        m = manager(root)
+        assert "haienv-torch" in m.get_all_specs()
+    assert m.get_kernel_spec("haienv-torch").env["VIRTUAL_ENV"] == str(root / "users/alice/torch")
     assert any("shared base 'torch'" in r.getMessage() for r in caplog.records)
 
 
@@ -190,8 +197,8 @@ def test_configured_through_server_config(root):
 def test_a_broken_root_leaves_the_native_kernels(tmp_path, caplog):
     m = manager(tmp_path / "nothing-here")
     assert set(m.get_all_specs()) == {"python3"}
-    bad = manager(tmp_path, user="../etc")  # haienv refuses the user name
     with caplog.at_level(logging.ERROR):
+        bad = manager(tmp_path, user="../etc")  # haienv refuses the user name
         assert set(bad.get_all_specs()) == {"python3"}
         bad.get_all_specs()
     assert len([r for r in caplog.records if "haienv kernels unavailable" in r.message]) == 1
@@ -283,12 +290,13 @@ def test_server_lists_the_env_kernels(server, built):
     spec = specs["haienv-proj"]["spec"]
     assert spec["argv"][0] == proj.python
     assert spec["display_name"] == f"proj (Python {proj.python_version})"
-    assert spec["env"]["VIRTUAL_ENV"] == proj.path
     assert specs["haienv-proj"]["resources"]["logo-64x64"].endswith(
         "/kernelspecs/haienv-proj/logo-64x64.png"
     )
     one = server.client.get("/api/kernelspecs/haienv-proj").json()
-    assert one["spec"] == spec
+    assert one["spec"] == {**spec, "env": one["spec"]["env"]}
+    assert one["spec"]["env"]["VIRTUAL_ENV"] == proj.path
+    assert one["spec"]["env"]["PATH"].startswith(proj.bin_dir + os.pathsep)
     logo = server.client.get(specs["haienv-proj"]["resources"]["logo-64x64"])
     assert logo.status_code == 200 and logo.content.startswith(b"\x89PNG")
     log = server.log()
