@@ -64,6 +64,7 @@ class KubernetesBackend(KubernetesSettings):
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
+        self._waited_first_sync = False
         self.session_factory: Any = getattr(self.parent, "session_factory", None)
 
     # -- plumbing -------------------------------------------------------------------------
@@ -88,19 +89,30 @@ class KubernetesBackend(KubernetesSettings):
             return self._watcher
 
     def _ensure_watch(self) -> bool:
-        """Start following pods (lazily); True once the first list is in."""
+        """Start following pods (lazily); True once the first list is in.
+
+        In thread mode the first call waits up to ``first_sync_timeout`` for the first
+        list (so a restarted scheduler sees its pods before judging any rank); later calls
+        never wait: while the API is unreachable, ranks simply show no change.
+        """
         w = self.watcher
         if w.synced:
             return True
         if self.watch_thread:
-            w.start()
-            self._start_sweeper()
-            return w.wait_synced(self.first_sync_timeout)
+            self._start_threads()
+            if not self._waited_first_sync:
+                self._waited_first_sync = True
+                return w.wait_synced(self.first_sync_timeout)
+            return False
         try:
             w.relist()
         except KubeError as exc:
             self.log.warning("cannot list pods: %s", exc)
         return w.synced
+
+    def _start_threads(self) -> None:
+        self.watcher.start()
+        self._start_sweeper()
 
     def _start_sweeper(self) -> None:
         if self._sweeper is not None or self.sweep_seconds <= 0:
@@ -144,6 +156,8 @@ class KubernetesBackend(KubernetesSettings):
                 if (spec := node_spec(node, label, self.gpu_resource)) is not None
             ]
         self._nodes = {s.name: s for s in specs}
+        if self.watch_thread:  # the app's first call: start following pods now
+            self._start_threads()
         return specs
 
     def _node_spec(self, name: str) -> NodeSpec | None:

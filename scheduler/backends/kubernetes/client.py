@@ -94,6 +94,16 @@ def _translate(exc: Exception) -> KubeError:
     return Unavailable(f"{type(exc).__name__}: {exc}")
 
 
+def _watch_event(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(type, object) of one watch line; an ERROR event raises (410: :class:`Gone`)."""
+    if event.get("type") == "ERROR":
+        obj = event.get("object") or {}
+        code = obj.get("code")
+        message = f"watch: {obj.get('reason', '')}: {obj.get('message', obj)}"
+        raise (Gone if code == 410 else KubeError)(message, code)
+    return event["type"], event["object"]
+
+
 class OfficialKubeApi:
     """:class:`KubeApi` over the official ``kubernetes`` client."""
 
@@ -136,27 +146,35 @@ class OfficialKubeApi:
     def watch_pods(
         self, namespace: str, selector: str, resource_version: str, timeout_seconds: int
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        from kubernetes import watch
-
-        w = watch.Watch()
+        # The request is made here and its JSON lines parsed here: the client's Watch helper
+        # fails on ERROR events when it does not deserialize (it looks for 'raw_object').
+        resp = self._call(
+            self.core.list_namespaced_pod,
+            namespace,
+            label_selector=selector,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+            watch=True,
+            _preload_content=False,
+            _request_timeout=timeout_seconds + 30,
+        )
         try:
-            for event in w.stream(
-                self.core.list_namespaced_pod,
-                namespace,
-                label_selector=selector,
-                resource_version=resource_version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=timeout_seconds,
-                _request_timeout=timeout_seconds + 30,
-                deserialize=False,
-            ):
-                yield event["type"], event["object"]
+            buf = b""
+            for chunk in resp.stream(65536):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        yield _watch_event(json.loads(line))
+            if buf.strip():
+                yield _watch_event(json.loads(buf))
         except KubeError:
             raise
         except Exception as exc:
             raise _translate(exc) from exc
         finally:
-            w.stop()
+            resp.release_conn()
 
     def create_pod(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._json(self._call(self.core.create_namespaced_pod, namespace, body))
