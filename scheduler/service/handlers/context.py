@@ -21,7 +21,14 @@ T = TypeVar("T")
 class ApiContext:
     """Shared state of the API handlers of one :class:`~scheduler.service.app.SchedulerApp`."""
 
-    def __init__(self, app: Any, *, read_threads: int = 4, catalog_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        read_threads: int = 4,
+        catalog_seconds: float = 1.0,
+        wake_interval: float = 0.2,
+    ) -> None:
         self.app = app
         self.sessions = app.session_factory
         self.engine = app.session_factory.kw["bind"]
@@ -30,6 +37,9 @@ class ApiContext:
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="hai-api-write")
         self.catalog_seconds = catalog_seconds
         self._catalog: tuple[float, Catalog] | None = None
+        self.wake_interval = wake_interval
+        self._last_wake = float("-inf")
+        self._wake_pending = False
 
     @property
     def base_url(self) -> str:
@@ -83,7 +93,25 @@ class ApiContext:
         self._catalog = None
 
     def wake_loop(self) -> None:
-        """Tell the scheduling loop something changed (call on the IOLoop thread)."""
+        """Tell the scheduling loop something changed (call on the IOLoop thread).
+
+        The first write wakes the loop at once; further writes within ``wake_interval``
+        are folded into one more wake at its end, so a burst of submissions does not keep
+        the loop cycling back to back (it shares the GIL with this API).
+        """
+        if self._wake_pending:
+            return
+        now = time.monotonic()
+        wait = self._last_wake + self.wake_interval - now
+        if wait <= 0:
+            self._wake_now()
+            return
+        self._wake_pending = True
+        asyncio.get_running_loop().call_later(wait, self._wake_now)
+
+    def _wake_now(self) -> None:
+        self._wake_pending = False
+        self._last_wake = time.monotonic()
         loop = getattr(self.app, "loop", None)
         if loop is not None:
             loop.wake()
