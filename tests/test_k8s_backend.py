@@ -435,3 +435,15 @@ def test_a_pod_not_yet_in_the_watch_is_not_lost(k8s, tmp_path, clock):
     assert ranks(app, cid) == [RankState.CREATED]
     step(app)
     assert ranks(app, cid) == [RankState.CREATED]  # seen now, still Pending
+
+
+def test_a_cpu_node_gets_no_gpu_request(tmp_path, clock):
+    kube = FakeKube(clock)
+    kube.nodes = [make_node("cpu-0", "cpu", gpus=0)]
+    app, _ = make_k8s_app(tmp_path, clock, kube=kube)
+    cid = submit(app, "alice", name="etl", entrypoint="etl.sh", group="cpu", workspace=tmp_path)
+    step(app)
+    pod = kube.pods[f"hai-{cid}-0-0"]
+    assert "resources" not in pod["spec"]["containers"][0]
+    assert pod["spec"]["containers"][0]["command"][-2:] == ["bash", "etl.sh"]
+    validate(pod | {"status": {}})

@@ -173,7 +173,9 @@ class KubernetesBackend(KubernetesSettings):
         key = launch.key
         settings = self._settings
         node = self._node_spec(launch.node)
-        gpus = launch.gpus or (node.gpus if node and node.gpus else self.default_gpus_per_node)
+        # the chain's count, else the whole node's GPUs (a CPU node has none), else the default
+        whole = node.gpus if node is not None else self.default_gpus_per_node
+        gpus = launch.gpus or whole
         port = int(launch.env.get("MASTER_PORT", "0") or 0) or None
         svc = job_service(settings, key.chain_id, key.job_seq, port)
         with contextlib.suppress(Conflict):  # another rank (or an earlier scheduler) made it
