@@ -74,10 +74,14 @@ def rank_environment(
         }
     )
     if env_name:
-        env.update(haienv_vars(env_name))
-        env.pop("PYTHONHOME", None)
+        _enter_haienv(env, env_name)
         env["HF_ENV_NAME"] = env_name
     return env
+
+
+def _enter_haienv(env: dict[str, str], name: str) -> None:
+    env.update(haienv_vars(name))
+    env.pop("PYTHONHOME", None)
 
 
 def _python_for(env: Mapping[str, str], env_name: str | None) -> str | None:
@@ -106,8 +110,7 @@ def run_plain(kind: str, script: str, args: Sequence[str], env_name: str | None 
     env = None
     if env_name:
         env = dict(os.environ)
-        env.update(haienv_vars(env_name))
-        env.pop("PYTHONHOME", None)
+        _enter_haienv(env, env_name)
     return _run(local_argv(kind, script, args, _python_for(env or {}, env_name)), env)
 
 

@@ -371,10 +371,6 @@ def _optional(check: _Checker) -> _Checker:
     return wrapped
 
 
-def _priority(value: Any) -> Priority:
-    return Priority.parse(value)
-
-
 def _parameters(value: Any) -> list[str]:
     if value is None:
         return []
@@ -425,10 +421,6 @@ def _tags(value: Any) -> list[str]:
     return out
 
 
-def _chain_name(value: Any) -> str:
-    return check_chain_name(value)
-
-
 def _version(value: Any) -> int:
     if value != SPEC_VERSION or isinstance(value, bool):
         raise ValueError(f"must be {SPEC_VERSION}, not {value!r}")
@@ -439,8 +431,8 @@ def _version(value: Any) -> int:
 _Field = tuple[str, _Checker, bool]
 _TOP: dict[str, _Field] = {
     "version": ("version", _version, False),
-    "name": ("name", _chain_name, True),
-    "priority": ("priority", _priority, False),
+    "name": ("name", check_chain_name, True),
+    "priority": ("priority", Priority.parse, False),
 }
 _SECTIONS: dict[str, dict[str, _Field]] = {
     "spec": {
@@ -542,8 +534,8 @@ def _validate(data: Any, lines: _Lines, source: list[str]) -> TaskSpec:
 
 #: Fields a submitter may override on top of a spec file (``hai-cli run x.yaml -n 2``).
 OVERRIDES: dict[str, _Field] = {
-    "name": ("name", _chain_name, False),
-    "priority": ("priority", _priority, False),
+    "name": ("name", check_chain_name, False),
+    "priority": ("priority", Priority.parse, False),
     "group": ("group", _short_name, False),
     "node_count": ("node_count", _int(1, MAX_NODES), False),
     "gpus_per_node": ("gpus_per_node", _int(0, 1024), False),

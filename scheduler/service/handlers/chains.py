@@ -68,10 +68,7 @@ class ChainsHandler(ChainBase):
         states = args.pop("state", ())
         flt = queries.ChainFilter(states=states, **args)
         if flt.group is not None:
-            catalog = await self.ctx.catalog()
-            if flt.group not in catalog.groups:
-                known = ", ".join(sorted(catalog.groups)) or "none yet"
-                raise ApiError(422, f"unknown group {flt.group!r} (groups: {known})", "group")
+            intents.check_group(await self.ctx.catalog(), flt.group, "group")
         chains, total = await self.ctx.read(queries.list_chains, self.identity, flt)
         self.send(
             {

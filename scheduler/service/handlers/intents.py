@@ -35,10 +35,15 @@ def resolve_group(spec: TaskSpec, catalog: Catalog, field: str) -> str:
         if group is None:
             raise ApiError(422, "no node groups are known yet; try again shortly", field)
         return group
-    if spec.group not in catalog.groups:
+    return check_group(catalog, spec.group, field)
+
+
+def check_group(catalog: Catalog, group: str, field: str) -> str:
+    """``group`` if it exists; 422 naming ``field`` and the known groups otherwise."""
+    if group not in catalog.groups:
         known = ", ".join(sorted(catalog.groups)) or "none yet"
-        raise ApiError(422, f"unknown group {spec.group!r} (groups: {known})", field)
-    return spec.group
+        raise ApiError(422, f"unknown group {group!r} (groups: {known})", field)
+    return group
 
 
 def check_fits(spec: TaskSpec, catalog: Catalog, group: str, prefix: str) -> None:
