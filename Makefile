@@ -5,21 +5,43 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# the JupyterLab extension: TypeScript in src/ + style/ → a prebuilt (federated) extension
+LABEXT := hai_labextension/labextension/package.json
+LABEXT_SRC := $(wildcard src/*.ts style/*.css style/*.js) tsconfig.json package.json
+LABEXT_VENV := $(VENV)/share/jupyter/labextensions/hai-hub/package.json
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: up scheduler test lint install clean
 
-$(STAMP): pyproject.toml
+# (the lab extension is built first, so the package's build hook has nothing to do)
+$(STAMP): pyproject.toml | $(LABEXT)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
 	touch $(STAMP)
 
-# configurable-http-proxy (JupyterHub's proxy) from the npm registry
-$(NODE_STAMP): package.json
-	npm install --no-audit --no-fund --loglevel=error
+# configurable-http-proxy (JupyterHub's proxy) and the lab extension's build tools and
+# playwright-core (browser test) from the npm registry; Playwright downloads no browser
+$(NODE_STAMP): package.json package-lock.json
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-install: $(STAMP) $(NODE_STAMP)
+$(LABEXT): $(NODE_STAMP) $(LABEXT_SRC)
+	npm run --silent build:prod
+
+# the editable install copies the built extension into the venv; refresh it after a rebuild
+$(LABEXT_VENV): $(LABEXT) $(STAMP)
+	rm -rf $(dir $(LABEXT_VENV))
+	mkdir -p $(dir $(LABEXT_VENV))
+	cp -R hai_labextension/labextension/. hai_labextension/install.json $(dir $(LABEXT_VENV))
+	touch $(LABEXT_VENV)
+
+install: $(STAMP) $(NODE_STAMP) $(LABEXT) $(LABEXT_VENV)
+
+# Debian's chromium for the browser test (tests/test_lab_browser.py), only when missing
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 # The whole platform on embedded defaults: JupyterHub + proxy + scheduler + lease culler.
 up: install
@@ -33,8 +55,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint
+test: install lint $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) var node_modules
+	rm -rf $(VENV) var node_modules lib tsconfig.tsbuildinfo hai_labextension/labextension
