@@ -4,6 +4,7 @@
  * open notebook or a script whose errors come from the scheduler, next to the field.
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { pauseIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
@@ -330,22 +331,40 @@ export class HaiSidebar extends Widget {
       },
       label
     );
-    const nodes = chain.nodes && chain.nodes.length ? chain.nodes.join(', ') : `${chain.node_count}×`;
+    const nodes =
+      chain.nodes && chain.nodes.length
+        ? chain.nodes.join(', ')
+        : `${chain.node_count} node${chain.node_count === 1 ? '' : 's'}`;
+    const suspends = h(
+      'span',
+      { class: 'hai-Chain-suspends', title: `suspended (preempted) ${chain.suspend_count} times` },
+      pauseIcon.element({ tag: 'span', className: 'hai-Chain-suspendIcon' }),
+      String(chain.suspend_count)
+    );
     const row = h(
       'div',
       { class: 'hai-Chain-row', role: 'button', tabindex: '0', 'aria-expanded': String(open) },
-      h('span', { class: 'hai-Chain-name', title: `chain ${chain.id}` }, chain.name),
-      badge,
       h(
-        'span',
-        { class: 'hai-Chain-suspends', title: 'times suspended (preempted and resumed)' },
-        `⏸ ${chain.suspend_count}`
+        'div',
+        { class: 'hai-Chain-line' },
+        h('span', { class: 'hai-Chain-name', title: `chain ${chain.id}` }, chain.name),
+        badge,
+        h(
+          'span',
+          {
+            class: 'hai-Chain-updated',
+            'data-time': chain.updated_at ?? '',
+            title: `updated ${chain.updated_at ?? ''}`
+          },
+          age(chain.updated_at)
+        )
       ),
-      h('span', { class: 'hai-Chain-nodes', title: 'nodes' }, nodes),
       h(
-        'span',
-        { class: 'hai-Chain-updated', 'data-time': chain.updated_at ?? '', title: chain.updated_at ?? '' },
-        age(chain.updated_at)
+        'div',
+        { class: 'hai-Chain-line hai-Chain-sub' },
+        suspends,
+        h('span', { class: 'hai-Chain-nodes', title: 'nodes' }, nodes),
+        h('span', { class: 'hai-Chain-priority' }, chain.priority)
       )
     );
     const toggle = () => {
@@ -435,12 +454,14 @@ export class HaiSidebar extends Widget {
       h(
         'div',
         { class: 'hai-Chain-actions' },
-        button(
-          'Stop',
-          'jp-mod-warn hai-StopButton',
-          () => void this.commands.execute(CommandIDs.stop, { id: chain.id }),
-          finished || chain.stop_requested
-        ),
+        finished
+          ? null
+          : button(
+              'Stop',
+              'jp-mod-warn hai-StopButton',
+              () => void this.commands.execute(CommandIDs.stop, { id: chain.id }),
+              chain.stop_requested
+            ),
         button('Resubmit', 'hai-ResubmitButton', () => {
           void this.commands.execute(CommandIDs.resubmit, { id: chain.id });
         })

@@ -306,7 +306,7 @@ def test_status_says_who_and_where(lab: JupyterProcess, service: ServiceProcess)
 def test_submit_follow_stop_resubmit(lab: JupyterProcess, alice_home: Path) -> None:
     r = lab.post(
         "hai/chains",
-        {"path": "work/count.py", "args": "400 0.1", "name": "lab-count", "nodes": "1"},
+        {"path": "work/count.py", "args": "300 0.1", "name": "lab-count", "nodes": "1"},
     )
     assert r.status_code == 201, r.text
     chain = r.json()
@@ -469,7 +469,7 @@ def test_events_push_chain_changes(lab: JupyterProcess) -> None:
 def test_alice_cannot_act_on_bobs_chain(
     lab: JupyterProcess, bob_home: Path, service: ServiceProcess
 ) -> None:
-    res = hai_cli(bob_home, "python", "count.py", "600", "0.1", "--", "--name", "bobs", "--json")
+    res = hai_cli(bob_home, "python", "count.py", "300", "0.1", "--", "--name", "bobs", "--json")
     assert res.returncode == 0, res.stderr
     bobs = json.loads(res.stdout)["id"]
     for method, path in [
