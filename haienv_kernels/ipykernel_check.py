@@ -12,13 +12,16 @@ not read again.
 What one folder offers (has ipykernel? which folders do its ``.pth`` files add?) is cached by
 the folder's path and mtime: installing or removing a distribution, or adding a ``.pth``
 file, renames entries in that folder and so changes its mtime. A check therefore costs one
-``stat`` per folder when nothing changed.
+``stat`` per folder when nothing changed (and once per pass over many envs for a folder
+they share, such as a base's site-packages).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _DIST_RE = re.compile(r"^ipykernel-[^-]+\.(dist|egg)-info$", re.IGNORECASE)
@@ -47,6 +50,17 @@ class IpykernelCheck:
 
     def __init__(self) -> None:
         self._facts: dict[str, FolderFacts] = {}
+        self._fresh: set[str] | None = None  # folders checked during the current pass
+
+    @contextlib.contextmanager
+    def one_pass(self) -> Iterator[None]:
+        """Check many envs at once: a folder they share (a base's site-packages) is then
+        stat'ed once for all of them, not once per env."""
+        self._fresh = set()
+        try:
+            yield
+        finally:
+            self._fresh = None
 
     def folder_mtime(self, path: str) -> int | None:
         try:
@@ -61,6 +75,10 @@ class IpykernelCheck:
 
     def facts(self, path: str) -> FolderFacts | None:
         """The facts of ``path`` (a site-packages-like folder), or None if it is missing."""
+        if self._fresh is not None:
+            if path in self._fresh:
+                return self._facts.get(path)
+            self._fresh.add(path)
         mtime = self.folder_mtime(path)
         if mtime is None:
             self._facts.pop(path, None)

@@ -254,6 +254,11 @@ class HaienvKernelSpecManager(KernelSpecManager):
         return {OWN: self.include_own, BASE: self.include_bases, SHARED: True}[kind]
 
     def _build(self) -> dict[str, dict]:
+        with self._check.one_pass():
+            return self._build_models()
+
+    def _build_models(self) -> dict[str, dict]:
+        """The REST model of every env offered; one log line for each env skipped."""
         user = self.haienv_config.user
         own_names = {i.name for k, i, _ in self._envs if k == OWN}
         resource_dir = self._resource_dir()
