@@ -225,7 +225,9 @@ def test_ipykernel_check_follows_pth_files(tmp_path):
 def test_shipped_config_enables_the_manager():
     shipped = REPO / "haienv_kernels/etc/jupyter_server_config.d/haienv_kernels.json"
     data = json.loads(shipped.read_text())
-    assert data == {"ServerApp": {"kernel_spec_manager_class": CLASS}}
+    # jupyter-server reads only jpserver_extensions from config.d files: the extension's link
+    # hook selects the manager
+    assert data == {"ServerApp": {"jpserver_extensions": {"haienv_kernels": True}}}
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     shared = project["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
     target = "etc/jupyter/jupyter_server_config.d/haienv_kernels.json"
@@ -235,6 +237,24 @@ def test_shipped_config_enables_the_manager():
     assert json.loads(installed.read_text()) == data
     for name in ("pip", "pip3"):
         assert os.access(REPO / "haienv_kernels/bin" / name, os.X_OK)
+
+
+def test_extension_link_selects_the_manager_unless_configured():
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_server.serverapp import ServerApp
+
+    from haienv_kernels import _jupyter_server_extension_points
+    from haienv_kernels.extension import _link_jupyter_server_extension as link
+
+    assert _jupyter_server_extension_points() == [{"module": "haienv_kernels.extension"}]
+    app = ServerApp()
+    link(app)
+    assert app.kernel_spec_manager_class is HaienvKernelSpecManager
+    c = Config()
+    c.ServerApp.kernel_spec_manager_class = "jupyter_client.kernelspec.KernelSpecManager"
+    app = ServerApp(config=c)
+    link(app)  # an explicit choice is left alone: that is how to turn haienv kernels off
+    assert app.kernel_spec_manager_class is KernelSpecManager
 
 
 # -- end to end: a real jupyter-server ----------------------------------------------------------
@@ -269,11 +289,10 @@ def built(tmp_path_factory, wheels) -> Iterator[haienv.HaiEnvConfig]:
 
 @pytest.fixture(scope="module")
 def server(built, tmp_path_factory) -> Iterator[JupyterServer]:
-    srv = JupyterServer(
-        tmp_path_factory.mktemp("jupyter"),
-        server_environ(Path(built.root)),
-        [f"--ServerApp.kernel_spec_manager_class={CLASS}"],
-    )
+    """A server with no haienv setting: the installed package's config enables the kernels."""
+    installed = Path(sys.prefix) / "etc/jupyter/jupyter_server_config.d/haienv_kernels.json"
+    assert installed.is_file(), f"{installed} missing: reinstall (uv pip install -e .)"
+    srv = JupyterServer(tmp_path_factory.mktemp("jupyter"), server_environ(Path(built.root)))
     try:
         yield srv.start()
     finally:
@@ -300,6 +319,7 @@ def test_server_lists_the_env_kernels(server, built):
     logo = server.client.get(specs["haienv-proj"]["resources"]["logo-64x64"])
     assert logo.status_code == 200 and logo.content.startswith(b"\x89PNG")
     log = server.log()
+    assert "haienv_kernels: one kernel per ready haienv env" in log
     assert "haienv env 'bare' is not offered as a kernel: no ipykernel reachable" in log
     assert "haienv env 'broken' is not offered as a kernel: it is failed" in log
 
@@ -351,3 +371,20 @@ def test_envs_appear_and_disappear_without_restart(server, built, tmp_path):
     add_host_site(bare.site_packages)
     assert "haienv-bare" in server.kernelspecs()["kernelspecs"]
     assert "haienv env 'bare' is offered as kernel haienv-bare" in server.log()
+
+
+@pytest.mark.slow
+def test_one_line_of_config_enables_it_without_the_extension(built, tmp_path):
+    cfg = tmp_path / "jupyter_server_config.py"
+    cfg.write_text(
+        f"c.ServerApp.kernel_spec_manager_class = {CLASS!r}\n"
+        "c.ServerApp.jpserver_extensions = {'haienv_kernels': False}\n"
+        "c.HaienvKernelSpecManager.include_bases = False\n"
+    )
+    srv = JupyterServer(tmp_path, server_environ(Path(built.root)), [f"--config={cfg}"])
+    try:
+        specs = srv.start().kernelspecs()["kernelspecs"]
+    finally:
+        srv.stop()
+    assert "haienv-proj" in specs and "haienv-kbase" not in specs
+    assert "haienv_kernels | extension was successfully loaded" not in srv.log()
