@@ -1,10 +1,12 @@
-"""Browser test: JupyterLab's "HAI tasks" sidebar in Debian's chromium (playwright-core).
+"""Browser tests: JupyterLab's "HAI tasks" sidebar and lease item in Debian's chromium.
 
 The real scheduler runs a chain submitted with ``hai-cli``; ``jupyter lab`` runs with HOME
 set to the user's test folder (so the extension reads ``~/.hai/conf.yaml``). The Node
 script ``tests/browser/lab_sidebar.mjs`` opens the sidebar, sees the chain running,
 follows its log, stops it with the Stop button and saves screenshots in
-``test-artifacts/``. ``make test`` installs chromium (apt) and playwright-core (npm,
+``test-artifacts/``. ``tests/browser/lab_lease.mjs`` checks the status-bar lease item:
+time left and Renew for a mig-gpu server, the red warning and notification for a spot
+server being reclaimed. ``make test`` installs chromium (apt) and playwright-core (npm,
 without a browser download).
 """
 
@@ -13,9 +15,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.service_helpers import REPO, ServiceProcess, hai_cli, init_cli, scheduler_process
@@ -25,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCRIPT = REPO / "tests" / "browser" / "lab_sidebar.mjs"
+LEASE_SCRIPT = REPO / "tests" / "browser" / "lab_lease.mjs"
 ARTIFACTS = REPO / "test-artifacts"
 
 CONFIG = """\
@@ -44,6 +50,43 @@ for i in range(1, 601):
 NOTIFICATION_SETTINGS = {"fetchNews": "false", "checkForUpdates": False}
 
 
+def _need_browser() -> str:
+    node = shutil.which("node")
+    if node is None or not CHROMIUM.exists():
+        pytest.skip("needs node and /usr/bin/chromium (make test installs chromium)")
+    if not (REPO / "node_modules" / "playwright-core").is_dir():
+        pytest.skip("needs playwright-core in node_modules (make install)")
+    return node
+
+
+def _quiet_lab_settings(home: Path) -> None:
+    settings = home / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
+
+
+def _run_script(node: str, script: Path, home: Path, **env: str) -> tuple[dict[str, Any], str]:
+    run = subprocess.run(
+        [node, str(script)],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(home),
+            "OUT_DIR": str(ARTIFACTS),
+            "CHROMIUM": str(CHROMIUM),
+            **env,
+        },
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    lines = run.stdout.strip().splitlines()
+    assert lines, f"no output from {script.name}:\n{run.stderr}"
+    result = json.loads(lines[-1])
+    print(f"\n{script.name}: screenshots {', '.join(result['screenshots'])}")
+    return result, run.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     with scheduler_process(tmp_path_factory.mktemp("browser-sched"), config=CONFIG) as svc:
@@ -51,45 +94,22 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
 
 
 def test_sidebar_follows_and_stops_a_cli_chain(service: ServiceProcess, tmp_path: Path) -> None:
-    node = shutil.which("node")
-    if node is None or not CHROMIUM.exists():
-        pytest.skip("needs node and /usr/bin/chromium (make test installs chromium)")
-    if not (REPO / "node_modules" / "playwright-core").is_dir():
-        pytest.skip("needs playwright-core in node_modules (make install)")
+    node = _need_browser()
     home = tmp_path / "alice"
     init_cli(home, service.url, service.tokens["alice"])
     (home / "ticker.py").write_text(TICKER)
-    settings = home / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
+    _quiet_lab_settings(home)
 
     res = hai_cli(home, "python", "ticker.py", "--", "--name", "lab-e2e", "--json")
     assert res.returncode == 0, res.stderr
     chain_id = json.loads(res.stdout)["id"]
 
     with jupyter_process(home, app="lab", args=("--LabApp.expose_app_in_browser=True",)) as lab:
-        run = subprocess.run(
-            [node, str(SCRIPT)],
-            env={
-                "PATH": "/usr/bin:/bin",
-                "HOME": str(home),
-                "LAB_URL": lab.url,
-                "LAB_TOKEN": lab.token,
-                "CHAIN": "lab-e2e",
-                "OUT_DIR": str(ARTIFACTS),
-                "CHROMIUM": str(CHROMIUM),
-            },
-            cwd=str(REPO),
-            capture_output=True,
-            text=True,
-            timeout=180,
+        result, stderr = _run_script(
+            node, SCRIPT, home, LAB_URL=lab.url, LAB_TOKEN=lab.token, CHAIN="lab-e2e"
         )
         lab_log = lab.log_tail()
-    lines = run.stdout.strip().splitlines()
-    assert lines, f"no output from the browser script:\n{run.stderr}\n{lab_log}"
-    result = json.loads(lines[-1])
-    print(f"\nscreenshots: {', '.join(result['screenshots'])}")
-    assert run.returncode == 0 and result["ok"], (result, run.stderr[-3000:], lab_log)
+    assert result["ok"], (result, stderr, lab_log)
     assert "lab-e2e" in result["row_text"] and "running" in result["row_text"]
     assert result["lines_after"] >= result["lines_before"] + 5
     assert result["last_line"].startswith("tick ")
@@ -108,3 +128,66 @@ def test_sidebar_follows_and_stops_a_cli_chain(service: ServiceProcess, tmp_path
     from_lab = json.loads(hai_cli(home, "status", "from-lab", "--json").stdout)
     assert from_lab["owner"] == "alice"
     assert hai_cli(home, "stop", "from-lab").returncode == 0
+
+
+LEASE_CONFIG = """\
+c.SchedulerApp.tick_seconds = 0.2
+c.SchedulerApp.stop_grace_seconds = 3.0
+c.LocalBackend.nodes = [
+    {"name": "node-a", "group": "default", "gpus": 1},
+    {"name": "node-b", "group": "default", "gpus": 1},
+    {"name": "j0", "group": "jupyter", "gpus": ["MIG-1"]},
+]
+c.DevServerManager.lease_seconds = 600
+c.DevServerManager.spot_grace_seconds = 240
+"""
+
+
+def test_status_bar_lease_renew_and_spot_reclaim_warning(tmp_path: Path) -> None:
+    node = _need_browser()
+    with scheduler_process(tmp_path / "sched", config=LEASE_CONFIG) as svc:
+        home = tmp_path / "alice"
+        init_cli(home, svc.url, svc.tokens["alice"])
+        _quiet_lab_settings(home)
+        admin = {"Authorization": f"token {svc.tokens['admin']}"}
+
+        def devserver(method: str, body: dict[str, Any] | None = None) -> httpx.Response:
+            path = "devservers" if method == "POST" else "devservers/alice"
+            return httpx.request(
+                method, f"{svc.url}api/v1/{path}", json=body, headers=admin, timeout=30
+            )
+
+        assert devserver("POST", {"user": "alice", "profile": "mig-gpu"}).status_code == 201
+        args = (
+            "--HaiLabConfig.hub_user=alice",  # as JUPYTERHUB_USER under the hub
+            "--HaiLabConfig.lease_poll_seconds=1",
+        )
+        with jupyter_process(home, app="lab", args=args) as lab:
+            mig, stderr = _run_script(
+                node, LEASE_SCRIPT, home, LAB_URL=lab.url, LAB_TOKEN=lab.token, MODE="mig"
+            )
+            assert mig["ok"], (mig, stderr, lab.log_tail())
+            assert mig["text"].startswith("Lease 9m") or mig["text"].startswith("Lease 10m")
+            assert "mig-gpu on j0" in mig["title"]
+            assert "Lease renewed" in mig["toast"]
+
+            # the same server, now a spot server whose node a 2-node chain needs
+            assert devserver("DELETE").status_code == 204
+            spot = devserver("POST", {"user": "alice", "profile": "spot"})
+            assert spot.status_code == 201, spot.text
+            (home / "ticker.py").write_text(TICKER)
+            res = hai_cli(home, "python", "ticker.py", "--", "-n", "2", "--name", "big")
+            assert res.returncode == 0, res.stderr
+            deadline = time.monotonic() + 30
+            while devserver("GET").json()["state"] != "reclaiming":
+                assert time.monotonic() < deadline, devserver("GET").json()
+                time.sleep(0.2)
+            reclaim, stderr = _run_script(
+                node, LEASE_SCRIPT, home, LAB_URL=lab.url, LAB_TOKEN=lab.token, MODE="spot"
+            )
+            assert reclaim["ok"], (reclaim, stderr, lab.log_tail())
+            assert reclaim["text"].startswith("⚠ Spot reclaim in 3m")
+            assert reclaim["renew_visible"] is False
+            assert "save your work" in reclaim["toast"]
+            assert "a training chain needs the node" in reclaim["toast"]
+        hai_cli(home, "stop", "big")
