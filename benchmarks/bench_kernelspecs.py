@@ -96,6 +96,8 @@ def main() -> int:
     add_host_site(base / SITE_REL)
     envs = [fake_env(root, f"env-{i:04d}", extends=base) for i in range(args.envs)]
     written = ms(time.perf_counter() - t0)
+    os.sync()  # let the writes settle before timing reads
+    time.sleep(SETTLE_S)
     cfg = haienv.HaiEnvConfig(root=str(root), user="alice")
 
     print(

@@ -1,8 +1,7 @@
 """``HaienvKernelSpecManager``: the kernel specs of jupyter_client plus one per ready haienv env.
 
-Enabled by ``c.ServerApp.kernel_spec_manager_class = "haienv_kernels.HaienvKernelSpecManager"``
-(installing the package ships that line as
-``<prefix>/etc/jupyter/jupyter_server_config.d/haienv_kernels.json``).
+Enabled by ``c.ServerApp.kernel_spec_manager_class = "haienv_kernels.HaienvKernelSpecManager"``,
+or by installing the package (see :mod:`haienv_kernels.extension`).
 
 The listing leaves each haienv spec's ``env`` empty: the env's activation
 (``haienv.env_vars``: VIRTUAL_ENV, PATH, ...) is computed by ``get_kernel_spec``, which
