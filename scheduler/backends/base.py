@@ -6,6 +6,7 @@ reports is a :class:`RankObservation`, which the loop turns into rank state tran
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from traitlets.config import LoggingConfigurable
@@ -56,6 +57,11 @@ class Backend(LoggingConfigurable):
     def read_log(self, key: RankKey, offset: int = 0, max_bytes: int = 1 << 20) -> LogChunk:
         """Timestamped output lines of a rank from ``offset``."""
         raise NotImplementedError
+
+    def wake_channel(self) -> socket.socket | None:
+        """A socket that becomes readable when a rank changed (e.g. exited), so the loop can
+        react at once instead of at its next tick; None if the backend has none."""
+        return None
 
     def cleanup(self, key: RankKey, handle: dict[str, Any]) -> None:
         """Release what a finished rank still holds (optional)."""

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 from traitlets import Any as AnyTrait
 from traitlets.config import LoggingConfigurable
@@ -27,7 +27,7 @@ from traitlets.config import LoggingConfigurable
 from scheduler.backends.base import RankKey, RankLaunch, RankObservation
 from scheduler.model import accounts
 from scheduler.model.enums import ChainState, NodeState, Priority, RankState, StopCode
-from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup
+from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup, User
 from scheduler.model.states import terminating_to_final
 from scheduler.policy import (
     Decision,
@@ -78,6 +78,9 @@ class SchedulerLoop(LoggingConfigurable):
     async def run(self) -> None:
         self._aio = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        channel = self.app.backend.wake_channel()
+        if channel is not None:
+            self._aio.add_reader(channel.fileno(), self._drain_wake_channel, channel)
         while True:
             self._wake.clear()
             try:
@@ -86,6 +89,13 @@ class SchedulerLoop(LoggingConfigurable):
                 self.log.exception("scheduling cycle failed; retrying next tick")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.app.tick_seconds)
+
+    def _drain_wake_channel(self, channel: socket.socket) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while channel.recv(64):
+                pass
+        if self._wake is not None:
+            self._wake.set()
 
     @property
     def policy_config(self) -> PolicyConfig:
@@ -126,30 +136,60 @@ class SchedulerLoop(LoggingConfigurable):
         now_f = self.clock()
         now = dt.datetime.fromtimestamp(now_f, dt.UTC)
         with self.app.session_factory() as s:
-            chains = list(
-                s.scalars(
-                    select(Chain)
-                    .where(Chain.state.in_(_ACTIVE_CHAIN_STATES))
-                    .options(
-                        selectinload(Chain.owner), selectinload(Chain.jobs).selectinload(Job.ranks)
-                    )
-                )
-            )
-            for chain in chains:
-                if chain.chain_state is ChainState.RUNNING:
-                    self._reconcile_running(chain, now)
-                else:
-                    self._handle_idle_requests(chain, now)
+            running = self._load_chains(s, Chain.state == ChainState.RUNNING.value)
+            for chain in running:
+                self._reconcile_running(chain, now)
+            waiting = self._waiting_rows(s)
+            stopped = [w.id for w in waiting if w.stop_requested_at is not None]
+            for chain in self._load_chains(s, Chain.id.in_(stopped)) if stopped else ():
+                self._finish(chain, StopCode.STOPPED_BY_USER, "stopped by user", now)
             s.commit()
+            if stopped or any(c.chain_state is not ChainState.RUNNING for c in running):
+                waiting = self._waiting_rows(s)  # chains that just ended or got suspended
+                running = [c for c in running if c.chain_state is ChainState.RUNNING]
             with self.app.inventory_lock:  # dev-server allocations wait for this
                 self.app.devservers.release_overdue(s, now)
-                decision = self._decide(s, chains, now_f)
-                started = self._act(s, chains, decision, now)
+                decision = self._decide(s, running, waiting, now_f)
+                started = self._act(s, running, waiting, decision, now)
                 s.commit()
             self._launch(s, started, now)
             s.commit()
         self.last_decision = decision
         return decision
+
+    def _load_chains(self, s: Session, where: Any) -> list[Chain]:
+        """Chains with their owner, jobs and ranks, as ORM objects (for changing them)."""
+        return list(
+            s.scalars(
+                select(Chain)
+                .where(where)
+                .options(
+                    selectinload(Chain.owner), selectinload(Chain.jobs).selectinload(Job.ranks)
+                )
+            )
+        )
+
+    def _waiting_rows(self, s: Session) -> list[Any]:
+        """Waiting and suspended chains as light rows: there may be many thousands."""
+        return list(
+            s.execute(
+                select(
+                    Chain.id,
+                    Chain.state,
+                    Chain.held,
+                    Chain.stop_requested_at,
+                    Chain.priority,
+                    Chain.node_count,
+                    Chain.group_name,
+                    Chain.queued_at,
+                    Chain.reason,
+                    User.name.label("user"),
+                    User.group_name.label("user_group"),
+                )
+                .join(User, Chain.owner_id == User.id)
+                .where(Chain.state.in_([ChainState.WAITING_INIT.value, ChainState.SUSPENDED.value]))
+            )
+        )
 
     # -- reconcile ----------------------------------------------------------------------
     def _observe(self, chain: Chain, job: Job, rank: JobRank) -> RankObservation:
@@ -327,53 +367,45 @@ class SchedulerLoop(LoggingConfigurable):
         chain.finished_at = now
         chain.suspend_requested_at = None
 
-    def _handle_idle_requests(self, chain: Chain, now: dt.datetime) -> None:
-        if chain.stop_requested_at is not None:
-            self._finish(chain, StopCode.STOPPED_BY_USER, "stopped by user", now)
-
     # -- decide ---------------------------------------------------------------------------
-    def _decide(self, s: Session, chains: Iterable[Chain], now: float) -> Decision:
-        pending: list[PendingChain] = []
+    def _decide(
+        self, s: Session, chains: Iterable[Chain], waiting: Iterable[Any], now: float
+    ) -> Decision:
+        pending = [
+            PendingChain(
+                id=w.id,
+                user=w.user,
+                user_group=w.user_group,
+                group=w.group_name,
+                priority=w.priority,
+                node_count=w.node_count,
+                queued_at=_ts(w.queued_at),
+                is_resume=w.state == ChainState.SUSPENDED.value,
+            )
+            for w in waiting
+            if not w.held and w.stop_requested_at is None
+        ]
         running: list[RunningChain] = []
         for c in chains:
-            state = c.chain_state
-            if state in (ChainState.WAITING_INIT, ChainState.SUSPENDED):
-                if c.held or c.stop_requested_at is not None:
-                    continue
-                pending.append(
-                    PendingChain(
-                        id=c.id,
-                        user=c.owner.name,
-                        user_group=c.owner.group_name,
-                        group=c.group_name,
-                        priority=c.priority,
-                        node_count=c.node_count,
-                        queued_at=_ts(c.queued_at),
-                        is_resume=state is ChainState.SUSPENDED,
-                    )
+            job = c.current_job
+            held = tuple(r.node for r in job.ranks if not r.rank_state.is_terminal)
+            releasing = (
+                c.stop_requested_at is not None
+                or c.suspend_requested_at is not None
+                or any(r.rank_state.is_terminating or r.rank_state.is_terminal for r in job.ranks)
+            )
+            running.append(
+                RunningChain(
+                    id=c.id,
+                    user=c.owner.name,
+                    user_group=c.owner.group_name,
+                    group=c.group_name,
+                    priority=c.priority,
+                    nodes=held,
+                    started_at=_ts(job.created_at),
+                    releasing=releasing,
                 )
-            elif state is ChainState.RUNNING:
-                job = c.current_job
-                held = tuple(r.node for r in job.ranks if not r.rank_state.is_terminal)
-                releasing = (
-                    c.stop_requested_at is not None
-                    or c.suspend_requested_at is not None
-                    or any(
-                        r.rank_state.is_terminating or r.rank_state.is_terminal for r in job.ranks
-                    )
-                )
-                running.append(
-                    RunningChain(
-                        id=c.id,
-                        user=c.owner.name,
-                        user_group=c.owner.group_name,
-                        group=c.group_name,
-                        priority=c.priority,
-                        nodes=held,
-                        started_at=_ts(job.created_at),
-                        releasing=releasing,
-                    )
-                )
+            )
         occupancy = self.app.devservers.occupancy(s)
         running.extend(occupancy.spot)
         nodes = [
@@ -391,12 +423,19 @@ class SchedulerLoop(LoggingConfigurable):
 
     # -- act ------------------------------------------------------------------------------
     def _act(
-        self, s: Session, chains: list[Chain], decision: Decision, now: dt.datetime
+        self,
+        s: Session,
+        chains: list[Chain],
+        waiting: list[Any],
+        decision: Decision,
+        now: dt.datetime,
     ) -> list[Chain]:
         by_id = {c.id: c for c in chains}
-        started = []
-        for placement in decision.starts:
-            chain = by_id[placement.chain_id]
+        ids = [p.chain_id for p in decision.starts]
+        started = self._load_chains(s, Chain.id.in_(ids)) if ids else []
+        order = {cid: i for i, cid in enumerate(ids)}
+        started.sort(key=lambda c: order[c.id])
+        for chain, placement in zip(started, decision.starts, strict=True):
             job = Job(seq=len(chain.jobs), created_at=now)
             chain.jobs.append(job)
             port = _free_port()
@@ -406,7 +445,6 @@ class SchedulerLoop(LoggingConfigurable):
                 chain.started_at = now
             chain.set_state(ChainState.RUNNING, now)
             chain.reason = ""
-            started.append(chain)
         for chain_id in decision.suspends:
             if chain_id < 0:  # a spot dev server holds the node
                 self.app.devservers.reclaim(s, -chain_id, now, "a training chain needs the node")
@@ -416,10 +454,13 @@ class SchedulerLoop(LoggingConfigurable):
             chain.suspend_code = StopCode.PREEMPTED.value
             chain.reason = "preempted for a higher-priority chain; may checkpoint, then stops"
             chain.updated_at = now
-        for chain_id, reason in decision.waiting.items():
-            chain = by_id[chain_id]
-            if chain.reason != reason:
-                chain.reason = reason
+        changed = [
+            {"id": w.id, "reason": decision.waiting[w.id]}
+            for w in waiting
+            if w.id in decision.waiting and w.reason != decision.waiting[w.id]
+        ]
+        if changed:  # one executemany, not thousands of ORM objects
+            s.execute(update(Chain), changed)
         # admin suspends are intents too: forward the suspend command to the ranks
         for chain in chains:
             if chain.chain_state is ChainState.RUNNING and chain.suspend_requested_at is not None:

@@ -7,9 +7,11 @@ configure several to try multi-node chains and preemption on one machine.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -74,7 +76,7 @@ class LocalBackend(Backend):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._children: dict[RankKey, subprocess.Popen] = {}
+        self._launcher: subprocess.Popen | None = None
 
     # -- nodes ------------------------------------------------------------------------
     def discover_nodes(self) -> list[NodeSpec]:
@@ -148,22 +150,39 @@ class LocalBackend(Backend):
                 "max_line_bytes": self.max_line_bytes,
                 "segment_bytes": self.log_segment_bytes,
                 "keep_segments": self.log_keep_segments,
+                "wake": self.wake_address.hex(),
             },
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.backends.local.runner", str(cdir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(cdir / "runner.err", "ab"),  # noqa: SIM115 - handed to the child
-            start_new_session=True,
-            close_fds=True,
-        )
-        self._children[key] = proc
+        pid = self._launch(cdir)
         return {
-            "runner_pid": proc.pid,
-            "runner_start": control.process_start_time(proc.pid),
+            "runner_pid": pid,
+            "runner_start": control.process_start_time(pid),
             "control_dir": str(cdir),
         }
+
+    def _launch(self, cdir: Path) -> int:
+        """Start the rank's supervisor through the fork server (restarted if it died)."""
+        for _attempt in range(2):
+            launcher = self._launcher
+            if launcher is None or launcher.poll() is not None:
+                launcher = self._launcher = subprocess.Popen(
+                    [sys.executable, "-m", "scheduler.backends.local.launcher"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    close_fds=True,
+                )
+            try:
+                launcher.stdin.write(f"{cdir}\n")
+                launcher.stdin.flush()
+                answer = launcher.stdout.readline()
+            except (BrokenPipeError, OSError):
+                answer = ""
+            if answer.strip().isdigit():
+                return int(answer)
+            launcher.kill()
+            self._launcher = None
+        raise RuntimeError("the rank launcher could not start a supervisor")
 
     def _live_runner(self, cdir: Path) -> dict[str, Any] | None:
         info = control.read_json(cdir / control.RUNNER)
@@ -175,27 +194,45 @@ class LocalBackend(Backend):
             }
         return None
 
+    # -- waking the loop ------------------------------------------------------------------
+    @property
+    def wake_address(self) -> bytes:
+        """An abstract-namespace Unix socket name, unique to this data folder."""
+        digest = hashlib.sha256(os.path.realpath(self.data_dir).encode()).hexdigest()[:24]
+        return b"\0hai-wake-" + digest.encode()
+
+    def wake_channel(self) -> socket.socket | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind(self.wake_address)
+        except OSError as exc:  # another scheduler on this data folder: fall back to ticks
+            self.log.warning("no rank-exit wake-ups (%s); relying on the tick", exc)
+            sock.close()
+            return None
+        sock.setblocking(False)
+        return sock
+
     # -- observing --------------------------------------------------------------------
-    def _reap(self, key: RankKey) -> None:
-        proc = self._children.get(key)
-        if proc is not None and proc.poll() is not None:
-            del self._children[key]
+    def _exited(self, cdir: Path, wls: int | None, acked: bool) -> RankObservation | None:
+        result = control.read_json(cdir / control.EXIT)
+        if result is None:
+            return None
+        return RankObservation(
+            phase="exited",
+            exit_code=int(result["exit_code"]),
+            reason=result.get("reason", ""),
+            whole_life_state=wls,
+            suspend_acked=acked,
+            init_failed=bool(result.get("init_failed")),
+        )
 
     def poll_rank(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
-        self._reap(key)
         cdir = self.control_dir(key)
         wls = _read_int(cdir / control.WHOLE_LIFE_STATE)
         acked = (cdir / control.SUSPEND_ACK).exists()
-        result = control.read_json(cdir / control.EXIT)
-        if result is not None:
-            return RankObservation(
-                phase="exited",
-                exit_code=int(result["exit_code"]),
-                reason=result.get("reason", ""),
-                whole_life_state=wls,
-                suspend_acked=acked,
-                init_failed=bool(result.get("init_failed")),
-            )
+        exited = self._exited(cdir, wls, acked)
+        if exited is not None:
+            return exited
         if control.is_alive(handle.get("runner_pid"), handle.get("runner_start")):
             phase = "running" if (cdir / control.CHILD_PID).exists() else "pending"
             return RankObservation(phase=phase, whole_life_state=wls, suspend_acked=acked)
@@ -204,6 +241,10 @@ class LocalBackend(Backend):
             return RankObservation(
                 phase="running", whole_life_state=wls, suspend_acked=acked, handle=live
             )
+        # the supervisor may have written its exit status and ended since we looked
+        exited = self._exited(cdir, _read_int(cdir / control.WHOLE_LIFE_STATE), acked)
+        if exited is not None:
+            return exited
         if not handle:
             return RankObservation(phase="gone", reason="the rank was never started")
         return RankObservation(

@@ -14,6 +14,7 @@ import datetime as dt
 import fcntl
 import os
 import select
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,7 @@ def run(control_dir: Path) -> int:
         writer.note(reason)
         writer.close()
         _write_exit(control_dir, 127, reason, init_failed=True)
+        _wake(spec.get("wake"))
         return 0
     (control_dir / control.CHILD_PID).write_text(str(proc.pid))
     fd = proc.stdout.fileno()
@@ -82,7 +84,19 @@ def run(control_dir: Path) -> int:
     code = _signal_exit_code(returncode)
     reason = f"killed by signal {-returncode}" if returncode < 0 else ""
     _write_exit(control_dir, code, reason)
+    _wake(spec.get("wake"))
     return 0
+
+
+def _wake(address_hex: str | None) -> None:
+    """Tell the scheduler loop a rank ended (best effort: it also polls every tick)."""
+    if not address_hex:
+        return
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"x", bytes.fromhex(address_hex))
+    except OSError:
+        pass
 
 
 def _write_exit(control_dir: Path, code: int, reason: str, *, init_failed: bool = False) -> None:

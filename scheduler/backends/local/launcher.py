@@ -1,0 +1,56 @@
+"""A fork server for rank supervisors: starting a rank costs a fork, not a new interpreter.
+
+The local backend keeps one launcher process (this module, run with ``python -m``). For
+each control folder written to its stdin it forks a child that becomes a rank supervisor
+(:func:`scheduler.backends.local.runner.run`) in a session of its own, and answers the
+child's pid on stdout. Supervisors do not depend on the launcher or the scheduler: when
+the scheduler dies, the launcher sees EOF and exits, and the supervisors run on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from scheduler.backends.local import runner
+
+
+def _become_supervisor(control_dir: Path) -> int:
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits for its child
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    err = os.open(control_dir / "runner.err", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(err, 2)
+    os.close(devnull)
+    os.close(err)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's own stdin
+    return runner.run(control_dir)
+
+
+def serve() -> int:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
+    for line in sys.stdin:
+        control_dir = Path(line.strip())
+        if not line.strip():
+            continue
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _become_supervisor(control_dir)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        sys.stdout.write(f"{pid}\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
