@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from traitlets.config import Configurable
+
 import haienv
 
 
 def env_config(owner: str, parent: Any = None) -> haienv.HaiEnvConfig:
     """haienv's configuration for ``owner`` (``c.HaiEnvConfig.root`` etc. apply)."""
-    return haienv.HaiEnvConfig(parent=parent, user=owner)
+    if isinstance(parent, Configurable):
+        return haienv.HaiEnvConfig(parent=parent, user=owner)
+    return haienv.HaiEnvConfig(user=owner)
 
 
 def check_env(name: str, owner: str, parent: Any = None) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 from scheduler.model.enums import ChainState, Priority
 from scheduler.model.orm import Chain, utcnow
 from scheduler.model.spec import SpecError, TaskSpec, apply_overrides, load_spec
-from scheduler.service import queries
+from scheduler.service import envs, queries
 from scheduler.service.handlers import intents
 from scheduler.service.handlers.base import (
     ApiError,
@@ -100,6 +100,12 @@ class ChainsHandler(ChainBase):
             spec.priority,
             spec.node_count,
         )
+        if spec.haienv:
+            problem = await self.ctx.in_thread(
+                envs.check_env, spec.haienv, self.identity.name, self.ctx.app
+            )
+            if problem:
+                raise ApiError(422, f"{problem} (chains run in a ready haienv)", "spec.haienv")
         values = intents.new_chain_values(spec, self.identity.user_id, group, utcnow())
         chain_id = await self.ctx.write_core(intents.insert_chain, values)
         self.ctx.wake_loop()
