@@ -155,7 +155,17 @@ def test_spec_errors_quote_the_line(home: Path) -> None:
     assert "unknown group 'tpu'" in fails(home, "run", "train.yaml", "-g", "tpu")
 
 
-def test_python_with_double_dash_submits_with_cluster_options(srv: ApiServer, home: Path):
+def test_python_with_double_dash_submits_with_cluster_options(
+    srv: ApiServer, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import haienv
+
+    # the envs the chains name must exist and be ready for this user (checked at submit)
+    monkeypatch.setenv("HAIENV_ROOT", str(tmp_path / "envs"))
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    user = json.loads(ok(home, "whoami", "--json"))["name"]
+    for name in ("torch2", "other"):
+        haienv.create_env(name, config=haienv.HaiEnvConfig(user=user), extend=False, no_index=True)
     (home / "train.py").write_text("print('hi')\n")
     out = ok(
         home,
