@@ -21,14 +21,12 @@ kubespawner).
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
 from kubespawner import KubeSpawner
-from tornado import web
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Dict, Float, Integer, List, Unicode, default
 
-from hai_spawner.inventory import Allocation, InventoryClient, InventoryError
+from hai_spawner.allocation import InventoryMixin
 from hai_spawner.profiles import (
     DEFAULT_PROFILES,
     MIG_GPU,
@@ -39,7 +37,7 @@ from hai_spawner.profiles import (
 )
 
 
-class HaiKubeSpawner(KubeSpawner):
+class HaiKubeSpawner(InventoryMixin, KubeSpawner):
     """KubeSpawner with the ``mig-gpu`` and ``spot`` profiles and the shared inventory."""
 
     # -- profiles ---------------------------------------------------------------------------
@@ -103,34 +101,7 @@ class HaiKubeSpawner(KubeSpawner):
         config=True
     )
 
-    # -- the inventory ----------------------------------------------------------------------
-    use_inventory = Bool(
-        True, help="Take the slice/node from the scheduler's inventory and pin the pod to it."
-    ).tag(config=True)
-    scheduler_url = Unicode(help="Scheduler service URL (default: $HAI_SCHEDULER_URL).").tag(
-        config=True
-    )
-    scheduler_token = Unicode(help="Hub token for the scheduler ($HAI_SCHEDULER_TOKEN).").tag(
-        config=True
-    )
-    public_scheduler_url = Unicode(
-        help="Scheduler URL as seen from the user's server (default: scheduler_url)."
-    ).tag(config=True)
-    allocation_timeout = Integer(30, help="Seconds to wait for the scheduler.").tag(config=True)
-
-    @default("scheduler_url")
-    def _default_scheduler_url(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_URL", "http://hai-scheduler:8910/")
-
-    @default("scheduler_token")
-    def _default_scheduler_token(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_TOKEN", "")
-
-    @default("public_scheduler_url")
-    def _default_public_scheduler_url(self) -> str:
-        return self.scheduler_url
-
-    allocation: Allocation | None = None
+    default_scheduler_url = "http://hai-scheduler:8910/"
 
     # -- derived kubespawner settings -------------------------------------------------------
     def profile_resources(self) -> dict[str, ProfileResources]:
@@ -178,10 +149,7 @@ class HaiKubeSpawner(KubeSpawner):
     # -- the pod ------------------------------------------------------------------------------
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
-        if self.allocation is not None:
-            env["HAI_PROFILE"] = self.allocation.profile
-            env["HAI_NODE"] = self.allocation.node
-        env["HAI_SCHEDULER_URL"] = self.public_scheduler_url
+        env.update(self.allocation_env())
         if self.env_root:
             env["HAIENV_ROOT"] = self.env_root
         return env
@@ -211,54 +179,16 @@ class HaiKubeSpawner(KubeSpawner):
                 return str(p["slug"])
         return str(self.profiles[0]["slug"])
 
-    @property
-    def inventory(self) -> InventoryClient:
-        return InventoryClient(self.scheduler_url, self.scheduler_token, self.allocation_timeout)
-
     async def start(self) -> Any:
-        if self.use_inventory and self.allocation is None:
-            profile = self.profile_slug()
-            try:
-                self.allocation = await self.inventory.allocate(self.user.name, self.name, profile)
-            except InventoryError as exc:
-                raise web.HTTPError(409, f"Cannot start a {profile} server: {exc}") from None
+        await self.allocate(self.profile_slug())
         try:
             return await super().start()
         except Exception:
-            await self._release()
+            await self.release()
             raise
 
     async def stop(self, now: bool = False) -> None:
         try:
             await super().stop(now=now)
         finally:
-            await self._release()
-
-    async def _release(self) -> None:
-        if not self.use_inventory or self.allocation is None:
-            return
-        try:
-            await self.inventory.release(self.user.name, self.name)
-        except InventoryError as exc:
-            self.log.warning("%s: could not give back the allocation: %s", self._log_name, exc)
-        self.allocation = None
-
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        if self.allocation is not None:
-            state["hai_allocation"] = {
-                "profile": self.allocation.profile,
-                "node": self.allocation.node,
-                "gpu_ids": list(self.allocation.gpu_ids),
-                "lease_expires_at": self.allocation.lease_expires_at,
-            }
-        return state
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        if state.get("hai_allocation"):
-            self.allocation = Allocation.from_json(state["hai_allocation"])
-
-    def clear_state(self) -> None:
-        super().clear_state()
-        self.allocation = None
+            await self.release()

@@ -15,9 +15,9 @@ from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from tornado import web
-from traitlets import Dict, Integer, List, Unicode, default
+from traitlets import Dict, List, Unicode, default
 
-from hai_spawner.inventory import Allocation, InventoryClient, InventoryError
+from hai_spawner.allocation import InventoryMixin
 
 DEFAULT_PROFILES = [
     {
@@ -35,7 +35,7 @@ DEFAULT_PROFILES = [
 ]
 
 
-class HaiLocalSpawner(SimpleLocalProcessSpawner):
+class HaiLocalSpawner(InventoryMixin, SimpleLocalProcessSpawner):
     """Local dev container bound to a MIG slice or a spot node from the shared inventory."""
 
     profiles = List(
@@ -44,27 +44,6 @@ class HaiLocalSpawner(SimpleLocalProcessSpawner):
         help="Profiles on the spawn form: slug ('mig-gpu' or 'spot'), display_name, "
         "description, default.",
     ).tag(config=True)
-    scheduler_url = Unicode(
-        help="Base URL of the HAI scheduler service (default: $HAI_SCHEDULER_URL)."
-    ).tag(config=True)
-    scheduler_token = Unicode(
-        help="Token the hub uses with the scheduler service (default: $HAI_SCHEDULER_TOKEN)."
-    ).tag(config=True)
-    public_scheduler_url = Unicode(
-        help="Scheduler URL as seen from the user's server (default: scheduler_url).",
-    ).tag(config=True)
-
-    @default("scheduler_url")
-    def _default_scheduler_url(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_URL", "http://127.0.0.1:8910/")
-
-    @default("scheduler_token")
-    def _default_scheduler_token(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_TOKEN", "")
-
-    @default("public_scheduler_url")
-    def _default_public_scheduler_url(self) -> str:
-        return self.scheduler_url
 
     @default("poll_interval")
     def _default_poll_interval(self) -> int:
@@ -74,12 +53,6 @@ class HaiLocalSpawner(SimpleLocalProcessSpawner):
         os.path.join(os.environ.get("HAI_DATA_DIR", "var/hai"), "home", "{username}"),
         help="Each user's home (their files survive server stops).",
     ).tag(config=True)
-
-    allocation_timeout = Integer(30, help="Seconds to wait for the scheduler.").tag(config=True)
-
-    @property
-    def inventory(self) -> InventoryClient:
-        return InventoryClient(self.scheduler_url, self.scheduler_token, self.allocation_timeout)
 
     # -- the spawn form -------------------------------------------------------------------
     @default("options_form")
@@ -113,73 +86,31 @@ class HaiLocalSpawner(SimpleLocalProcessSpawner):
         return slug
 
     # -- life cycle ---------------------------------------------------------------------------
-    allocation: Allocation | None = None
-
     async def start(self) -> Any:
-        profile = self.profile
-        try:
-            self.allocation = await self.inventory.allocate(self.user.name, self.name, profile)
-        except InventoryError as exc:
-            raise web.HTTPError(409, f"Cannot start a {profile} server: {exc}") from None
-        self.log.info(
-            "%s: %s on %s, GPUs %s",
-            self._log_name,
-            profile,
-            self.allocation.node,
-            ",".join(self.allocation.gpu_ids),
-        )
+        await self.allocate(self.profile)
         try:
             return await super().start()
         except Exception:
-            await self._release()
+            await self.release()
             raise
 
     async def stop(self, now: bool = False) -> None:
         try:
             await super().stop(now=now)
         finally:
-            await self._release()
+            await self.release()
 
     async def poll(self) -> int | None:
         held = self.allocation is not None
         status = await super().poll()  # clears the state (and our allocation) when dead
         if status is not None and held:
             # the process died underneath: the hub will not call stop(), so give back here
-            await self._release()
+            await self.release()
         return status
-
-    async def _release(self) -> None:
-        try:
-            await self.inventory.release(self.user.name, self.name)
-        except InventoryError as exc:
-            self.log.warning("%s: could not give back the allocation: %s", self._log_name, exc)
-        self.allocation = None
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
+        env.update(self.allocation_env())
         if self.allocation is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(self.allocation.gpu_ids)
-            env["HAI_PROFILE"] = self.allocation.profile
-            env["HAI_NODE"] = self.allocation.node
-        env["HAI_SCHEDULER_URL"] = self.public_scheduler_url
         return env
-
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        if self.allocation is not None:
-            state["hai_allocation"] = {
-                "profile": self.allocation.profile,
-                "node": self.allocation.node,
-                "gpu_ids": list(self.allocation.gpu_ids),
-                "lease_expires_at": self.allocation.lease_expires_at,
-            }
-        return state
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        if state.get("hai_allocation"):
-            self.allocation = Allocation.from_json(state["hai_allocation"])
-
-    def clear_state(self) -> None:
-        super().clear_state()
-        self.allocation = None

@@ -1,0 +1,106 @@
+"""What both HAI spawners share: holding a slice or node of the scheduler's inventory for
+the life of a server (allocate before start, give back on stop or death, keep it in the
+spawner's state across hub restarts) and the environment that tells the server about it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tornado import web
+from traitlets import Bool, Integer, Unicode, default
+from traitlets.config import Configurable
+
+from hai_spawner.inventory import Allocation, InventoryClient, InventoryError
+
+
+class InventoryMixin(Configurable):
+    """Mix into a JupyterHub Spawner (before it in the bases)."""
+
+    use_inventory = Bool(
+        True, help="Take the slice/node from the scheduler's inventory for each server."
+    ).tag(config=True)
+    scheduler_url = Unicode(
+        help="Base URL of the HAI scheduler service (default: $HAI_SCHEDULER_URL)."
+    ).tag(config=True)
+    scheduler_token = Unicode(
+        help="Token the hub uses with the scheduler service (default: $HAI_SCHEDULER_TOKEN)."
+    ).tag(config=True)
+    public_scheduler_url = Unicode(
+        help="Scheduler URL as seen from the user's server (default: scheduler_url)."
+    ).tag(config=True)
+    allocation_timeout = Integer(30, help="Seconds to wait for the scheduler.").tag(config=True)
+
+    default_scheduler_url = "http://127.0.0.1:8910/"
+
+    @default("scheduler_url")
+    def _default_scheduler_url(self) -> str:
+        return os.environ.get("HAI_SCHEDULER_URL", self.default_scheduler_url)
+
+    @default("scheduler_token")
+    def _default_scheduler_token(self) -> str:
+        return os.environ.get("HAI_SCHEDULER_TOKEN", "")
+
+    @default("public_scheduler_url")
+    def _default_public_scheduler_url(self) -> str:
+        return self.scheduler_url
+
+    allocation: Allocation | None = None
+
+    @property
+    def inventory(self) -> InventoryClient:
+        return InventoryClient(self.scheduler_url, self.scheduler_token, self.allocation_timeout)
+
+    async def allocate(self, profile: str) -> None:
+        """Hold a slice or node for this server; refuse the spawn with the reason if none."""
+        if not self.use_inventory or self.allocation is not None:
+            return
+        try:
+            self.allocation = await self.inventory.allocate(self.user.name, self.name, profile)
+        except InventoryError as exc:
+            raise web.HTTPError(409, f"Cannot start a {profile} server: {exc}") from None
+        self.log.info(
+            "%s: %s on %s, GPUs %s",
+            self._log_name,
+            profile,
+            self.allocation.node,
+            ",".join(self.allocation.gpu_ids),
+        )
+
+    async def release(self) -> None:
+        """Give the slice or node back (idempotent; failures are logged, not raised)."""
+        if not self.use_inventory:
+            return
+        try:
+            await self.inventory.release(self.user.name, self.name)
+        except InventoryError as exc:
+            self.log.warning("%s: could not give back the allocation: %s", self._log_name, exc)
+        self.allocation = None
+
+    def allocation_env(self) -> dict[str, str]:
+        env = {"HAI_SCHEDULER_URL": self.public_scheduler_url}
+        if self.allocation is not None:
+            env["HAI_PROFILE"] = self.allocation.profile
+            env["HAI_NODE"] = self.allocation.node
+        return env
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.allocation is not None:
+            state["hai_allocation"] = {
+                "profile": self.allocation.profile,
+                "node": self.allocation.node,
+                "gpu_ids": list(self.allocation.gpu_ids),
+                "lease_expires_at": self.allocation.lease_expires_at,
+            }
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if state.get("hai_allocation"):
+            self.allocation = Allocation.from_json(state["hai_allocation"])
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.allocation = None
