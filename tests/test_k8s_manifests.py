@@ -13,10 +13,9 @@ from scheduler.backends.kubernetes.manifests import (
     StorageMount,
     job_service,
     parse_mounts,
-    rank_argv,
     rank_pod,
 )
-from scheduler.backends.types import RankKey, RankLaunch
+from scheduler.backends.types import RankKey, RankLaunch, rank_argv
 from tests.k8s_fixtures.support import K8S_VERSIONS, need, validate
 
 MOUNTS = [

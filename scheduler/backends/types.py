@@ -50,6 +50,18 @@ class RankLaunch:
     gpus: int | None = None  # GPUs of the node to expose; None = all
 
 
+def rank_argv(launch: RankLaunch, default_python: str) -> list[str]:
+    """argv of the user's command, the same on every backend: ``.py`` runs with the chain's
+    haienv interpreter (else ``default_python``), ``.sh`` with bash, anything else is
+    executed directly; never through a shell."""
+    entry = launch.entrypoint
+    if entry.endswith(".py"):
+        return [launch.python or default_python, entry, *launch.parameters]
+    if entry.endswith(".sh"):
+        return ["bash", entry, *launch.parameters]
+    return [entry, *launch.parameters]
+
+
 @dataclass(frozen=True, slots=True)
 class RankObservation:
     """What the backend sees of a rank right now."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler.backends.kubernetes import names
-from scheduler.backends.types import RankKey, RankLaunch
+from scheduler.backends.types import RankKey, RankLaunch, rank_argv
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 SHM_VOLUME = "hai-shm"
@@ -160,17 +160,6 @@ class PodSettings:
     priority_class_name: str = ""
     scheduler_name: str = ""
     user_ids: dict[str, tuple[int, int | None]] = field(default_factory=dict)
-
-
-def rank_argv(launch: RankLaunch, default_python: str) -> list[str]:
-    """argv of the user's command (as the local backend: .py with the env's python, .sh
-    with bash, anything else executed directly; never through a shell)."""
-    entry = launch.entrypoint
-    if entry.endswith(".py"):
-        return [launch.python or default_python, entry, *launch.parameters]
-    if entry.endswith(".sh"):
-        return ["bash", entry, *launch.parameters]
-    return [entry, *launch.parameters]
 
 
 def master_addr(settings: PodSettings, key: RankKey) -> str:

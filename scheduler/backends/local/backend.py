@@ -30,6 +30,7 @@ from scheduler.backends.base import (
 from scheduler.backends.local import control
 from scheduler.backends.local.gpus import discover_gpus
 from scheduler.backends.local.logfiles import read_log
+from scheduler.backends.types import rank_argv
 
 
 class LocalBackend(Backend):
@@ -109,13 +110,7 @@ class LocalBackend(Backend):
     # -- starting ---------------------------------------------------------------------
     def command(self, launch: RankLaunch) -> list[str]:
         """argv for the rank: .py runs with the env's python, .sh with bash, else exec."""
-        entry = launch.entrypoint
-        python = launch.python or self.python
-        if entry.endswith(".py"):
-            return [python, entry, *launch.parameters]
-        if entry.endswith(".sh"):
-            return ["bash", entry, *launch.parameters]
-        return [entry, *launch.parameters]
+        return rank_argv(launch, self.python)
 
     def start_rank(self, launch: RankLaunch) -> dict[str, Any]:
         key = launch.key
