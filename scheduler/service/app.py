@@ -75,6 +75,9 @@ class SchedulerApp(Application):
     ).tag(config=True)
 
     tick_seconds = Float(0.5, help="Longest pause between two scheduling cycles.").tag(config=True)
+    node_sync_seconds = Float(
+        60.0, help="How often the node table is refreshed from the backend (new, gone nodes)."
+    ).tag(config=True)
     suspend_grace_seconds = Float(
         60.0, help="How long a suspended chain may checkpoint before its ranks are stopped."
     ).tag(config=True)

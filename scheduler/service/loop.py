@@ -39,6 +39,7 @@ from scheduler.policy import (
     decide,
 )
 from scheduler.service import envs
+from scheduler.service.rank_env import rank_variables
 
 _ACTIVE_CHAIN_STATES = (
     ChainState.WAITING_INIT.value,
@@ -81,9 +82,13 @@ class SchedulerLoop(LoggingConfigurable):
         channel = self.app.backend.wake_channel()
         if channel is not None:
             self._aio.add_reader(channel.fileno(), self._drain_wake_channel, channel)
+        synced = time.monotonic()
         while True:
             self._wake.clear()
             try:
+                if time.monotonic() - synced > self.app.node_sync_seconds:
+                    synced = time.monotonic()
+                    await asyncio.to_thread(self.sync_nodes)
                 await asyncio.to_thread(self.cycle)
             except Exception:
                 self.log.exception("scheduling cycle failed; retrying next tick")
@@ -480,29 +485,15 @@ class SchedulerLoop(LoggingConfigurable):
                 self._start_rank(chain, job, rank, now)
 
     def _start_rank(self, chain: Chain, job: Job, rank: JobRank, now: dt.datetime) -> None:
-        env = {str(k): str(v) for k, v in (chain.environment or {}).items()}
         python = None
+        activation: dict[str, str] = {}
         if chain.haienv:
             try:
-                python, env_vars = self.haienv_activation(chain.haienv, chain.owner.name)
+                python, activation = self.haienv_activation(chain.haienv, chain.owner.name)
             except Exception as exc:  # missing/failed env: the rank cannot start
                 self._init_failed(job, rank, f"haienv {chain.haienv!r}: {exc}", now)
                 return
-            env.update(env_vars)
-        env.update(
-            {
-                "RANK": str(rank.rank),
-                "WORLD_SIZE": str(len(job.ranks)),
-                "MASTER_PORT": str(rank.handle.get("master_port", 29500)),
-                "HAI_CHAIN_ID": str(chain.id),
-                "HAI_CHAIN_NAME": chain.name,
-                "HAI_JOB_SEQ": str(job.seq),
-                "HAI_IS_RESUME": "1" if job.is_resume else "0",
-                "HAI_SUSPEND_COUNT": str(chain.suspend_count),
-                "HAI_WHOLE_LIFE_STATE": str(chain.whole_life_state),
-                "HAI_PRIORITY": Priority(chain.priority).name,
-            }
-        )
+        env = {**activation, **rank_variables(chain, job, rank.rank, rank)}
         launch = RankLaunch(
             key=RankKey(chain.id, job.seq, rank.rank),
             world_size=len(job.ranks),

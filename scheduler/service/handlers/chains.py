@@ -19,6 +19,7 @@ from scheduler.service.handlers.base import (
     spec_error,
     text_param,
 )
+from scheduler.service.rank_env import rank_variables
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 STATES = tuple(s.value for s in ChainState)
@@ -208,13 +209,7 @@ class RankHandler(ChainBase):
             raise ApiError(422, f"chain {chain.id} has ranks 0-{chain.node_count - 1}", "rank")
         job = chain.current_job
         row = job.ranks[r] if job is not None and r < len(job.ranks) else None
-        env = {str(k): str(v) for k, v in (chain.environment or {}).items()}
-        env.update(
-            RANK=str(r),
-            WORLD_SIZE=str(chain.node_count),
-            HAI_CHAIN_ID=str(chain.id),
-            HAI_JOB_SEQ=str(job.seq if job else 0),
-        )
+        env = rank_variables(chain, job, r, row)
         self.send(
             {
                 "chain_id": chain.id,
