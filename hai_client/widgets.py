@@ -199,6 +199,9 @@ class ChainMonitor(widgets.VBox):
                         self._say(str(exc), _ERROR)
                         done = False
                     if done:
+                        # the chain may have finished after it was read above: show its end
+                        chain = hai.get(self.chain_id)
+                        self._show(chain)
                         self.finished = True
                         ending = f" ({chain.stop_code})" if chain.stop_code else ""
                         self._say(f"chain {chain.state}{ending}: end of log")
