@@ -14,10 +14,10 @@ CHROMIUM := /usr/bin/chromium
 .PHONY: up scheduler test lint install clean
 
 # (the lab extension is built first, so the package's build hook has nothing to do)
-$(STAMP): pyproject.toml | $(LABEXT)
+$(STAMP): pyproject.toml overrides.txt | $(LABEXT)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
+	$(BIN)/uv pip install -q --python $(BIN)/python --overrides overrides.txt -e '.[test]'
 	touch $(STAMP)
 
 # configurable-http-proxy (JupyterHub's proxy) and the lab extension's build tools and

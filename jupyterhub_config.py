@@ -77,8 +77,9 @@ c.HaiLocalSpawner.public_scheduler_url = f"{public_url}{scheduler_prefix}"
 c.HaiLocalSpawner.home_dir_template = str(data / "home" / "{username}")
 c.Spawner.cmd = [str(Path(sys.executable).with_name("jupyterhub-singleuser"))]
 c.Spawner.default_url = "/lab"
-c.Spawner.start_timeout = 60
-c.Spawner.http_timeout = 60
+# generous: a burst of 50 spawns on a 2-core machine takes about a minute to be served
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120
 if os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
 os.environ["HAI_SCHEDULER_URL"] = f"http://127.0.0.1:{scheduler_port}{scheduler_prefix}"
