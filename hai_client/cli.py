@@ -547,7 +547,8 @@ def prof(ref: str, rank: int, native: bool) -> None:
         pid = int((Path(detail["control_dir"]) / "child.pid").read_text().strip())
     except (OSError, ValueError):
         raise HaiError(f"rank {rank} has no process id recorded yet") from None
-    spy = shutil.which("py-spy")
+    beside = Path(sys.executable).with_name("py-spy")  # installed with hai-hub
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise HaiError("py-spy is not installed here (pip install py-spy)")
     argv = [spy, "dump", "--pid", str(pid)] + (["--native"] if native else [])

@@ -210,3 +210,41 @@ def test_error_paths_print_one_line_and_exit_non_zero(
     assert "refused the token" in error(stranger, "list")
     cli(stranger, "init", "t", "--url", "http://127.0.0.1:9/", "--no-check")
     assert "cannot reach the HAI scheduler" in error(stranger, "list")
+
+
+DEEP = """\
+import time
+
+
+def deep_work():
+    while True:
+        time.sleep(0.05)
+
+
+print("working", flush=True)
+deep_work()
+"""
+
+
+def test_prof_and_ssh_reach_the_running_rank(service: ServiceProcess, home: Path) -> None:
+    (home / "deep.py").write_text(DEEP)
+    cli(home, "python", "deep.py", "--", "--name", "deep", "--priority", "HIGH")
+    wait_for(home, "deep", lambda c: c["state"] == "running", "running", service)
+    deadline = time.monotonic() + 20
+    while "working" not in cli(home, "logs", "deep") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    dump = hai_cli(home, "prof", "deep")
+    assert dump.returncode == 0, dump.stdout + dump.stderr
+    assert "deep_work" in dump.stdout and "deep.py" in dump.stdout
+    shell = hai_cli(
+        home,
+        "ssh",
+        "deep",
+        env={"SHELL": "/bin/bash"},
+        input='echo "rank=$RANK chain=$HAI_CHAIN_NAME"; pwd; exit\n',
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "rank=0 chain=deep" in shell.stdout
+    assert str(home) in shell.stdout  # the rank's working directory
+    cli(home, "stop", "deep")
+    wait_for(home, "deep", lambda c: c["state"] == "finished", "finished", service)
