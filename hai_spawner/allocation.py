@@ -78,6 +78,24 @@ class InventoryMixin(Configurable):
             self.log.warning("%s: could not give back the allocation: %s", self._log_name, exc)
         self.allocation = None
 
+    def requested_profile(self) -> str:
+        """The profile slug this spawn asked for (each spawner knows its form)."""
+        raise NotImplementedError
+
+    async def start(self) -> Any:
+        await self.allocate(self.requested_profile())
+        try:
+            return await super().start()
+        except Exception:
+            await self.release()
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            await self.release()
+
     def allocation_env(self) -> dict[str, str]:
         env = {"HAI_SCHEDULER_URL": self.public_scheduler_url}
         if self.allocation is not None:

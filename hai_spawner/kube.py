@@ -170,7 +170,7 @@ class HaiKubeSpawner(InventoryMixin, KubeSpawner):
             self.node_affinity_required = base
 
     # -- life cycle -------------------------------------------------------------------------
-    def profile_slug(self) -> str:
+    def requested_profile(self) -> str:
         slug = (self.user_options or {}).get("profile")
         if slug:
             return str(slug)
@@ -178,17 +178,3 @@ class HaiKubeSpawner(InventoryMixin, KubeSpawner):
             if p.get("default"):
                 return str(p["slug"])
         return str(self.profiles[0]["slug"])
-
-    async def start(self) -> Any:
-        await self.allocate(self.profile_slug())
-        try:
-            return await super().start()
-        except Exception:
-            await self.release()
-            raise
-
-    async def stop(self, now: bool = False) -> None:
-        try:
-            await super().stop(now=now)
-        finally:
-            await self.release()

@@ -77,8 +77,7 @@ class HaiLocalSpawner(InventoryMixin, SimpleLocalProcessSpawner):
                 return p["slug"]
         return self.profiles[0]["slug"]
 
-    @property
-    def profile(self) -> str:
+    def requested_profile(self) -> str:
         slug = (self.user_options or {}).get("profile") or self.default_profile()
         known = [p["slug"] for p in self.profiles]
         if slug not in known:
@@ -86,19 +85,6 @@ class HaiLocalSpawner(InventoryMixin, SimpleLocalProcessSpawner):
         return slug
 
     # -- life cycle ---------------------------------------------------------------------------
-    async def start(self) -> Any:
-        await self.allocate(self.profile)
-        try:
-            return await super().start()
-        except Exception:
-            await self.release()
-            raise
-
-    async def stop(self, now: bool = False) -> None:
-        try:
-            await super().stop(now=now)
-        finally:
-            await self.release()
 
     async def poll(self) -> int | None:
         held = self.allocation is not None

@@ -114,6 +114,17 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
         assert c_env["HAI_PROFILE"] == "spot"
         assert len(c_env["CUDA_VISIBLE_DEVICES"].split(",")) == 8, "the whole node"
 
+        # alice renews again through the scheduler's REST endpoint with her hub token, so
+        # her lease outlives bob's by a wide margin
+        alice_token = hub.user_token("alice")
+        again = httpx.post(
+            hub.scheduler_url + "api/v1/devservers/alice/renew",
+            headers={"Authorization": f"token {alice_token}"},
+            timeout=30,
+        )
+        assert again.status_code == 200, again.text
+        assert again.json()["lease_expires_at"] > renewed.json()["lease_expires_at"]
+
         # bob's lease (not renewed) runs out: the culler stops his server, files stay
         hub.wait_server("bob", ready=False, timeout=LEASE + 20)
         assert time.monotonic() - t_alice >= LEASE - 2
