@@ -152,9 +152,22 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
         assert c_env["HAI_PROFILE"] == "spot"
         assert len(c_env["CUDA_VISIBLE_DEVICES"].split(",")) == 8, "the whole node"
 
+        # hub admins are the scheduler's admins: alice (admin) sees every allocation,
+        # dave (a user) only his own (none)
+        alice_token = hub.user_token("alice")
+        listing = httpx.get(
+            hub.scheduler_url + "api/v1/devservers",
+            headers={"Authorization": f"token {alice_token}"},
+        ).json()
+        assert {d["user"] for d in listing["devservers"]} == {"alice", "bob", "carol"}
+        mine = httpx.get(
+            hub.scheduler_url + "api/v1/devservers",
+            headers={"Authorization": f"token {dave_token}"},
+        ).json()
+        assert mine["devservers"] == []
+
         # alice renews again through the scheduler's REST endpoint with her hub token, so
         # her lease outlives bob's by a wide margin
-        alice_token = hub.user_token("alice")
         again = httpx.post(
             hub.scheduler_url + "api/v1/devservers/alice/renew",
             headers={"Authorization": f"token {alice_token}"},
