@@ -113,3 +113,28 @@ def test_rank_state_machine(path: list[str], ok: bool) -> None:
         assert not ok
     else:
         assert ok
+
+
+def _migrate(url: str) -> None:
+    from scheduler.model.db import make_engine, upgrade
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_migrations_do_not_collide(db_url: str) -> None:
+    """A migration job and the scheduler may start together on a fresh database."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_migrate, args=(db_url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    factory = open_database(db_url)
+    assert "dev_servers" in inspect(factory.kw["bind"]).get_table_names()

@@ -6,14 +6,18 @@ brings any database to the newest revision before it is used.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x4A1_0001  # PostgreSQL advisory lock key held while migrating
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -42,10 +46,29 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@contextlib.contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    """For a SQLite file: an exclusive lock beside it while migrating (other processes wait)."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def upgrade(engine: Engine) -> None:
     """Migrate the database behind ``engine`` to the newest schema revision."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
+    with _file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # several processes may start at once (a migration job and the scheduler):
+            # one migrates, the others wait and then find the schema current
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
