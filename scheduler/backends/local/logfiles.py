@@ -130,13 +130,16 @@ def read_log(folder: Path, offset: int = 0, max_bytes: int = 1 << 20) -> LogChun
             continue
         with open(path, "rb") as fh:
             fh.seek(offset - start)
-            data = fh.read(budget)
+            data = fh.read(max(budget, 0))
+            if b"\n" not in data and len(data) == budget:
+                data += fh.readline()  # one line longer than the budget: take it whole
+            more = fh.read(1) != b""  # the budget stopped us inside this segment
         cut = data.rfind(b"\n") + 1
         for raw in data[:cut].splitlines():
             stamp, _, text = raw.partition(b" ")
             lines.append(LogLine(time=stamp.decode(), text=text.decode("utf-8", "replace")))
         offset += cut
         budget -= cut
-        if budget <= 0 or (end is not None and offset < end):
+        if more or (end is not None and (budget <= 0 or offset < end)):
             return LogChunk(lines=lines, next_offset=offset, eof=False)
     return LogChunk(lines=lines, next_offset=offset, eof=True)
