@@ -9,10 +9,11 @@ import os
 from typing import Any
 
 from tornado import web
-from traitlets import Bool, Integer, Unicode, default
+from traitlets import Bool, Dict, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from hai_spawner.inventory import Allocation, InventoryClient, InventoryError
+from hai_spawner.profiles import DEFAULT_PROFILES
 
 
 class InventoryMixin(Configurable):
@@ -31,6 +32,12 @@ class InventoryMixin(Configurable):
         help="Scheduler URL as seen from the user's server (default: scheduler_url)."
     ).tag(config=True)
     allocation_timeout = Integer(30, help="Seconds to wait for the scheduler.").tag(config=True)
+    profiles = List(
+        Dict(),
+        default_value=DEFAULT_PROFILES,
+        help="Profiles on the spawn form: slug ('mig-gpu' or 'spot'), display_name, "
+        "description, default.",
+    ).tag(config=True)
 
     default_scheduler_url = "http://127.0.0.1:8910/"
 
@@ -78,9 +85,19 @@ class InventoryMixin(Configurable):
             self.log.warning("%s: could not give back the allocation: %s", self._log_name, exc)
         self.allocation = None
 
+    def default_profile(self) -> str:
+        for p in self.profiles:
+            if p.get("default"):
+                return str(p["slug"])
+        return str(self.profiles[0]["slug"])
+
     def requested_profile(self) -> str:
-        """The profile slug this spawn asked for (each spawner knows its form)."""
-        raise NotImplementedError
+        """The profile slug this spawn asked for (the form's or the API's ``profile``)."""
+        slug = (self.user_options or {}).get("profile") or self.default_profile()
+        known = [p["slug"] for p in self.profiles]
+        if slug not in known:
+            raise web.HTTPError(400, f"unknown profile {slug!r}; choose one of {known}")
+        return str(slug)
 
     async def start(self) -> Any:
         await self.allocate(self.requested_profile())

@@ -28,7 +28,6 @@ from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from hai_spawner.allocation import InventoryMixin
 from hai_spawner.profiles import (
-    DEFAULT_PROFILES,
     MIG_GPU,
     SPOT,
     ProfileResources,
@@ -41,12 +40,6 @@ class HaiKubeSpawner(InventoryMixin, KubeSpawner):
     """KubeSpawner with the ``mig-gpu`` and ``spot`` profiles and the shared inventory."""
 
     # -- profiles ---------------------------------------------------------------------------
-    profiles = List(
-        Dict(),
-        default_value=DEFAULT_PROFILES,
-        help="Profiles on the spawn form: slug ('mig-gpu' or 'spot'), display_name, "
-        "description, default.",
-    ).tag(config=True)
     label_prefix = Unicode("hai", help="Nodes are labelled <prefix>_mars_group=<group>.").tag(
         config=True
     )
@@ -168,13 +161,3 @@ class HaiKubeSpawner(InventoryMixin, KubeSpawner):
             return await super().get_pod_manifest()
         finally:
             self.node_affinity_required = base
-
-    # -- life cycle -------------------------------------------------------------------------
-    def requested_profile(self) -> str:
-        slug = (self.user_options or {}).get("profile")
-        if slug:
-            return str(slug)
-        for p in self.profiles:
-            if p.get("default"):
-                return str(p["slug"])
-        return str(self.profiles[0]["slug"])

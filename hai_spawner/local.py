@@ -14,36 +14,13 @@ import os
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from tornado import web
-from traitlets import Dict, List, Unicode, default
+from traitlets import Unicode, default
 
 from hai_spawner.allocation import InventoryMixin
-
-DEFAULT_PROFILES = [
-    {
-        "slug": "mig-gpu",
-        "display_name": "MIG GPU",
-        "description": "One MIG slice on a shared node. 24 h lease, renewable while active.",
-        "default": True,
-    },
-    {
-        "slug": "spot",
-        "display_name": "Spot node",
-        "description": "A whole idle training node with all its GPUs. No fixed lifetime; "
-        "reclaimed (after a warning) when training needs the node.",
-    },
-]
 
 
 class HaiLocalSpawner(InventoryMixin, SimpleLocalProcessSpawner):
     """Local dev container bound to a MIG slice or a spot node from the shared inventory."""
-
-    profiles = List(
-        Dict(),
-        default_value=DEFAULT_PROFILES,
-        help="Profiles on the spawn form: slug ('mig-gpu' or 'spot'), display_name, "
-        "description, default.",
-    ).tag(config=True)
 
     @default("poll_interval")
     def _default_poll_interval(self) -> int:
@@ -70,19 +47,6 @@ class HaiLocalSpawner(InventoryMixin, SimpleLocalProcessSpawner):
 
     def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
         return {"profile": formdata.get("profile", [self.default_profile()])[0]}
-
-    def default_profile(self) -> str:
-        for p in self.profiles:
-            if p.get("default"):
-                return p["slug"]
-        return self.profiles[0]["slug"]
-
-    def requested_profile(self) -> str:
-        slug = (self.user_options or {}).get("profile") or self.default_profile()
-        known = [p["slug"] for p in self.profiles]
-        if slug not in known:
-            raise web.HTTPError(400, f"unknown profile {slug!r}; choose one of {known}")
-        return slug
 
     # -- life cycle ---------------------------------------------------------------------------
 
