@@ -74,28 +74,24 @@ class DevServerManager(LoggingConfigurable):
                     f"{existing.profile} allocation; stop it before switching profiles"
                 )
             return existing
+        lease: dict[str, dt.datetime] = {}
         if profile == "mig-gpu":
             node, gpu_ids = self._free_slice(s)
-            ds = DevServer(
-                user_name=user,
-                server_name=server_name,
-                profile=profile,
-                node=node,
-                gpu_ids=gpu_ids,
-                created_at=now,
-                lease_expires_at=now + dt.timedelta(seconds=self.lease_seconds),
-                lease_max_at=now + dt.timedelta(seconds=self.lease_max_seconds),
-            )
+            lease = {
+                "lease_expires_at": now + dt.timedelta(seconds=self.lease_seconds),
+                "lease_max_at": now + dt.timedelta(seconds=self.lease_max_seconds),
+            }
         else:
             node, gpu_ids = self._free_node(s)
-            ds = DevServer(
-                user_name=user,
-                server_name=server_name,
-                profile=profile,
-                node=node,
-                gpu_ids=gpu_ids,
-                created_at=now,
-            )
+        ds = DevServer(
+            user_name=user,
+            server_name=server_name,
+            profile=profile,
+            node=node,
+            gpu_ids=gpu_ids,
+            created_at=now,
+            **lease,
+        )
         s.add(ds)
         s.flush()
         return ds
