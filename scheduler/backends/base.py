@@ -62,6 +62,3 @@ class Backend(LoggingConfigurable):
         """A socket that becomes readable when a rank changed (e.g. exited), so the loop can
         react at once instead of at its next tick; None if the backend has none."""
         return None
-
-    def cleanup(self, key: RankKey, handle: dict[str, Any]) -> None:
-        """Release what a finished rank still holds (optional)."""

@@ -68,7 +68,6 @@ class SchedulerLoop(LoggingConfigurable):
         self.clock = clock
         self._wake: asyncio.Event | None = None
         self._aio: asyncio.AbstractEventLoop | None = None
-        self.last_decision: Decision | None = None
 
     # -- driving ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -159,7 +158,6 @@ class SchedulerLoop(LoggingConfigurable):
                 s.commit()
             self._launch(s, started, now)
             s.commit()
-        self.last_decision = decision
         return decision
 
     def _load_chains(self, s: Session, where: Any) -> list[Chain]:

@@ -270,9 +270,6 @@ class KubernetesBackend(KubernetesSettings):
             with contextlib.suppress(NotFound):
                 self.kube.delete_pod(self.namespace, name, None)
 
-    def cleanup(self, key: RankKey, handle: dict[str, Any]) -> None:
-        """Nothing per rank: the sweep removes finished pods after archiving their logs."""
-
     # -- logs -----------------------------------------------------------------------------
     def read_log(self, key: RankKey, offset: int = 0, max_bytes: int = 1 << 20) -> LogChunk:
         if self.data_dir:

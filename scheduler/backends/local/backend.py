@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -269,10 +268,6 @@ class LocalBackend(Backend):
 
     def read_log(self, key: RankKey, offset: int = 0, max_bytes: int = 1 << 20) -> LogChunk:
         return read_log(self.log_dir(key), offset, max_bytes)
-
-    def remove_files(self, chain_id: int) -> None:
-        """Delete a chain's control folders (its logs are kept)."""
-        shutil.rmtree(Path(self.data_dir) / "ranks" / str(chain_id), ignore_errors=True)
 
 
 def _read_int(path: Path) -> int | None:
