@@ -20,23 +20,27 @@ def env_config(owner: str, parent: Any = None) -> haienv.HaiEnvConfig:
     return haienv.HaiEnvConfig(user=owner)
 
 
-def check_env(name: str, owner: str, parent: Any = None) -> str | None:
-    """None if ``owner`` can run in env ``name``; otherwise why not, in one sentence."""
+def _ready_env(name: str, cfg: haienv.HaiEnvConfig) -> tuple[haienv.EnvInfo | None, str]:
+    """The env if ``cfg.user`` can run in it, else None and why not, in one sentence."""
     try:
-        info = haienv.get_env(name, env_config(owner, parent))
+        info = haienv.get_env(name, cfg)
     except haienv.HaiEnvError as exc:
-        return str(exc)
+        return None, str(exc)
     if not info.ready:
         why = f": {info.reason}" if info.reason else ""
-        return f"haienv {name!r} is {info.status}{why}"
-    return None
+        return None, f"haienv {name!r} is {info.status}{why}"
+    return info, ""
+
+
+def check_env(name: str, owner: str, parent: Any = None) -> str | None:
+    """None if ``owner`` can run in env ``name``; otherwise why not, in one sentence."""
+    return _ready_env(name, env_config(owner, parent))[1] or None
 
 
 def activation(name: str, owner: str, parent: Any = None) -> tuple[str, dict[str, str]]:
     """The interpreter and environment variables of ``owner``'s ready env ``name``."""
     cfg = env_config(owner, parent)
-    problem = check_env(name, owner, parent)
-    if problem:
+    info, problem = _ready_env(name, cfg)
+    if info is None:
         raise RuntimeError(problem)
-    info = haienv.get_env(name, cfg)
     return info.python, haienv.env_vars(name, config=cfg)
