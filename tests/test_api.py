@@ -732,6 +732,7 @@ def test_garbage_never_gets_a_500(srv: ApiServer, alice: Api) -> None:
 def test_every_handler_module_has_a_docstring() -> None:
     from scheduler.service import handlers, queries, web
     from scheduler.service.handlers import base, chains, context, intents, logs, nodes, openapi
+    from scheduler.service.handlers import users as users_mod
     from scheduler.service.handlers import whoami as whoami_mod
 
     for mod in (
@@ -745,6 +746,7 @@ def test_every_handler_module_has_a_docstring() -> None:
         logs,
         nodes,
         openapi,
+        users_mod,
         whoami_mod,
     ):
         assert inspect.getdoc(mod), mod.__name__
@@ -754,3 +756,29 @@ def test_users_table_untouched_by_reads(srv: ApiServer, alice: Api) -> None:
     alice.ok("GET", "/whoami")
     with srv.factory() as s:
         assert [u.name for u in s.scalars(select(User).order_by(User.name))] == ["alice"]
+
+
+def test_admin_disables_a_user_and_their_tokens_stop_at_once(
+    srv: ApiServer, alice: Api, bob: Api, admin: Api
+) -> None:
+    assert alice.ok("GET", "/whoami")["name"] == "alice"  # now remembered by the auth cache
+    assert alice.ok("GET", "/users/alice")["disabled"] is False
+    bob.fail("GET", "/users/alice", 404, "user")
+    bob.fail("GET", "/users", 403)
+    bob.fail("PATCH", "/users/alice", 403, json={"disabled": True})
+    admin.fail("PATCH", "/users/alice", 400, "disabled", json={"disabled": "yes"})
+    admin.fail("PATCH", "/users/alice", 400, "shell", json={"shell": "/bin/sh"})
+    admin.fail("PATCH", "/users/root", 409, "disabled", json={"disabled": True})
+
+    assert admin.ok("PATCH", "/users/alice", json={"disabled": True})["disabled"] is True
+    alice.fail("GET", "/whoami", 401, "Authorization")  # the very next request
+    alice.fail("POST", "/chains", 401, json=SPEC)
+    assert bob.ok("GET", "/whoami")["name"] == "bob", "others are untouched"
+    names = {u["name"]: u["disabled"] for u in admin.ok("GET", "/users")["users"]}
+    assert names == {"alice": True, "bob": False, "root": False}
+
+    admin.ok("PATCH", "/users/alice", json={"disabled": False})
+    assert alice.ok("GET", "/whoami")["name"] == "alice"
+    # flags set for a hub user the scheduler has not met yet are kept for their first call
+    assert admin.ok("PATCH", "/users/erin", json={"admin": True})["admin"] is True
+    admin.fail("PATCH", "/users/bad%20name", 400, "user", json={"admin": True})

@@ -62,6 +62,10 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     group_name: Mapped[str | None] = mapped_column(String(NAME_MAX), default=None)
+    # a disabled user's tokens are refused at once; their finished data stays readable to admins
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the system account this user's code runs as (None: chosen by the configured mapping)
+    system_user: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all")

@@ -3,13 +3,15 @@
 An authenticator turns a request into an :class:`Identity` (a user name and an admin
 flag) or None. That is all the API relies on, so JupyterHub's ``HubAuth`` can take the
 default's place once the scheduler runs as a hub service: the API creates the user row
-the first time a name it is vouched for appears (:meth:`Authenticator.user_id_for`).
+the first time a name it is vouched for appears (:meth:`Authenticator.account_for`).
+A disabled user is refused whatever their credential.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,12 @@ class _TTLCache:
                 return None
             return hit[1]
 
+    def discard_where(self, predicate: Callable[[Any, Any], bool]) -> None:
+        """Forget every entry whose (key, value) matches ``predicate``."""
+        with self._lock:
+            for key in [k for k, (_, v) in self._data.items() if predicate(k, v)]:
+                del self._data[key]
+
     def put(self, key: Any, value: Any) -> None:
         with self._lock:
             if len(self._data) >= self.size:
@@ -73,7 +81,7 @@ class Authenticator(LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._cache = _TTLCache(self.cache_seconds, self.cache_size)
-        self._user_ids = _TTLCache(3600.0, self.cache_size)
+        self._accounts = _TTLCache(3600.0, self.cache_size)
 
     def credential(self, headers: Any) -> str | None:
         """The cache key of a request's credential (None: no credential given)."""
@@ -103,14 +111,17 @@ class Authenticator(LoggingConfigurable):
         if identity is None:
             return None
         if identity.user_id is None:
-            identity = Identity(identity.name, identity.admin, self.user_id_for(session, identity))
+            user_id, disabled = self.account_for(session, identity)
+            if disabled:
+                return None
+            identity = Identity(identity.name, identity.admin, user_id)
         if self.cache_seconds > 0:
             self._cache.put(key, identity)
         return identity
 
-    def user_id_for(self, session: Session, identity: Identity) -> int:
-        """The user row id for ``identity``; creates the row on a name's first request."""
-        cached = self._user_ids.get(identity.name)
+    def account_for(self, session: Session, identity: Identity) -> tuple[int, bool]:
+        """The user row's id and disabled flag; creates the row on a name's first request."""
+        cached = self._accounts.get(identity.name)
         if cached is not None:
             return cached
         user = accounts.get_user(session, identity.name)
@@ -118,8 +129,15 @@ class Authenticator(LoggingConfigurable):
             user = accounts.create_user(session, identity.name, admin=identity.admin)
             session.commit()
             self.log.info("created user %r on first request", identity.name)
-        self._user_ids.put(identity.name, user.id)
-        return user.id
+        account = (user.id, bool(user.disabled))
+        self._accounts.put(identity.name, account)
+        return account
+
+    def forget_user(self, name: str) -> None:
+        """Drop what is remembered about ``name`` (its credentials too): after an admin
+        disables a user or changes their role, their next request is checked afresh."""
+        self._accounts.discard_where(lambda key, _: key == name)
+        self._cache.discard_where(lambda _, identity: identity.name == name)
 
 
 class TokenAuthenticator(Authenticator):
@@ -130,7 +148,7 @@ class TokenAuthenticator(Authenticator):
         if not token:
             return None
         user = accounts.user_for_token(session, token)
-        if user is None:
+        if user is None or user.disabled:
             return None
         return Identity(user.name, bool(user.is_admin), user.id)
 
