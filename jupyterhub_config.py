@@ -1,9 +1,9 @@
 """HAI Hub on one machine (the embedded default): ``make up`` runs ``jupyterhub -f`` this file.
 
 JupyterHub on 127.0.0.1 with configurable-http-proxy (installed by ``make`` from the npm
-registry), SQLite under ``$HAI_DATA_DIR`` (default ``./var/hai``), a shared-password
-authenticator for one machine, the HAI local spawner (profiles ``mig-gpu`` and ``spot``),
-and two managed services: the scheduler API (``/services/hai-scheduler/``) and the lease
+registry), SQLite under ``$HAI_DATA_DIR`` (default ``./var/hai``), one password per person
+(sign-up with admin approval, ``hai_hub.auth.HaiAuthenticator``), the HAI local spawner
+(profiles ``mig-gpu`` and ``spot``), and two managed services: the scheduler API (``/services/hai-scheduler/``) and the lease
 culler. Every setting below is an ordinary traitlets assignment: swap the authenticator,
 change ports or lease lengths here. Environment variables ``HAI_*`` override the defaults
 so tests can run several hubs side by side.
@@ -17,11 +17,13 @@ import shutil
 import sys
 from pathlib import Path
 
+from hai_hub.admin_cli import TOKEN_FILE as ADMIN_TOKEN_FILE
 from hai_hub.handlers import extra_handlers
 
 here = Path(__file__).resolve().parent
 data = Path(os.environ.get("HAI_DATA_DIR", here / "var" / "hai")).resolve()
 data.mkdir(parents=True, exist_ok=True)
+data.chmod(0o700)  # databases, tokens, secrets: for the account that runs the hub only
 os.environ["HAI_DATA_DIR"] = str(data)
 
 
@@ -29,8 +31,9 @@ def secret(name: str, nbytes: int = 32) -> str:
     """A secret kept in the data folder (mode 0600), made on first use."""
     path = data / name
     if not path.exists():
-        path.write_text(secrets.token_hex(nbytes))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(nbytes))
     return path.read_text().strip()
 
 
@@ -58,15 +61,13 @@ c.ConfigurableHTTPProxy.command = [str(chp) if chp.exists() else "configurable-h
 c.JupyterHub.template_paths = [str(here / "hai_hub" / "templates")]
 c.JupyterHub.extra_handlers = extra_handlers()
 
-# -- who may log in: one shared password on one machine (swap for any authenticator) -------
-c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = os.environ.get("HAI_HUB_PASSWORD") or secret(
-    "hub-password", 8
-)
-c.SharedPasswordAuthenticator.admin_password = os.environ.get("HAI_HUB_ADMIN_PASSWORD") or secret(
-    "hub-admin-password", 16
-)
-c.Authenticator.allow_all = True
+# -- who may log in: each person with their own password (docs/hub.md#logging-in) ---------
+# Sign-up at /hub/signup, approval by an admin (/hub/authorize or `hai-admin users`),
+# bcrypt-hashed passwords, 5 failed logins lock a name for 5 minutes. For the machine's
+# own accounts use PAM instead: c.JupyterHub.authenticator_class = "pam".
+c.JupyterHub.authenticator_class = "hai_hub.auth.HaiAuthenticator"
+c.HaiAuthenticator.initial_admin_password = os.environ.get("HAI_HUB_ADMIN_PASSWORD", "")
+c.Authenticator.allow_all = True  # every approved account (approval is the gate)
 c.Authenticator.admin_users = {admin}
 
 # -- dev containers -----------------------------------------------------------------------
@@ -126,6 +127,8 @@ c.JupyterHub.services = [
         },
     },
 ]
+# `hai-admin` (the admin command line) reads this token from the data folder
+c.JupyterHub.services.append({"name": "hai-admin", "api_token": secret(ADMIN_TOKEN_FILE)})
 c.JupyterHub.load_roles = [
     {
         "name": "hai-lease-culler",
@@ -133,15 +136,21 @@ c.JupyterHub.load_roles = [
         "services": ["hai-lease-culler"],
     },
     {"name": "hai-scheduler", "scopes": ["read:users"], "services": ["hai-scheduler"]},
+    {
+        "name": "hai-admin",
+        "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users"],
+        "services": ["hai-admin"],
+    },
     {"name": "user", "scopes": ["self", "access:services!service=hai-scheduler"]},
 ]
 
 if shutil.which("node") is None and not chp.exists():
     print("HAI Hub: node is missing; `make up` installs configurable-http-proxy with npm.")
 print(
-    f"\nHAI Hub: open {public_url}/ and log in as any name with the password in "
-    f"{data / 'hub-password'} ($HAI_HUB_PASSWORD); the admin {admin} uses the one in "
-    f"{data / 'hub-admin-password'} ($HAI_HUB_ADMIN_PASSWORD).\n"
+    f"\nHAI Hub: open {public_url}/ . The admin {admin!r} logs in with the password printed "
+    "below at first start (lost it? `hai-admin users reset-password "
+    f"{admin}`); everyone else signs up at {public_url}/hub/signup and waits for approval "
+    f"(`hai-admin users approve NAME` or the Users page).\n"
     f"Scheduler API: {public_url}{scheduler_prefix} (hai-cli init <hub token> --url <that>).\n",
     flush=True,
 )

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,11 @@ class Hub:
     url: str  # http://127.0.0.1:PORT
     data: Path
     admin_token: str
-    password: str
+    admin_name: str
     admin_password: str
     proc: subprocess.Popen
     log_path: Path
+    passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def api(self) -> str:
@@ -55,6 +56,21 @@ class Hub:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def add_user(self, name: str, *, admin: bool = False) -> str:
+        """An approved account with a fresh password (through the hub's admin API)."""
+        password = "pw-" + secrets.token_hex(8)
+        with self.admin() as c:
+            r = c.post(f"{self.api}/hai/users/{name}", json={"password": password, "admin": admin})
+            assert r.status_code == 201, r.text
+        self.passwords[name] = password
+        return password
+
+    def password(self, name: str) -> str:
+        """``name``'s password, adding the account on first use."""
+        if name == self.admin_name:
+            return self.admin_password
+        return self.passwords.get(name) or self.add_user(name)
 
     def user_token(self, name: str) -> str:
         with self.admin() as c:
@@ -86,7 +102,6 @@ def running_hub(tmp: Path, extra_config: str = "", **env: str) -> Iterator[Hub]:
     data.mkdir(parents=True)
     port = free_port()
     admin_token = secrets.token_hex(16)
-    password = "hai-test-" + secrets.token_hex(4)
     admin_password = "hai-admin-" + secrets.token_hex(16)
     cfg = tmp / "test_jupyterhub_config.py"
     cfg.write_text(
@@ -104,8 +119,8 @@ def running_hub(tmp: Path, extra_config: str = "", **env: str) -> Iterator[Hub]:
         "HAI_HUB_API_PORT": str(free_port()),
         "HAI_PROXY_API_PORT": str(free_port()),
         "HAI_SCHEDULER_PORT": str(free_port()),
-        "HAI_HUB_PASSWORD": password,
         "HAI_HUB_ADMIN_PASSWORD": admin_password,
+        "HAI_ADMIN_USER": "hubadmin",
         **env,
     }
     log_path = tmp / "hub.log"
@@ -119,7 +134,13 @@ def running_hub(tmp: Path, extra_config: str = "", **env: str) -> Iterator[Hub]:
             start_new_session=True,
         )
     hub = Hub(
-        f"http://127.0.0.1:{port}", data, admin_token, password, admin_password, proc, log_path
+        f"http://127.0.0.1:{port}",
+        data,
+        admin_token,
+        full_env["HAI_ADMIN_USER"],
+        admin_password,
+        proc,
+        log_path,
     )
     try:
         deadline = time.monotonic() + 60
@@ -183,12 +204,12 @@ def server_environ(data: Path, user: str) -> dict[str, str]:
     raise AssertionError(f"no running server process for {user}")
 
 
-def browser_login(hub: Hub, name: str, *, admin: bool = False) -> httpx.Client:
+def browser_login(hub: Hub, name: str, password: str | None = None) -> httpx.Client:
     """Log in through the hub's login form, as a person would; returns the cookie session."""
     client = httpx.Client(base_url=hub.url, follow_redirects=True, timeout=60)
     page = client.get("/hub/login")
-    xsrf = re.search(r'name="_xsrf"\s+value="([^"]+)"', page.text)
-    form = {"username": name, "password": hub.admin_password if admin else hub.password}
+    xsrf = re.search(r'name="_xsrf"\s*value="([^"]+)"', page.text)
+    form = {"username": name, "password": password or hub.password(name)}
     if xsrf:
         form["_xsrf"] = xsrf.group(1)
     resp = client.post("/hub/login", data=form)

@@ -9,10 +9,8 @@ at once, and a chain that needs the spot node reclaims it.
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,13 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser_helpers import run_browser_script
 from tests.hub_helpers import browser_login, running_hub, server_environ
 
 pytestmark = pytest.mark.slow
 
 LEASE = 25  # seconds: short, so expiry happens inside the test
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def hai_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -41,30 +39,13 @@ def hai_cli(home: Path, *args: str, timeout: float = 60) -> subprocess.Completed
     )
 
 
-def browser_check(hub, user: str, password: str) -> dict | None:
-    """Run tests/browser/hub_home.mjs (playwright-core + Debian's chromium), if available."""
-    node = shutil.which("node")
-    ready = node and CHROMIUM.exists() and (REPO / "node_modules" / "playwright-core").is_dir()
-    if not ready:
-        if os.environ.get("CI"):
-            raise AssertionError("CI needs node, playwright-core and /usr/bin/chromium")
-        return None
-    run = subprocess.run(
-        [node, str(REPO / "tests" / "browser" / "hub_home.mjs")],
-        env={
-            **os.environ,
-            "HUB_URL": hub.url,
-            "HUB_USER": user,
-            "HUB_PASSWORD": password,
-            "OUT_DIR": str(REPO / "test-artifacts"),
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
+def browser_check(hub, user: str, password: str) -> dict:
+    """The hub home page's lease card in chromium (tests/browser/hub_home.mjs)."""
+    seen, stderr = run_browser_script(
+        "hub_home", {"HUB_URL": hub.url, "HUB_USER": user, "HUB_PASSWORD": password}, timeout=120
     )
-    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("{")]
-    assert lines, run.stdout + run.stderr
-    return json.loads(lines[-1])
+    assert seen["ok"], (seen, stderr)
+    return seen
 
 
 def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
@@ -76,7 +57,7 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
         HAI_CULLER_INTERVAL="1",
     ) as hub:
         # alice logs in through the form and spawns from the spawn form, as a person would
-        alice = browser_login(hub, "alice", admin=True)
+        alice = browser_login(hub, "alice")
         form = alice.get("/hub/spawn")
         assert 'value="mig-gpu"' in form.text and 'value="spot"' in form.text
         action = re.search(r'id="spawn_form"\s+action="([^"]+)"', form.text)
@@ -123,12 +104,10 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
         assert nosy.status_code == 404
 
         # ... and in a real browser: the home page card shows the slice and renews the lease
-        seen = browser_check(hub, "alice", hub.admin_password)
-        if seen is not None:
-            assert seen["ok"], seen
-            assert seen["profile"] == "mig-gpu"
-            assert seen["gpus"] == a_env["CUDA_VISIBLE_DEVICES"]
-            assert seen["lease_after"] != seen["lease_before"] and seen["error_hidden"]
+        seen = browser_check(hub, "alice", hub.password("alice"))
+        assert seen["profile"] == "mig-gpu"
+        assert seen["gpus"] == a_env["CUDA_VISIBLE_DEVICES"]
+        assert seen["lease_after"] != seen["lease_before"] and seen["error_hidden"]
 
         # a hub token works with hai-cli against the scheduler service
         home_dir = tmp_path / "dave-home"

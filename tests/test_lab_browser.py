@@ -13,8 +13,6 @@ without a browser download).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,15 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service_helpers import REPO, ServiceProcess, hai_cli, init_cli, scheduler_process
+from tests.browser_helpers import ARTIFACTS, run_browser_script
+from tests.service_helpers import ServiceProcess, hai_cli, init_cli, scheduler_process
 from tests.test_lab_server import jupyter_process
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCRIPT = REPO / "tests" / "browser" / "lab_sidebar.mjs"
-LEASE_SCRIPT = REPO / "tests" / "browser" / "lab_lease.mjs"
-ARTIFACTS = REPO / "test-artifacts"
 
 CONFIG = """\
 c.SchedulerApp.tick_seconds = 0.2
@@ -50,41 +45,10 @@ for i in range(1, 601):
 NOTIFICATION_SETTINGS = {"fetchNews": "false", "checkForUpdates": False}
 
 
-def _need_browser() -> str:
-    node = shutil.which("node")
-    if node is None or not CHROMIUM.exists():
-        pytest.skip("needs node and /usr/bin/chromium (make test installs chromium)")
-    if not (REPO / "node_modules" / "playwright-core").is_dir():
-        pytest.skip("needs playwright-core in node_modules (make install)")
-    return node
-
-
 def _quiet_lab_settings(home: Path) -> None:
     settings = home / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
-
-
-def _run_script(node: str, script: Path, home: Path, **env: str) -> tuple[dict[str, Any], str]:
-    run = subprocess.run(
-        [node, str(script)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(home),
-            "OUT_DIR": str(ARTIFACTS),
-            "CHROMIUM": str(CHROMIUM),
-            **env,
-        },
-        cwd=str(REPO),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    lines = run.stdout.strip().splitlines()
-    assert lines, f"no output from {script.name}:\n{run.stderr}"
-    result = json.loads(lines[-1])
-    print(f"\n{script.name}: screenshots {', '.join(result['screenshots'])}")
-    return result, run.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +58,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
 
 
 def test_sidebar_follows_and_stops_a_cli_chain(service: ServiceProcess, tmp_path: Path) -> None:
-    node = _need_browser()
     home = tmp_path / "alice"
     init_cli(home, service.url, service.tokens["alice"])
     (home / "ticker.py").write_text(TICKER)
@@ -105,8 +68,9 @@ def test_sidebar_follows_and_stops_a_cli_chain(service: ServiceProcess, tmp_path
     chain_id = json.loads(res.stdout)["id"]
 
     with jupyter_process(home, app="lab", args=("--LabApp.expose_app_in_browser=True",)) as lab:
-        result, stderr = _run_script(
-            node, SCRIPT, home, LAB_URL=lab.url, LAB_TOKEN=lab.token, CHAIN="lab-e2e"
+        result, stderr = run_browser_script(
+            "lab_sidebar",
+            {"HOME": str(home), "LAB_URL": lab.url, "LAB_TOKEN": lab.token, "CHAIN": "lab-e2e"},
         )
         lab_log = lab.log_tail()
     assert result["ok"], (result, stderr, lab_log)
@@ -144,7 +108,6 @@ c.DevServerManager.spot_grace_seconds = 240
 
 
 def test_status_bar_lease_renew_and_spot_reclaim_warning(tmp_path: Path) -> None:
-    node = _need_browser()
     with scheduler_process(tmp_path / "sched", config=LEASE_CONFIG) as svc:
         home = tmp_path / "alice"
         init_cli(home, svc.url, svc.tokens["alice"])
@@ -163,8 +126,9 @@ def test_status_bar_lease_renew_and_spot_reclaim_warning(tmp_path: Path) -> None
             "--HaiLabConfig.lease_poll_seconds=1",
         )
         with jupyter_process(home, app="lab", args=args) as lab:
-            mig, stderr = _run_script(
-                node, LEASE_SCRIPT, home, LAB_URL=lab.url, LAB_TOKEN=lab.token, MODE="mig"
+            mig, stderr = run_browser_script(
+                "lab_lease",
+                {"HOME": str(home), "LAB_URL": lab.url, "LAB_TOKEN": lab.token, "MODE": "mig"},
             )
             assert mig["ok"], (mig, stderr, lab.log_tail())
             assert mig["text"].startswith("Lease 9m") or mig["text"].startswith("Lease 10m")
@@ -182,8 +146,9 @@ def test_status_bar_lease_renew_and_spot_reclaim_warning(tmp_path: Path) -> None
             while devserver("GET").json()["state"] != "reclaiming":
                 assert time.monotonic() < deadline, devserver("GET").json()
                 time.sleep(0.2)
-            reclaim, stderr = _run_script(
-                node, LEASE_SCRIPT, home, LAB_URL=lab.url, LAB_TOKEN=lab.token, MODE="spot"
+            reclaim, stderr = run_browser_script(
+                "lab_lease",
+                {"HOME": str(home), "LAB_URL": lab.url, "LAB_TOKEN": lab.token, "MODE": "spot"},
             )
             assert reclaim["ok"], (reclaim, stderr, lab.log_tail())
             assert reclaim["text"].startswith("⚠ Spot reclaim in 3m")

@@ -5,25 +5,15 @@
 //     node tests/browser/hub_home.mjs
 //
 // Prints one JSON line with what it saw; exits non-zero when a step failed.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, stepper } from './chromium.mjs';
 
 const env = process.env;
 const outDir = path.resolve(env.OUT_DIR || 'test-artifacts');
 const result = { ok: false, steps: [] };
-const step = name => {
-  result.steps.push(name);
-  process.stderr.write(`[hub_home] ${name}\n`);
-};
+const step = stepper(result, `hub_home`);
 
-mkdirSync(outDir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--no-first-run']
-});
+const { browser } = await launch();
 const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
 page.setDefaultTimeout(Number(env.STEP_TIMEOUT_MS || 30000));
 try {

@@ -7,31 +7,16 @@
 //   LAB_URL=... LAB_TOKEN=... MODE=mig OUT_DIR=test-artifacts node tests/browser/lab_lease.mjs
 //
 // Prints one JSON line with what it saw; exits non-zero when a step failed.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, stepper } from './chromium.mjs';
 
 const env = process.env;
 const mode = env.MODE || 'mig';
 const outDir = path.resolve(env.OUT_DIR || 'test-artifacts');
 const result = { ok: false, mode, steps: [], screenshots: [] };
-const step = name => {
-  result.steps.push(name);
-  process.stderr.write(`[lab_lease ${mode}] ${name}\n`);
-};
+const step = stepper(result, `lab_lease ${mode}`);
 
-mkdirSync(outDir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run'
-  ]
-});
+const { browser } = await launch();
 const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
 page.setDefaultTimeout(Number(env.STEP_TIMEOUT_MS || 30000));
 const item = '.hai-LeaseStatus';

@@ -6,36 +6,20 @@
 //     node tests/browser/lab_sidebar.mjs
 //
 // Prints one JSON line with what it saw; exits non-zero when a step failed.
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch, stepper } from './chromium.mjs';
 
 const env = process.env;
 const labUrl = env.LAB_URL;
 const token = env.LAB_TOKEN;
 const chainName = env.CHAIN;
 const outDir = path.resolve(env.OUT_DIR || 'test-artifacts');
-const executablePath = env.CHROMIUM || '/usr/bin/chromium';
 const stepTimeout = Number(env.STEP_TIMEOUT_MS || 30000);
 
 const result = { ok: false, steps: [], console_errors: [], screenshots: [] };
-const step = name => {
-  result.steps.push(name);
-  process.stderr.write(`[lab_sidebar] ${name}\n`);
-};
+const step = stepper(result, `lab_sidebar`);
 
-mkdirSync(outDir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--no-first-run'
-  ]
-});
+const { browser } = await launch();
 const page = await browser.newPage({ viewport: { width: 1440, height: 860 } });
 page.setDefaultTimeout(stepTimeout);
 page.on('console', msg => {
