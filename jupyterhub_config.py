@@ -3,10 +3,11 @@
 JupyterHub on 127.0.0.1 with configurable-http-proxy (installed by ``make`` from the npm
 registry), SQLite under ``$HAI_DATA_DIR`` (default ``./var/hai``), one password per person
 (sign-up with admin approval, ``hai_hub.auth.HaiAuthenticator``), the HAI local spawner
-(profiles ``mig-gpu`` and ``spot``), and two managed services: the scheduler API (``/services/hai-scheduler/``) and the lease
-culler. Every setting below is an ordinary traitlets assignment: swap the authenticator,
-change ports or lease lengths here. Environment variables ``HAI_*`` override the defaults
-so tests can run several hubs side by side.
+(profiles ``mig-gpu`` and ``spot``), and two managed services: the scheduler API
+(``/services/hai-scheduler/``) and the lease culler. Every setting below is an ordinary
+traitlets assignment: swap the authenticator, change ports or lease lengths here.
+Environment variables ``HAI_*`` override the defaults so tests can run several hubs side
+by side.
 """
 
 # ruff: noqa: F821 (``c`` is given by traitlets)
