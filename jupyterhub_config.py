@@ -88,6 +88,11 @@ os.environ["HAI_SCHEDULER_URL"] = f"http://127.0.0.1:{scheduler_port}{scheduler_
 os.environ["HAI_SCHEDULER_TOKEN"] = scheduler_token
 
 # -- the scheduler and the lease culler, as managed services -------------------------------
+# whose account a user's code runs as (docs/security.md): as root, `hai-<name>` made on
+# first use; $HAI_RUN_AS=existing|service|create overrides (service: single-tenant)
+run_as_flags = (
+    [f"--SystemAccounts.mode={os.environ['HAI_RUN_AS']}"] if "HAI_RUN_AS" in os.environ else []
+)
 lease = os.environ.get("HAI_LEASE_SECONDS", str(24 * 3600))
 c.JupyterHub.services = [
     {
@@ -108,6 +113,7 @@ c.JupyterHub.services = [
             + os.environ.get("HAI_SUSPEND_GRACE_SECONDS", "60"),
             # without NVML MIG devices, this many simulated slices on node jupyter-0
             "--LocalBackend.simulated_mig_slices=" + os.environ.get("HAI_SIM_MIG_SLICES", "4"),
+            *run_as_flags,
         ],
         "cwd": str(data),
         "display": True,

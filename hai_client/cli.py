@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -523,13 +524,14 @@ def _local_rank(hai: HaiClient, ref: str, rank: int) -> dict[str, Any]:
     detail = hai.rank(ref, rank)
     if detail.get("state") is None:
         raise HaiError(f"chain {detail['chain_id']} has not started rank {rank} yet")
-    cdir = (detail.get("handle") or {}).get("control_dir")
-    if not cdir or not Path(cdir).is_dir():
+    handle = detail.get("handle") or {}
+    tdir = handle.get("task_dir") or handle.get("control_dir")
+    if not tdir or not os.path.isdir(tdir):
         raise HaiError(
             f"rank {rank} of chain {detail['chain_id']} runs on node {detail.get('node')}, "
-            "not on this machine; run this command there"
+            "not on this machine (or not as your account); run this command there"
         )
-    detail["control_dir"] = cdir
+    detail["control_dir"] = tdir
     return detail
 
 
@@ -544,7 +546,7 @@ def prof(ref: str, rank: int, native: bool) -> None:
     if detail["state"] != "running":
         raise HaiError(f"rank {rank} is {detail['state']}, not running")
     try:
-        pid = int((Path(detail["control_dir"]) / "child.pid").read_text().strip())
+        pid = int((Path(detail["control_dir"]) / "rank.pid").read_text().strip())
     except (OSError, ValueError):
         raise HaiError(f"rank {rank} has no process id recorded yet") from None
     beside = Path(sys.executable).with_name("py-spy")  # installed with hai-hub
@@ -560,24 +562,89 @@ def prof(ref: str, rank: int, native: bool) -> None:
 @cli.command()
 @chain_ref
 @rank_option
-def ssh(ref: str, rank: int) -> None:
-    """A shell in a rank's working directory, with its environment."""
+@click.option(
+    "--as-admin",
+    is_flag=True,
+    help="Enter another user's rank (root only): the shell runs as that user's account.",
+)
+def ssh(ref: str, rank: int, as_admin: bool) -> None:
+    """A shell in a running rank's working directory, as its account, with its environment.
+
+    Your own rank: a shell as you. Someone else's (admins, with --as-admin, as root): a
+    shell as *their* account with their environment, so nothing of theirs (PROMPT_COMMAND,
+    PATH) ever runs as you.
+    """
     with client() as hai:
         detail = _local_rank(hai, ref, rank)
-    env = dict(os.environ)
-    env.update(detail.get("environment") or {})
+    if detail["state"] != "running":
+        chain_id, state = detail["chain_id"], detail["state"]
+        raise HaiError(f"rank {rank} of chain {chain_id} is {state}, not running")
+    rank_env = dict(detail.get("environment") or {})
     if detail.get("haienv"):
-        env.update(local_run.haienv_vars(detail["haienv"]))
-    env["HAI_CONTROL_DIR"] = detail["control_dir"]
+        rank_env.update(local_run.haienv_vars(detail["haienv"]))
+    rank_env["HAI_CONTROL_DIR"] = detail["control_dir"]
     workspace = detail.get("workspace") or "."
-    if not Path(workspace).is_dir():
-        raise HaiError(f"the rank's workspace {workspace} does not exist here")
-    shell = os.environ.get("SHELL") or "/bin/bash"
+    account = (detail.get("handle") or {}).get("account")
+    me = pwd.getpwuid(os.getuid()).pw_name
+    if account and account != me:
+        argv, env, cwd = _shell_as_owner(account, detail, as_admin, rank_env)
+    else:
+        argv, env, cwd = (
+            [os.environ.get("SHELL") or "/bin/bash"],
+            {**os.environ, **rank_env},
+            workspace,
+        )
     click.echo(
-        f"hai-cli: shell for chain {detail['chain_id']} rank {rank} in {workspace} (exit to leave)",
+        f"hai-cli: shell for chain {detail['chain_id']} rank {rank} as {account or me} "
+        f"in {workspace} (exit to leave)",
         err=True,
     )
-    sys.exit(subprocess.call([shell], cwd=workspace, env=env))
+    sys.exit(subprocess.call(argv, cwd=cwd, env=env))
+
+
+def _shell_as_owner(
+    account: str, detail: dict[str, Any], as_admin: bool, rank_env: dict[str, str]
+) -> tuple[list[str], dict[str, str], str]:
+    """argv, environment and start folder of a shell as ``account`` (root only, on
+    purpose only): the owner's environment, none of the caller's variables."""
+    owner = detail.get("owner") or account
+    if not as_admin:
+        raise HaiError(
+            f"chain {detail['chain_id']} runs as {account!r} ({owner}'s account), not as you; "
+            "admins enter it with --as-admin, as root"
+        )
+    if os.geteuid() != 0:
+        raise HaiError(f"only root can open a shell as {account!r}")
+    entry = pwd.getpwnam(account)
+    click.echo(
+        f"hai-cli: WARNING: entering {owner}'s rank as {account!r}: what you type runs as "
+        f"{owner}, with {owner}'s environment",
+        err=True,
+    )
+    env = dict(rank_env)
+    env.update(
+        HOME=entry.pw_dir,
+        USER=account,
+        LOGNAME=account,
+        SHELL=entry.pw_shell or "/bin/sh",
+        PATH=rank_env.get("PATH") or "/usr/local/bin:/usr/bin:/bin",
+    )
+    shell = entry.pw_shell or "/bin/sh"
+    workspace = detail.get("workspace") or entry.pw_dir
+    argv = [
+        "setpriv",
+        f"--reuid={entry.pw_uid}",
+        f"--regid={entry.pw_gid}",
+        "--init-groups",
+        "--",
+        shell,
+        "-c",
+        'cd "$1" && exec "$2"',
+        "hai-ssh",
+        workspace,
+        shell,
+    ]
+    return argv, env, "/"
 
 
 # --------------------------------------------------------------------------- haienv

@@ -121,6 +121,7 @@ def running_hub(tmp: Path, extra_config: str = "", **env: str) -> Iterator[Hub]:
         "HAI_SCHEDULER_PORT": str(free_port()),
         "HAI_HUB_ADMIN_PASSWORD": admin_password,
         "HAI_ADMIN_USER": "hubadmin",
+        "HAI_RUN_AS": "service",  # single-tenant unless a test is about isolation
         **env,
     }
     log_path = tmp / "hub.log"

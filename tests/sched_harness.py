@@ -28,6 +28,9 @@ def make_app(
     cfg.SchedulerApp.data_dir = str(data_dir)
     cfg.LocalBackend.nodes = nodes
     cfg.LocalBackend.python = sys.executable
+    # single-tenant: these tests are about scheduling; tests/test_isolation.py runs ranks
+    # as real accounts
+    cfg.SystemAccounts.mode = "service"
     for k, v in knobs.items():
         setattr(cfg.SchedulerApp, k, v)
     app = SchedulerApp(config=cfg)

@@ -202,21 +202,26 @@ def scheduler_process(
     config: str = "",
     env: dict[str, str] | None = None,
     start_timeout: float = 60.0,
+    run_as: str = "service",
+    db_url: str | None = None,
 ) -> Iterator[ServiceProcess]:
     """Start ``hai-scheduler`` on a free loopback port with a fresh data dir.
 
     ``users`` are (name, admin) pairs created with a token each before the start;
     ``config`` is the text of a ``hai_scheduler_config.py`` (e.g.
-    ``c.LocalBackend.nodes = [...]``); ``args`` are extra command-line arguments.
+    ``c.LocalBackend.nodes = [...]``); ``args`` are extra command-line arguments;
+    ``run_as`` is ``SystemAccounts.mode`` (single-tenant ``service`` unless a test is about
+    isolation).
     """
     data_dir = tmp / "hai-data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    db_url = f"sqlite:///{data_dir / 'scheduler.sqlite'}"
+    db_url = db_url or f"sqlite:///{data_dir / 'scheduler.sqlite'}"
     factory = open_database(db_url)
     tokens = {name: add_user(factory, name, admin=admin) for name, admin in users}
     if config:
         (tmp / "hai_scheduler_config.py").write_text(config)
     port_file = tmp / "hai-port"
+    port_file.unlink(missing_ok=True)  # a restart on the same folder waits for its own port
     log_path = tmp / "hai-scheduler.log"
     cmd = [
         _script("hai-scheduler"),
@@ -224,6 +229,7 @@ def scheduler_process(
         f"--port-file={port_file}",
         f"--data-dir={data_dir}",
         f"--db-url={db_url}",
+        f"--SystemAccounts.mode={run_as}",
         *args,
     ]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

@@ -34,6 +34,10 @@ __all__ = [
 class Backend(LoggingConfigurable):
     """Base class: a backend starts ranks, observes them, signals and stops them."""
 
+    def describe(self) -> str:
+        """One line for the start-up log: where ranks run and as whom."""
+        return type(self).__name__
+
     def discover_nodes(self) -> list[NodeSpec]:
         """The nodes this backend can place ranks on."""
         raise NotImplementedError

@@ -45,6 +45,7 @@ class RankLaunch:
     env: dict[str, str]  # rank variables, the chain's variables and the haienv's activation
     workspace: str
     owner: str
+    system_user: str | None = None  # the owner's recorded system account (users table)
     haienv: str | None = None
     python: str | None = None  # the haienv's interpreter for .py entrypoints
     gpus: int | None = None  # GPUs of the node to expose; None = all

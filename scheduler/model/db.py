@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,4 +78,16 @@ def open_database(url: str, **kwargs) -> sessionmaker[Session]:
     """Engine + migrations + a session factory, ready to use."""
     engine = make_engine(url, **kwargs)
     upgrade(engine)
+    _make_private(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def _make_private(engine: Engine) -> None:
+    """A SQLite database (and its WAL files) is readable by its owner only: it holds
+    every user's chains, environments and token hashes."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path + suffix, 0o600)

@@ -137,6 +137,7 @@ class SchedulerApp(Application):
         super().initialize(argv)
         if self.subapp is not None:
             return
+        os.umask(0o077)  # the service's files are its own (see init_data_dir)
         if self.config_file_name and Path(self.config_file_name).exists():
             self.load_config_file(self.config_file_name)
         self.init_core()
@@ -144,13 +145,22 @@ class SchedulerApp(Application):
 
     def init_core(self) -> None:
         """Database, backend and loop: everything but the HTTP side."""
-        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        self.init_data_dir()
         self.session_factory = open_database(self.db_url)
         self.backend = self.backend_class(parent=self, data_dir=self.data_dir)
         self.devservers = DevServerManager(parent=self)
         self.inventory_lock = threading.Lock()
         self.loop = SchedulerLoop(parent=self, app=self)
         self.loop.sync_nodes()
+        self.log.info("%s", self.backend.describe())
+
+    def init_data_dir(self) -> None:
+        """The data folder can be crossed (0711) but not listed, so ranks reach their own
+        task folders and nothing else (the service process's umask is 077: what it creates
+        there, the database, tokens and rank specs, is its own)."""
+        data = Path(self.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        data.chmod(0o711)
 
     def ensure_first_user(self) -> str | None:
         """Create the first admin and return a new token for them, if no user exists yet."""

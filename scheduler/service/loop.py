@@ -502,6 +502,7 @@ class SchedulerLoop(LoggingConfigurable):
             env=env,
             workspace=chain.workspace or ".",
             owner=chain.owner.name,
+            system_user=chain.owner.system_user,
             haienv=chain.haienv,
             python=python,
             gpus=chain.gpus_per_node,
@@ -513,6 +514,8 @@ class SchedulerLoop(LoggingConfigurable):
             return
         rank.handle = {**rank.handle, **handle, "started": True}
         rank.started_at = rank.started_at or now
+        if handle.get("isolated") and chain.owner.system_user is None:
+            chain.owner.system_user = handle["account"]  # the mapping, kept for good
 
     def _init_failed(self, job: Job, rank: JobRank, reason: str, now: dt.datetime) -> None:
         self.log.warning("chain %s rank %s could not start: %s", job.chain_id, rank.rank, reason)

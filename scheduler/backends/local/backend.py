@@ -2,6 +2,12 @@
 
 "Nodes" are slices of this machine's GPUs (or simulated GPU slots when there is none);
 configure several to try multi-node chains and preemption on one machine.
+
+Each rank runs as its owner's system account (:mod:`.accounts`), with an environment built
+from scratch (the service's own variables, tokens included, never reach a rank), its
+whole process tree tracked (:mod:`.proctree`), and two control folders: a private one the
+scheduler trusts and a task folder of the owner's that it reads as untrusted input
+(:mod:`.control`).
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from scheduler.backends.base import (
     RankObservation,
 )
 from scheduler.backends.local import control
+from scheduler.backends.local.accounts import Account, SystemAccounts
 from scheduler.backends.local.gpus import discover_gpus
 from scheduler.backends.local.logfiles import read_log
+from scheduler.backends.local.proctree import RankTree, mechanism
 from scheduler.backends.types import rank_argv
 
 
@@ -77,6 +85,23 @@ class LocalBackend(Backend):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._launcher: subprocess.Popen | None = None
+        self.accounts = SystemAccounts(parent=self)
+        self._prepared = False
+
+    def describe(self) -> str:
+        """Who runs as whom and how rank processes are tracked (for the start-up log)."""
+        return f"ranks: {self.accounts.describe()}; process trees: {mechanism()}"
+
+    def _prepare_folders(self) -> None:
+        """``ranks/`` is the service's alone; ``logs/`` and ``tasks/`` may be crossed by
+        anyone (0711) so each owner reaches their own rank's folder, but listed by no one."""
+        if self._prepared:
+            return
+        root = Path(self.data_dir)
+        for sub, mode in (("ranks", 0o700), ("logs", 0o711), ("tasks", 0o711)):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).chmod(mode)
+        self._prepared = True
 
     # -- nodes ------------------------------------------------------------------------
     def discover_nodes(self) -> list[NodeSpec]:
@@ -106,6 +131,18 @@ class LocalBackend(Backend):
     def log_dir(self, key: RankKey) -> Path:
         return Path(self.data_dir) / "logs" / str(key.chain_id) / str(key.job_seq) / str(key.rank)
 
+    def task_dir(self, key: RankKey) -> Path:
+        return Path(self.data_dir) / "tasks" / str(key.chain_id) / str(key.job_seq) / str(key.rank)
+
+    @staticmethod
+    def tree_name(key: RankKey) -> str:
+        return f"rank-{key.chain_id}-{key.job_seq}-{key.rank}"
+
+    def _tree(self, key: RankKey) -> RankTree:
+        return RankTree(
+            self.tree_name(key), pgid=_read_int(self.control_dir(key) / control.CHILD_PID)
+        )
+
     # -- starting ---------------------------------------------------------------------
     def command(self, launch: RankLaunch) -> list[str]:
         """argv for the rank: .py runs with the env's python, .sh with bash, else exec."""
@@ -119,27 +156,23 @@ class LocalBackend(Backend):
             return live
         if (cdir / control.EXIT).exists():  # ran and ended while the scheduler was down
             return {"control_dir": str(cdir), "adopted": True}
-        if not os.path.isdir(launch.workspace):
-            raise RuntimeError(f"workspace {launch.workspace!r} does not exist")
+        account = self.accounts.resolve(launch.owner, launch.system_user)
+        self._prepare_folders()
+        if not os.path.isabs(launch.workspace):
+            raise RuntimeError(f"workspace {launch.workspace!r} is not an absolute path")
         node = self._node(launch.node)
         gpu_ids = node.gpu_ids[: launch.gpus] if launch.gpus else node.gpu_ids
-        env = dict(os.environ)
-        env.update(launch.env)
-        env.update(
-            {
-                "CUDA_VISIBLE_DEVICES": ",".join(gpu_ids),
-                "HAI_CONTROL_DIR": str(cdir),
-                "HAI_NODE": node.name,
-                "MASTER_ADDR": "127.0.0.1",
-            }
-        )
         cdir.mkdir(parents=True, exist_ok=True)
+        tdir = self._make_task_dir(key, account)
         control.write_json_atomic(
             cdir / control.SPEC,
             {
                 "argv": self.command(launch),
                 "cwd": launch.workspace,
-                "env": env,
+                "env": self.rank_environment(launch, account, gpu_ids, node.name, tdir),
+                "account": None if account.is_service else _account_json(account),
+                "tree": self.tree_name(key),
+                "task_dir": str(tdir),
                 "log_dir": str(self.log_dir(key)),
                 "max_line_bytes": self.max_line_bytes,
                 "segment_bytes": self.log_segment_bytes,
@@ -152,7 +185,47 @@ class LocalBackend(Backend):
             "runner_pid": pid,
             "runner_start": control.process_start_time(pid),
             "control_dir": str(cdir),
+            "task_dir": str(tdir),
+            "account": account.name,
+            "isolated": not account.is_service,
         }
+
+    def rank_environment(
+        self, launch: RankLaunch, account: Account, gpu_ids: tuple[str, ...], node: str, tdir: Path
+    ) -> dict[str, str]:
+        """Built from scratch: the account's identity, a PATH, the chain's and rank's
+        variables and the node's. Nothing of the service's own environment (its tokens)."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "HOME": account.home,
+            "USER": account.name,
+            "LOGNAME": account.name,
+            "SHELL": account.shell,
+            "HAIENV_USER": launch.owner,
+        }
+        env.update(launch.env)
+        env.update(
+            {
+                "CUDA_VISIBLE_DEVICES": ",".join(gpu_ids),
+                "HAI_CONTROL_DIR": str(tdir),
+                "HAI_NODE": node,
+                "MASTER_ADDR": "127.0.0.1",
+            }
+        )
+        return env
+
+    def _make_task_dir(self, key: RankKey, account: Account) -> Path:
+        """The rank's own folder (its owner's, 0700) under root-owned, crossable parents."""
+        tdir = self.task_dir(key)
+        for parent in (tdir.parent.parent, tdir.parent):
+            parent.mkdir(exist_ok=True)
+            parent.chmod(0o711)
+        tdir.mkdir(exist_ok=True)
+        if not account.is_service:
+            os.chown(tdir, account.uid, account.gid)
+        tdir.chmod(0o700)
+        return tdir
 
     def _launch(self, cdir: Path) -> int:
         """Start the rank's supervisor through the fork server (restarted if it died)."""
@@ -221,9 +294,9 @@ class LocalBackend(Backend):
         )
 
     def poll_rank(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
-        cdir = self.control_dir(key)
-        wls = _read_int(cdir / control.WHOLE_LIFE_STATE)
-        acked = (cdir / control.SUSPEND_ACK).exists()
+        cdir, tdir = self.control_dir(key), self.task_dir(key)
+        wls = control.read_user_int(tdir, control.WHOLE_LIFE_STATE, *WHOLE_LIFE_STATE_RANGE)
+        acked = control.user_file_exists(tdir, control.SUSPEND_ACK)
         exited = self._exited(cdir, wls, acked)
         if exited is not None:
             return exited
@@ -236,30 +309,26 @@ class LocalBackend(Backend):
                 phase="running", whole_life_state=wls, suspend_acked=acked, handle=live
             )
         # the supervisor may have written its exit status and ended since we looked
-        exited = self._exited(cdir, _read_int(cdir / control.WHOLE_LIFE_STATE), acked)
+        exited = self._exited(cdir, wls, acked)
         if exited is not None:
             return exited
         if not handle:
             return RankObservation(phase="gone", reason="the rank was never started")
-        return RankObservation(
-            phase="gone",
-            reason="the rank's supervisor process vanished without recording an exit status",
-            whole_life_state=wls,
-        )
+        lost = "the rank's supervisor process vanished without recording an exit status"
+        if not self._tree(key).kill_all():
+            # its GPUs stay allocated until every process of the rank is gone
+            return RankObservation(phase="running", whole_life_state=wls, reason=lost)
+        return RankObservation(phase="gone", reason=lost, whole_life_state=wls)
 
     # -- signalling -------------------------------------------------------------------
     def request_suspend(self, key: RankKey, handle: dict[str, Any]) -> None:
-        cdir = self.control_dir(key)
-        if cdir.is_dir():
-            (cdir / control.SUSPEND).write_text("1")
+        control.create_user_flag(self.task_dir(key), control.SUSPEND)
 
     def terminate(self, key: RankKey, handle: dict[str, Any], *, force: bool = False) -> None:
         sig = signal.SIGKILL if force else signal.SIGTERM
-        cdir = self.control_dir(key)
-        pid = _read_int(cdir / control.CHILD_PID)
-        if pid and control.process_start_time(pid) is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, sig)
+        tree = self._tree(key)
+        if tree.pids():
+            tree.signal(sig)
             return
         runner = handle.get("runner_pid")
         if runner and control.is_alive(runner, handle.get("runner_start")):
@@ -268,6 +337,20 @@ class LocalBackend(Backend):
 
     def read_log(self, key: RankKey, offset: int = 0, max_bytes: int = 1 << 20) -> LogChunk:
         return read_log(self.log_dir(key), offset, max_bytes)
+
+
+# what a rank may store with set_whole_life_state(): the users' INTEGER column on both
+# databases (PostgreSQL's is 32-bit); anything else is ignored, never stored
+WHOLE_LIFE_STATE_RANGE = (-(2**31), 2**31 - 1)
+
+
+def _account_json(account: Account) -> dict[str, Any]:
+    return {
+        "name": account.name,
+        "uid": account.uid,
+        "gid": account.gid,
+        "groups": list(account.groups),
+    }
 
 
 def _read_int(path: Path) -> int | None:

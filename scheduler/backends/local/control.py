@@ -1,25 +1,36 @@
-"""The rank control folder: the files through which the scheduler, the rank supervisor
+"""The rank control folders: the files through which the scheduler, the rank supervisor
 and the user's code talk to each other on one machine.
 
-Layout of ``<data_dir>/ranks/<chain>/<job seq>/<rank>/``::
+Two folders per rank. The **private** one, ``<data_dir>/ranks/<chain>/<job seq>/<rank>/``,
+belongs to the service (mode 0700) and holds what the scheduler trusts::
 
     spec.json          what to run (written by the scheduler before the supervisor starts)
     lock               held (flock) by the live supervisor for its whole life
     runner.json        the supervisor's pid and process start time
     child.pid          the user process's pid (= its process group id)
     exit.json          the outcome, written once the user process ended
+
+The **task** folder, ``<data_dir>/tasks/<chain>/<job seq>/<rank>/`` (``$HAI_CONTROL_DIR``
+in the rank), belongs to the rank's owner (mode 0700) and holds what the rank says::
+
+    rank.pid           the user process's pid, for the owner's tools (hai-cli prof)
     suspend            present once the scheduler asks the chain to suspend
     suspend_ack        present once the user's code called go_suspend()
     whole_life_state   the integer the user's code stored with set_whole_life_state()
 
-The user-code side of this protocol lives in :mod:`hai_client.task`; the names are
-shared through the constants below.
+Everything in the task folder is untrusted: the scheduler reads it with
+:func:`read_user_int` / :func:`user_file_exists` (no links followed, no FIFOs opened, a
+few bytes at most, range-checked) and writes ``suspend`` with :func:`create_user_flag`
+(never through a link). The user-code side of this protocol lives in
+:mod:`hai_client.task`; the names are shared through the constants below.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +43,70 @@ LOCK = "lock"
 RUNNER = "runner.json"
 CHILD_PID = "child.pid"
 EXIT = "exit.json"
+RANK_PID = "rank.pid"
+
+
+USER_FILE_MAX_BYTES = 64
+
+
+def _open_user_dir(folder: Path) -> int:
+    return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
+def read_user_int(folder: Path, name: str, lo: int, hi: int) -> int | None:
+    """An integer the rank wrote into ``folder/name``; None if absent, not a plain small
+    file, not a whole number, or outside ``[lo, hi]``."""
+    try:
+        dir_fd = _open_user_dir(folder)
+    except OSError:
+        return None
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        raw = os.read(fd, USER_FILE_MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > USER_FILE_MAX_BYTES:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return None
+    return value if lo <= value <= hi else None
+
+
+def user_file_exists(folder: Path, name: str) -> bool:
+    """Whether the rank created ``folder/name`` (any kind of entry; links not followed)."""
+    try:
+        os.stat(folder / name, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def create_user_flag(folder: Path, name: str, content: bytes = b"1") -> None:
+    """Create ``folder/name`` holding ``content`` in the rank's folder without following
+    a link the rank may have put there; an existing entry is left alone."""
+    try:
+        dir_fd = _open_user_dir(folder)
+    except OSError:
+        return
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
+            try:
+                os.write(fd, content)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(dir_fd)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

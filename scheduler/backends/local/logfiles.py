@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 from scheduler.backends.types import LogChunk, LogLine
 
@@ -47,24 +48,38 @@ class LogWriter:
         max_line_bytes: int = 16384,
         segment_bytes: int = 8 << 20,
         keep_segments: int = 4,
+        reader_gid: int | None = None,
     ) -> None:
+        """``reader_gid``: the rank owner's group may read the log (folder 0750, files
+        0640); the writer keeps ownership, so the rank cannot rewrite its own record."""
         self.folder = folder
         self.max_line_bytes = max_line_bytes
         self.segment_bytes = segment_bytes
         self.keep_segments = keep_segments
+        self.reader_gid = reader_gid
         folder.mkdir(parents=True, exist_ok=True)
+        if reader_gid is not None:
+            os.chown(folder, -1, reader_gid)
+            folder.chmod(0o750)
         segs = _segments(folder)
         if segs:
             start, path = segs[-1]
             self._start = start
-            self._fh = open(path, "ab")  # noqa: SIM115 - kept open for the writer's life
+            self._fh = self._open(path)
             self._size = self._fh.tell()
         else:
             self._start = 0
             self._size = 0
-            self._fh = open(folder / f"{0:016d}{SEGMENT_SUFFIX}", "ab")  # noqa: SIM115
+            self._fh = self._open(folder / f"{0:016d}{SEGMENT_SUFFIX}")
         self._partial = b""
         self._dropping = 0  # bytes of an over-long line being dropped
+
+    def _open(self, path: Path) -> BinaryIO:
+        fh = open(path, "ab")  # noqa: SIM115 - kept open for the writer's life
+        if self.reader_gid is not None:
+            os.fchown(fh.fileno(), -1, self.reader_gid)
+            os.fchmod(fh.fileno(), 0o640)
+        return fh
 
     def _emit(self, text: bytes) -> None:
         record = _now_iso().encode() + b" " + text + b"\n"
@@ -77,7 +92,7 @@ class LogWriter:
         self._fh.close()
         self._start += self._size
         self._size = 0
-        self._fh = open(self.folder / f"{self._start:016d}{SEGMENT_SUFFIX}", "ab")  # noqa: SIM115
+        self._fh = self._open(self.folder / f"{self._start:016d}{SEGMENT_SUFFIX}")
         for _, old in _segments(self.folder)[: -self.keep_segments]:
             old.unlink(missing_ok=True)
 

@@ -1,9 +1,12 @@
 """The rank supervisor: one small process per rank that outlives scheduler restarts.
 
-It runs the user's command in a process group of its own, stores every output line with
-a timestamp (:mod:`.logfiles`), and writes the exit status to the control folder
-(:mod:`.control`). The scheduler starts it in a new session, so killing the scheduler
-(even with SIGKILL) leaves the rank running; a restarted scheduler adopts it.
+It runs the user's command as the rank owner's account (uid, gid, supplementary groups;
+the supervisor itself keeps the service's identity, as slurmstepd does), in a session, a
+process group and, where possible, a cgroup of its own (:mod:`.proctree`); it stores every
+output line with a timestamp (:mod:`.logfiles`), writes the exit status to the private
+control folder (:mod:`.control`), and ends whatever the command left running. The
+scheduler starts it in a new session, so killing the scheduler (even with SIGKILL) leaves
+the rank running; a restarted scheduler adopts it.
 
 Usage: ``python -m scheduler.backends.local.runner CONTROL_DIR``
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 from scheduler.backends.local import control
 from scheduler.backends.local.logfiles import LogWriter
+from scheduler.backends.local.proctree import RankTree
 
 
 def _signal_exit_code(returncode: int) -> int:
@@ -42,30 +46,26 @@ def run(control_dir: Path) -> int:
         control_dir / control.RUNNER,
         {"pid": os.getpid(), "start_time": control.process_start_time(os.getpid())},
     )
+    account = spec.get("account")
     writer = LogWriter(
         Path(spec["log_dir"]),
         max_line_bytes=spec.get("max_line_bytes", 16384),
         segment_bytes=spec.get("segment_bytes", 8 << 20),
         keep_segments=spec.get("keep_segments", 4),
+        reader_gid=account["gid"] if account else None,
     )
+    tree = RankTree(spec["tree"])
     try:
-        proc = subprocess.Popen(
-            spec["argv"],
-            cwd=spec["cwd"],
-            env=spec["env"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        reason = f"cannot start {spec['argv'][0]!r}: {exc.strerror or exc}"
+        proc = _start(spec, account, tree)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:  # ValueError: a NUL
+        reason = _start_failure(spec, account, exc)
         writer.note(reason)
         writer.close()
         _write_exit(control_dir, 127, reason, init_failed=True)
         _wake(spec.get("wake"))
         return 0
     (control_dir / control.CHILD_PID).write_text(str(proc.pid))
+    control.create_user_flag(Path(spec["task_dir"]), control.RANK_PID, str(proc.pid).encode())
     fd = proc.stdout.fileno()
     while True:
         ready, _, _ = select.select([fd], [], [], 0.5)
@@ -80,12 +80,52 @@ def run(control_dir: Path) -> int:
             if not ready:
                 break
     returncode = proc.wait()
+    RankTree(spec["tree"], pgid=proc.pid).kill_all()  # nothing outlives the rank
     writer.close()
     code = _signal_exit_code(returncode)
     reason = f"killed by signal {-returncode}" if returncode < 0 else ""
     _write_exit(control_dir, code, reason)
     _wake(spec.get("wake"))
     return 0
+
+
+def _start(spec: dict, account: dict | None, tree: RankTree) -> subprocess.Popen:
+    """Start the user's command as its owner, in the rank's cgroup (entered by this process
+    just for the fork, so only the command and its children are members)."""
+    as_owner: dict = {}
+    if account and account["uid"] != os.geteuid():
+        as_owner = {
+            "user": account["uid"],
+            "group": account["gid"],
+            "extra_groups": account["groups"],
+        }
+    cwd = spec["cwd"]
+    tree.create()
+    entered = tree.enter(os.getpid())
+    try:
+        return subprocess.Popen(
+            spec["argv"],
+            env=spec["env"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            umask=0o077,
+            # chdir after the switch to the owner (Popen's cwd= changes directory before
+            # it), so the owner's own permissions decide whether the workspace is theirs
+            preexec_fn=lambda: os.chdir(cwd),
+            **as_owner,
+        )
+    finally:
+        if entered:
+            tree.leave(os.getpid())
+
+
+def _start_failure(spec: dict, account: dict | None, exc: BaseException) -> str:
+    if isinstance(exc, subprocess.SubprocessError):  # raised by the chdir in preexec_fn
+        who = account["name"] if account else "the service's account"
+        return f"cannot enter the workspace {spec['cwd']!r} as {who}"
+    return f"cannot start {spec['argv'][0]!r}: {getattr(exc, 'strerror', None) or exc}"
 
 
 def _wake(address_hex: str | None) -> None:
