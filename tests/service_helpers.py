@@ -264,6 +264,17 @@ def scheduler_process(
         factory.kw["bind"].dispose()
 
 
+def wait_for(pred: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll ``pred()`` until it returns something true (returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 # --------------------------------------------------------------------------- hai-cli
 
 

@@ -18,7 +18,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import httpx
 import pytest
 
 from scheduler.backends.local.accounts import SystemAccounts
-from tests.service_helpers import hai_cli, init_cli, scheduler_process
+from tests.service_helpers import hai_cli, init_cli, scheduler_process, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -114,16 +113,6 @@ def submit(client: httpx.Client, spec: dict) -> int:
 
 def chain(client: httpx.Client, ref: int) -> dict:
     return client.get(f"/chains/{ref}").json()
-
-
-def wait_for(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def log_text(client: httpx.Client, ref: int) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service_helpers import hai_cli, init_cli, scheduler_process
+from tests.service_helpers import hai_cli, init_cli, scheduler_process, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +35,6 @@ def status(home: Path, name: str) -> dict:
     out = hai_cli(home, "status", name, "--json")
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
-
-
-def wait_for(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_scheduler_killed_with_sigkill_loses_and_duplicates_nothing(tmp_path):
