@@ -82,8 +82,6 @@ c.Spawner.default_url = "/lab"
 # generous: a burst of 50 spawns on a 2-core machine takes about a minute to be served
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
-if os.geteuid() == 0:
-    c.Spawner.args = ["--allow-root"]
 os.environ["HAI_SCHEDULER_URL"] = f"http://127.0.0.1:{scheduler_port}{scheduler_prefix}"
 os.environ["HAI_SCHEDULER_TOKEN"] = scheduler_token
 

@@ -79,6 +79,14 @@ class InventoryClient:
             raise InventoryError(_message(resp))
         return resp.json()
 
+    async def account(self, user: str) -> dict[str, Any]:
+        """The system account ``user``'s server runs as (made on first use)."""
+        url = f"{self.base.rsplit('/devservers', 1)[0]}/users/{quote(user, safe='')}/account"
+        resp = await self._call("POST", url)
+        if resp.status_code != 200:
+            raise InventoryError(_message(resp))
+        return resp.json()
+
     async def list(self) -> list[dict[str, Any]]:
         resp = await self._call("GET", self.base)
         if resp.status_code != 200:

@@ -12,7 +12,9 @@ node before the pod is made — as the local spawner does — pins the pod to th
 (required node affinity on the node's name), and gives it back when the server stops, so
 training never lands on a node a spot server holds and the lease culler can end servers.
 The storage mounts use the same format as the scheduler's Kubernetes backend, so both
-see the same home, public and environment folders.
+see the same home, public and environment folders. The pod runs as the user's uid/gid
+from the scheduler's users table (the ids their rank pods run as), never as root, with no
+privilege escalation, no capabilities and no service-account token.
 
 Import it as ``hai_spawner.kube.HaiKubeSpawner`` (``hai_spawner`` itself does not import
 kubespawner).
@@ -24,9 +26,11 @@ import copy
 from typing import Any
 
 from kubespawner import KubeSpawner
+from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from hai_spawner.allocation import InventoryMixin
+from hai_spawner.inventory import InventoryError
 from hai_spawner.profiles import (
     MIG_GPU,
     SPOT,
@@ -95,6 +99,34 @@ class HaiKubeSpawner(InventoryMixin, KubeSpawner):
     )
 
     default_scheduler_url = "http://hai-scheduler:8910/"
+
+    # -- who the pod runs as -----------------------------------------------------------------
+    @default("allow_privilege_escalation")
+    def _default_allow_privilege_escalation(self) -> bool:
+        return False
+
+    @default("container_security_context")
+    def _default_container_security_context(self) -> dict[str, Any]:
+        return {"capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+
+    @default("pod_security_context")
+    def _default_pod_security_context(self) -> dict[str, Any]:
+        return {"seccompProfile": {"type": "RuntimeDefault"}}
+
+    @default("automount_service_account_token")
+    def _default_automount_service_account_token(self) -> bool:
+        return False
+
+    async def start(self) -> Any:
+        """Run as the user's ids from the scheduler's users table (refused without)."""
+        if self.use_inventory:
+            try:
+                ids = await self.inventory.account(self.user.name)
+            except InventoryError as exc:
+                raise web.HTTPError(409, f"Cannot start {self.user.name}'s server: {exc}") from None
+            self.uid, self.gid = ids["uid"], ids["gid"]
+            self.fs_gid = ids["gid"]
+        return await super().start()
 
     # -- derived kubespawner settings -------------------------------------------------------
     def profile_resources(self) -> dict[str, ProfileResources]:

@@ -143,6 +143,8 @@ def test_backend_threads_follow_pods_over_http(server):
             env={"MASTER_PORT": "29500"},
             workspace="/w",
             owner="alice",
+            uid=100001,
+            gid=100001,
         )
         handle = backend.start_rank(launch)
         assert handle["pod"] == "hai-4-0-0" and "hai-4-0" in server.kube.services

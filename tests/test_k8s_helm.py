@@ -226,6 +226,8 @@ def test_rendered_scheduler_config_drives_the_backend(helm, tmp_path, variant):
         env={"RANK": "0", "MASTER_PORT": "29500"},
         workspace="/home/alice/w",
         owner="alice",
+        uid=100001,
+        gid=100001,
     )
     pod = rank_pod(launch, settings, group="gpu", gpus=8)
     validate(pod)
@@ -235,7 +237,8 @@ def test_rendered_scheduler_config_drives_the_backend(helm, tmp_path, variant):
         assert pod["metadata"]["namespace"] == "hai-tasks"
         assert pod["spec"]["nodeName"] == "gpu-node-01"
         assert c["resources"]["limits"]["rdma/hca_shared_devices_a"] == "1"
-        assert pod["spec"]["securityContext"] == {"runAsUser": 1000, "runAsGroup": 100}
+        assert pod["spec"]["securityContext"]["runAsUser"] == 1000  # user_ids overrides
+        assert pod["spec"]["securityContext"]["runAsGroup"] == 100
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
             "spec"
         ]["tolerations"]

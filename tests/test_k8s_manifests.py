@@ -47,6 +47,8 @@ def launch(**kw):
         },
         workspace="/home/alice/proj",
         owner="alice@example.org",
+        uid=100007,
+        gid=100007,
         haienv="torch-dev",
         python="/shared/envs/users/alice@example.org/torch-dev/bin/python",
     )
@@ -168,7 +170,26 @@ def test_rank_pod_content():
     }
     assert mounts["public"]["readOnly"] is True
     assert mounts["hai-envs"]["mountPath"] == "/shared/envs"
-    assert "securityContext" not in c
+    # the owner's ids from the users table; never root, nothing to escalate to
+    assert c["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert pod["spec"]["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 100007,
+        "runAsGroup": 100007,
+        "fsGroup": 100007,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert pod["spec"]["automountServiceAccountToken"] is False
+
+
+def test_a_user_without_a_uid_gets_no_pod():
+    with pytest.raises(RuntimeError, match="has no uid"):
+        rank_pod(launch(uid=None, gid=None), settings(), group="a100", gpus=1)
+    with pytest.raises(RuntimeError, match="has no uid"):
+        rank_pod(launch(uid=0, gid=0), settings(), group="a100", gpus=1)
 
 
 def test_rdma_and_node_name_placement():
@@ -176,7 +197,7 @@ def test_rdma_and_node_name_placement():
     pod = rank_pod(launch(), s, group="a100", gpus=8)
     c = pod["spec"]["containers"][0]
     assert c["resources"]["limits"] == {"nvidia.com/gpu": "8", "rdma/hca": "1"}
-    assert c["securityContext"] == {"capabilities": {"add": ["IPC_LOCK"]}}
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["IPC_LOCK"]}
     assert pod["spec"]["nodeName"] == "gpu-node-07" and "affinity" not in pod["spec"]
     shm = next(v for v in pod["spec"]["volumes"] if v["name"] == "hai-shm")
     assert shm["emptyDir"]["sizeLimit"] == "64Gi"

@@ -149,6 +149,10 @@ def test_start_takes_and_stop_gives_back_the_inventory(kube_spawner_cls, monkeyp
     calls = []
 
     class FakeInventory:
+        async def account(self, user):
+            calls.append(("account", user))
+            return {"user": user, "name": None, "uid": 100007, "gid": 100007}
+
         async def allocate(self, user, server, profile):
             calls.append(("allocate", user, profile))
             return Allocation(profile, "jup-0", ("mig-1g.10gb-3",), "2025-03-05T10:00:00Z")
@@ -158,7 +162,7 @@ def test_start_takes_and_stop_gives_back_the_inventory(kube_spawner_cls, monkeyp
             return True
 
     async def fake_start(self):
-        calls.append(("pod", self.allocation.node))
+        calls.append(("pod", self.allocation.node, self.uid, self.fs_gid))
         return "http://10.0.0.5:8888"
 
     async def fake_stop(self, now=False):
@@ -181,8 +185,9 @@ def test_start_takes_and_stop_gives_back_the_inventory(kube_spawner_cls, monkeyp
     assert state["hai_allocation"]["node"] == "jup-0"
     assert after is None
     assert calls == [
+        ("account", "alice@example.org"),
         ("allocate", "alice@example.org", "mig-gpu"),
-        ("pod", "jup-0"),
+        ("pod", "jup-0", 100007, 100007),
         ("stop pod",),
         ("release", "alice@example.org"),
     ]
@@ -197,3 +202,23 @@ def test_profiles_module_needs_no_kubespawner():
     assert vols[0]["hostPath"]["path"] == "/d/{unescaped_username}/{{x}}"
     with pytest.raises(ValueError):
         storage_volumes([{"name": "x", "mount_path": "/x"}])
+
+
+def test_dev_container_runs_as_the_users_ids_never_root(kube_spawner_cls):
+    async def go():
+        s = make(kube_spawner_cls)
+        s.uid, s.gid, s.fs_gid = 100007, 100007, 100007  # what start() takes from the scheduler
+        return await manifest(s, "mig-gpu")
+
+    pod = run(go())
+    validate(pod)
+    spec = pod["spec"]
+    (c,) = spec["containers"]
+    assert c["securityContext"]["runAsUser"] == 100007
+    assert c["securityContext"]["runAsGroup"] == 100007
+    assert c["securityContext"]["runAsNonRoot"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert spec["securityContext"]["fsGroup"] == 100007
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False

@@ -46,6 +46,8 @@ class RankLaunch:
     workspace: str
     owner: str
     system_user: str | None = None  # the owner's recorded system account (users table)
+    uid: int | None = None  # the owner's uid and gid for pods (users table)
+    gid: int | None = None
     haienv: str | None = None
     python: str | None = None  # the haienv's interpreter for .py entrypoints
     gpus: int | None = None  # GPUs of the node to expose; None = all

@@ -18,6 +18,8 @@ from scheduler.model.quota_names import check_quota_resource
 USER_NAME_RULE = (
     "1-64 characters: letters, digits, '.', '_', '-' and '@', starting with a letter or digit"
 )
+# users' pods run as uid/gid UID_BASE + their row id unless an admin sets other ids
+UID_BASE = 100000
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
@@ -44,6 +46,8 @@ def create_user(
         raise ValueError(f"user {name!r} already exists")
     user = User(name=name, is_admin=admin, group_name=group)
     session.add(user)
+    session.flush()
+    user.uid = user.gid = UID_BASE + user.id  # unique, never 0, outside system ranges
     session.flush()
     return user
 

@@ -66,6 +66,9 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # the system account this user's code runs as (None: chosen by the configured mapping)
     system_user: Mapped[str | None] = mapped_column(String(32), default=None)
+    # the uid/gid of the user's pods on Kubernetes (set at creation: UID_BASE + id)
+    uid: Mapped[int | None] = mapped_column(Integer, default=None)
+    gid: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all")

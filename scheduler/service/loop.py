@@ -503,6 +503,8 @@ class SchedulerLoop(LoggingConfigurable):
             workspace=chain.workspace or ".",
             owner=chain.owner.name,
             system_user=chain.owner.system_user,
+            uid=chain.owner.uid,
+            gid=chain.owner.gid,
             haienv=chain.haienv,
             python=python,
             gpus=chain.gpus_per_node,

@@ -27,7 +27,7 @@ from scheduler.service.handlers.devservers import (
 from scheduler.service.handlers.logs import LogsHandler
 from scheduler.service.handlers.nodes import NodesHandler, OverviewHandler
 from scheduler.service.handlers.openapi import OpenAPIHandler
-from scheduler.service.handlers.users import UserHandler, UsersHandler
+from scheduler.service.handlers.users import UserAccountHandler, UserHandler, UsersHandler
 from scheduler.service.handlers.whoami import InfoHandler, WhoamiHandler
 
 API_PREFIX = "api/v1"
@@ -51,6 +51,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
     (rf"/chains/{_REF}/ranks/(?P<rank>[0-9]{{1,6}})", RankHandler, "/chains/{ref}/ranks/{rank}"),
     (r"/users", UsersHandler, "/users"),
     (rf"/users/{_USER}", UserHandler, "/users/{user}"),
+    (rf"/users/{_USER}/account", UserAccountHandler, "/users/{user}/account"),
     (r"/nodes", NodesHandler, "/nodes"),
     (r"/overview", OverviewHandler, "/overview"),
     (r"/devservers", DevServersHandler, "/devservers"),

@@ -232,6 +232,30 @@ def rank_env(launch: RankLaunch, settings: PodSettings) -> dict[str, str]:
     return env
 
 
+def container_security(rdma: bool = False) -> dict[str, Any]:
+    """A user's container: no privilege escalation, no capabilities (RDMA: IPC_LOCK only)."""
+    caps: dict[str, Any] = {"drop": ["ALL"]}
+    if rdma:
+        caps["add"] = ["IPC_LOCK"]
+    return {"allowPrivilegeEscalation": False, "capabilities": caps}
+
+
+def pod_security(launch: RankLaunch, settings: PodSettings) -> dict[str, Any]:
+    """The rank's pod runs as its owner's uid/gid (users table; ``user_ids`` overrides),
+    never as root, with the runtime's default seccomp profile."""
+    uid, gid = settings.user_ids.get(launch.owner) or (launch.uid, launch.gid)
+    if uid is None or int(uid) == 0:
+        raise RuntimeError(f"user {launch.owner!r} has no uid for their pods (users.uid)")
+    ctx: dict[str, Any] = {
+        "runAsNonRoot": True,
+        "runAsUser": int(uid),
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if gid is not None:
+        ctx["runAsGroup"] = ctx["fsGroup"] = int(gid)
+    return ctx
+
+
 def rank_pod(
     launch: RankLaunch, settings: PodSettings, *, group: str | None, gpus: int
 ) -> dict[str, Any]:
@@ -304,8 +328,7 @@ def rank_pod(
     resources = _resources(settings, gpus)
     if resources:
         container["resources"] = resources
-    if settings.rdma:
-        container["securityContext"] = {"capabilities": {"add": ["IPC_LOCK"]}}
+    container["securityContext"] = container_security(settings.rdma)
 
     tolerations = [*settings.tolerations]
     if group:
@@ -331,12 +354,7 @@ def rank_pod(
         spec["priorityClassName"] = settings.priority_class_name
     if settings.scheduler_name:
         spec["schedulerName"] = settings.scheduler_name
-    ids = settings.user_ids.get(owner)
-    if ids is not None:
-        uid, gid = ids
-        spec["securityContext"] = {"runAsUser": int(uid)}
-        if gid is not None:
-            spec["securityContext"]["runAsGroup"] = int(gid)
+    spec["securityContext"] = pod_security(launch, settings)
     return {
         "apiVersion": "v1",
         "kind": "Pod",

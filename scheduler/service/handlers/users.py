@@ -1,4 +1,6 @@
-"""User accounts as admins manage them: ``GET /users``, ``GET|PATCH /users/{user}``.
+"""User accounts as admins manage them: ``GET /users``, ``GET|PATCH /users/{user}``, and
+``POST /users/{user}/account`` (the hub's spawner: the system account a user's dev server
+runs as, made on first use, the same one their ranks run as).
 
 An admin disables a user (their tokens are refused from the next request on, on this
 scheduler at once: the authenticator forgets what it remembered about them), enables
@@ -93,6 +95,44 @@ class UserHandler(BaseHandler):
         self.send(result)
 
 
+class UserAccountHandler(BaseHandler):
+    """``POST /users/{user}/account``: resolve (and in create mode make) the system account
+    ``user``'s code runs as on this machine, and remember it; with pods, the uid/gid they
+    run as (admins: the hub)."""
+
+    async def post(self, user: str) -> None:
+        self.query({})
+        if not self.identity.admin:
+            raise ApiError(403, "only admins (the hub) resolve system accounts")
+        accounts_of = getattr(self.ctx.app.backend, "accounts", None)
+
+        def resolve(s: Session) -> dict[str, Any]:
+            row = accounts.get_user(s, user) or accounts.create_user(s, user)
+            if accounts_of is None:  # pods (Kubernetes): the users table's ids
+                return {"user": user, "name": None, "uid": row.uid, "gid": row.gid}
+            account = accounts_of.resolve(user, row.system_user)
+            if not account.is_service and row.system_user is None:
+                row.system_user = account.name
+            return {
+                "user": user,
+                "name": account.name,
+                "uid": account.uid,
+                "gid": account.gid,
+                "home": account.home,
+                "shell": account.shell,
+                "isolated": not account.is_service,
+            }
+
+        from scheduler.backends.local.accounts import NoAccount
+
+        try:
+            self.send(await self.ctx.write(resolve))
+        except NoAccount as exc:
+            raise ApiError(409, str(exc), "user") from None
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "user") from None
+
+
 def _doc() -> None:
     """Describe these endpoints in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
@@ -114,6 +154,18 @@ def _doc() -> None:
         {
             "/users": {
                 "get": list_op,
+            },
+            "/users/{user}/account": {
+                "parameters": [user],
+                "post": {
+                    "summary": "The system account the user's code runs as (admins: the hub)",
+                    "responses": {
+                        "200": oa._json({"type": "object"}),
+                        **oa._ERRORS,
+                        **forbidden,
+                        "409": oa._json(oa._ref("Error"), "No account (and none may be made)"),
+                    },
+                },
             },
             "/users/{user}": {
                 "parameters": [user],

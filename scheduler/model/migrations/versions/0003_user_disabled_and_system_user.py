@@ -1,4 +1,4 @@
-"""users: disabled flag and system account
+"""users: disabled flag, system account, uid and gid
 
 Revision ID: 0003
 Revises: 0002
@@ -20,9 +20,15 @@ def upgrade() -> None:
             sa.Column("disabled", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.add_column(sa.Column("system_user", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("uid", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("gid", sa.Integer(), nullable=True))
+    # the ids a user's pods run as (UID_BASE + row id; admins may change them)
+    op.execute("UPDATE users SET uid = 100000 + id, gid = 100000 + id")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("gid")
+        batch_op.drop_column("uid")
         batch_op.drop_column("system_user")
         batch_op.drop_column("disabled")
