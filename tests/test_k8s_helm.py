@@ -170,6 +170,40 @@ def test_default_install_objects(helm, tmp_path):
     assert {"proxy-token", "cookie-secret", "scheduler-token", "db-url"} <= set(secret["data"])
 
 
+def test_network_policies_keep_user_pods_from_the_database(helm, tmp_path):
+    objs = by_kind(render(helm, tmp_path, {}))
+    db = objs[("NetworkPolicy", "hai-hai-hub-postgresql")]["spec"]
+    (rule,) = db["ingress"]
+    (who,) = rule["from"]
+    allowed = next(e for e in who["podSelector"]["matchExpressions"] if "component" in e["key"])
+    assert allowed["values"] == ["hub", "scheduler", "migrations"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 5432}]
+    for name, selector in (
+        ("hai-hai-hub-dev-containers", {"component": "singleuser-server"}),
+        ("hai-hai-hub-ranks", {"hai.io/component": "rank"}),
+    ):
+        spec = objs[("NetworkPolicy", name)]["spec"]
+        assert spec["podSelector"]["matchLabels"] == selector
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        blocks = [t["ipBlock"] for e in spec["egress"] for t in e["to"] if "ipBlock" in t]
+        assert blocks == [
+            {
+                "cidr": "0.0.0.0/0",
+                "except": [
+                    "10.0.0.0/8",
+                    "172.16.0.0/12",
+                    "192.168.0.0/16",
+                    "169.254.0.0/16",
+                    "100.64.0.0/10",
+                ],
+            }
+        ], "the cluster's own addresses (the database among them) are not the internet"
+        selected = [t.get("podSelector", {}) for e in spec["egress"] for t in e["to"]]
+        assert not any("postgresql" in str(sel) for sel in selected)
+    off = by_kind(render(helm, tmp_path, {"networkPolicy": {"enabled": False}}))
+    assert not any(kind == "NetworkPolicy" for kind, _ in off)
+
+
 def test_external_database_migrates_before_install(helm, tmp_path):
     objs = by_kind(render(helm, tmp_path, VARIANTS["external-db-rdma"]))
     assert not any(kind == "StatefulSet" for kind, _ in objs)
