@@ -1,6 +1,9 @@
 # Two entry points for a fresh machine (see README): `make up` and `make test`.
 # Every install step lives here so that CI on a clean clone does the same.
-PYTHON ?= python3
+# The venv's interpreter must be one every account can run: dev servers and ranks run as
+# each user's own account (docs/security.md), and an interpreter under a private home
+# (pyenv in /root) is out of their reach. Debian's /usr/bin/python3 when there is one.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

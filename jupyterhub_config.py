@@ -20,11 +20,18 @@ from pathlib import Path
 
 from hai_hub.admin_cli import TOKEN_FILE as ADMIN_TOKEN_FILE
 from hai_hub.handlers import extra_handlers
+from scheduler.backends.local.accounts import closed_to_others
 
 here = Path(__file__).resolve().parent
 data = Path(os.environ.get("HAI_DATA_DIR", here / "var" / "hai")).resolve()
+# Databases, tokens and secrets are the hub's own: everything it creates is private
+# (umask 077); the folder can be crossed but not listed (0711), because users' rank task
+# folders live below it (docs/security.md).
+os.umask(0o077)
 data.mkdir(parents=True, exist_ok=True)
-data.chmod(0o700)  # databases, tokens, secrets: for the account that runs the hub only
+data.chmod(0o711)
+for private in data.glob("*.sqlite*"):
+    private.chmod(0o600)
 os.environ["HAI_DATA_DIR"] = str(data)
 
 
@@ -86,11 +93,18 @@ os.environ["HAI_SCHEDULER_URL"] = f"http://127.0.0.1:{scheduler_port}{scheduler_
 os.environ["HAI_SCHEDULER_TOKEN"] = scheduler_token
 
 # -- the scheduler and the lease culler, as managed services -------------------------------
-# whose account a user's code runs as (docs/security.md): as root, `hai-<name>` made on
-# first use; $HAI_RUN_AS=existing|service|create overrides (service: single-tenant)
-run_as_flags = (
-    [f"--SystemAccounts.mode={os.environ['HAI_RUN_AS']}"] if "HAI_RUN_AS" in os.environ else []
-)
+# whose account a user's code (dev server, ranks) runs as (docs/security.md): as root,
+# `hai-<name>` made on first use, home under /home; $HAI_RUN_AS=create|existing|service
+# (service: single-tenant), $HAI_HOME_ROOT and $HAI_ACCOUNT_PREFIX override
+run_as_flags = [
+    f"--SystemAccounts.{trait}={os.environ[var]}"
+    for var, trait in (
+        ("HAI_RUN_AS", "mode"),
+        ("HAI_HOME_ROOT", "home_root"),
+        ("HAI_ACCOUNT_PREFIX", "prefix"),
+    )
+    if var in os.environ
+]
 lease = os.environ.get("HAI_LEASE_SECONDS", str(24 * 3600))
 c.JupyterHub.services = [
     {
@@ -149,6 +163,16 @@ c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", "access:services!service=hai-scheduler"]},
 ]
 
+if os.geteuid() == 0 and os.environ.get("HAI_RUN_AS", "create") != "service":
+    for needed in (sys.executable, data):
+        if (closed := closed_to_others(needed)) is not None:
+            print(
+                f"HAI Hub: WARNING: {closed} is closed to other accounts, so users' servers "
+                f"and ranks cannot reach {needed}. Install HAI Hub in a folder every account "
+                "can cross (e.g. /opt/hai-hub) with a system Python, or set HAI_RUN_AS=service "
+                "(single-tenant).",
+                flush=True,
+            )
 if shutil.which("node") is None and not chp.exists():
     print("HAI Hub: node is missing; `make up` installs configurable-http-proxy with npm.")
 print(

@@ -184,8 +184,9 @@ def _kill_leftovers(data: Path) -> None:
                 os.kill(int(pid_dir.name), signal.SIGKILL)
 
 
-def server_environ(data: Path, user: str) -> dict[str, str]:
-    """The environment of ``user``'s running single-user server process."""
+def server_environ(data: Path, user: str, home: Path | None = None) -> dict[str, str]:
+    """The environment of ``user``'s running single-user server process (``home``: where
+    its HOME is; default the single-tenant homes under ``data``)."""
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
@@ -199,7 +200,9 @@ def server_environ(data: Path, user: str) -> dict[str, str]:
         env = dict(
             item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item
         )
-        if env.get("JUPYTERHUB_USER") == user and env.get("HOME") == str(data / "home" / user):
+        if env.get("JUPYTERHUB_USER") == user and env.get("HOME") == str(
+            home or data / "home" / user
+        ):
             env["_pid"] = pid_dir.name
             return env
     raise AssertionError(f"no running server process for {user}")

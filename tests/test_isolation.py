@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from scheduler.backends.local.accounts import SystemAccounts
+from tests.hub_helpers import running_hub, server_environ
 from tests.service_helpers import hai_cli, init_cli, scheduler_process, wait_for
 
 pytestmark = pytest.mark.slow
@@ -274,3 +275,54 @@ def test_a_user_without_an_account_is_refused_never_run_as_someone_else(base: Pa
         got = chain(alice, ref)
         assert got["stop_code"] == "init_failed"
         assert "has no system account 'alice'" in got["reason"], got
+
+
+def test_dev_servers_run_as_their_owners_account(base: Path, tmp_path: Path) -> None:
+    """The embedded hub as root (``make up``): each dev server runs as its user's account,
+    in that account's home, without --allow-root, and cannot read another user's files."""
+    prefix = f"hai-t{base.name[-6:]}-"
+    hub_tmp = base / "hub"
+    hub_tmp.mkdir(mode=0o711)
+    env = {
+        "HAI_RUN_AS": "create",
+        "HAI_HOME_ROOT": str(base / "home"),
+        "HAI_ACCOUNT_PREFIX": prefix,
+    }
+    with running_hub(hub_tmp, **env) as hub:
+        for user in ("alice", "bob"):
+            with hub.admin() as c:
+                c.post(f"{hub.api}/users/{user}")
+                r = c.post(f"{hub.api}/users/{user}/server", json={"profile": "mig-gpu"})
+                assert r.status_code in (201, 202), r.text
+            hub.wait_server(user)
+        try:
+            alice, bob = pwd.getpwnam(prefix + "alice"), pwd.getpwnam(prefix + "bob")
+        except KeyError as exc:
+            raise AssertionError(f"{exc}\n{hub.log()[-4000:]}") from None
+        a_env = server_environ(hub.data, "alice", Path(alice.pw_dir))
+        pid = int(a_env["_pid"])
+        assert proc_ids(pid) == (alice.pw_uid, alice.pw_gid)
+        assert a_env["USER"] == alice.pw_name and "HAI_SCHEDULER_TOKEN" not in a_env
+        assert b"--allow-root" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        b_home = Path(bob.pw_dir)
+        assert b_home.stat().st_uid == bob.pw_uid and (b_home.stat().st_mode & 0o077) == 0
+        (b_home / "notes.txt").write_text("bob's notes")
+        os.chown(b_home / "notes.txt", bob.pw_uid, bob.pw_gid)
+        as_alice = [
+            "setpriv",
+            f"--reuid={alice.pw_uid}",
+            f"--regid={alice.pw_gid}",
+            "--init-groups",
+        ]
+        peek = subprocess.run([*as_alice, "cat", str(b_home / "notes.txt")], capture_output=True)
+        assert peek.returncode != 0 and b"Permission denied" in peek.stderr
+        # the hub's data folder (its database, tokens) is closed to her too
+        for probe in (["ls", str(hub.data)], ["cat", str(hub.data / "jupyterhub.sqlite")]):
+            peek = subprocess.run([*as_alice, *probe], capture_output=True)
+            assert peek.returncode != 0 and b"Permission denied" in peek.stderr, probe
+        # the mapping is the scheduler's: recorded once, the same for her ranks
+        token = hub.user_token("alice")
+        me = httpx.get(
+            hub.scheduler_url + "api/v1/users/alice", headers={"Authorization": f"token {token}"}
+        ).json()
+        assert me["system_user"] == alice.pw_name

@@ -69,6 +69,16 @@ class Account:
         return self.uid == os.geteuid()
 
 
+def closed_to_others(path: str | os.PathLike[str]) -> Path | None:
+    """The first folder on the way to ``path`` that other accounts cannot cross (no o+x),
+    or None: users' code needs the interpreter and the data folder within reach."""
+    for target in (Path(path).absolute(), Path(path).resolve()):
+        for folder in [*reversed(target.parents), target]:
+            if folder.is_dir() and not folder.stat().st_mode & 0o001:
+                return folder
+    return None
+
+
 def service_account() -> Account:
     """The account this process runs as."""
     return Account.from_passwd(pwd.getpwuid(os.geteuid()))
