@@ -230,7 +230,7 @@ class Store:
         gets :class:`EnvBusy` at once. The lock dies with its process (flock)."""
         folder = self.folder(shared)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            _make_folder(folder, shared)
         except PermissionError:
             raise HaiEnvError(
                 f"cannot write to {folder}: "
@@ -300,6 +300,22 @@ def read_json(path: Path) -> dict | None:
     except (OSError, ValueError):
         return {"status": FAILED, "reason": f"unreadable metadata file {path}"}
     return data if isinstance(data, dict) else None
+
+
+def _make_folder(folder: Path, shared: bool) -> None:
+    """A shared base folder is readable by everyone (0755); a user's folder by its owner
+    only (0700), under a ``users`` folder nobody but its owner can list (0711)."""
+    existed = folder.is_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    if existed:
+        return
+    if shared:
+        folder.chmod(0o755)
+        return
+    folder.chmod(0o700)
+    with contextlib.suppress(OSError):  # the users folder may be someone else's already
+        if folder.parent.stat().st_uid == os.geteuid():
+            folder.parent.chmod(0o711)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
