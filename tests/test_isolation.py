@@ -62,6 +62,7 @@ res = {
     "data_listing": attempt("data", lambda: os.listdir(t["data"])),
     "ranks_listing": attempt("ranks", lambda: os.listdir(t["ranks"])),
     "signal_alice": attempt("kill", lambda: os.kill(t["alice_pid"], signal.SIGTERM)),
+    "alice_environ": attempt("env", lambda: open(f"/proc/{t['alice_pid']}/environ").read()),
     "own_task": attempt("own", lambda: os.listdir(os.environ["HAI_CONTROL_DIR"])),
 }
 print("probe " + json.dumps(res), flush=True)
