@@ -187,6 +187,7 @@ def _submit(hai: HaiClient, task: Any, opts: dict[str, Any]) -> Chain:
         "node_count": opts.get("nodes"),
         "gpus_per_node": opts.get("gpus"),
         "haienv": env,
+        "workspace": opts.get("workspace"),
     }
     return hai.create(task, overrides=overrides)
 
@@ -216,8 +217,26 @@ def run(file: str, **opts: Any) -> None:
         except OSError as exc:
             raise HaiError(f"cannot read {file}: {exc.strerror}") from None
     with client() as hai:
-        chain = _submit(hai, text, opts)
+        chain = _submit(hai, text, {**opts, "workspace": _default_workspace(text)})
         _after_submit(hai, chain, opts)
+
+
+def _default_workspace(text: str) -> str | None:
+    """This folder, for a spec that names no workspace (as sbatch runs a job where it was
+    submitted); a relative one is taken from this folder too."""
+    import yaml  # only `run` reads YAML here
+
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None  # the server says what is wrong with it, with the line
+    spec = data.get("spec") if isinstance(data, dict) else None
+    given = spec.get("workspace") if isinstance(spec, dict) else None
+    if given is None:
+        return os.getcwd()
+    if isinstance(given, str) and given and not given.startswith("/"):
+        return os.path.abspath(given)
+    return None
 
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9._+=-]+")

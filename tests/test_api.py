@@ -23,7 +23,11 @@ from scheduler.service.auth import Authenticator, Identity
 from scheduler.service.web import ROUTES
 from tests.service_helpers import ApiServer, add_nodes, api_server
 
-SPEC = {"name": "train", "spec": {"entrypoint": "train.py"}, "resource": {"node_count": 1}}
+SPEC = {
+    "name": "train",
+    "spec": {"entrypoint": "train.py", "workspace": "/w"},
+    "resource": {"node_count": 1},
+}
 
 
 @pytest.fixture
@@ -240,7 +244,7 @@ def test_submit_json_creates_a_waiting_chain_and_wakes_the_loop(srv: ApiServer, 
 
 
 def test_submit_yaml_text_and_envelope_with_overrides(alice: Api) -> None:
-    text = "name: y1\nspec:\n  entrypoint: run.sh\nresource:\n  node_count: 2\n"
+    text = "name: y1\nspec:\n  workspace: /w\n  entrypoint: run.sh\nresource:\n  node_count: 2\n"
     raw = alice.ok("POST", "/chains", content=text, headers={"Content-Type": "application/yaml"})
     assert raw["name"] == "y1" and raw["node_count"] == 2
     env = alice.ok(
@@ -305,7 +309,10 @@ def test_bad_submissions_get_4xx_naming_the_field(srv: ApiServer, alice: Api) ->
         json={**SPEC, "resource": {"group": "cpu", "gpus_per_node": 1}},
     )
     alice.fail("POST", "/chains?x=1", 400, "x", json=SPEC)
-    huge = {**SPEC, "spec": {"entrypoint": "x", "parameters": ["a" * 1024] * 1100}}
+    huge = {
+        **SPEC,
+        "spec": {"entrypoint": "x", "workspace": "/w", "parameters": ["a" * 1024] * 1100},
+    }
     alice.fail("POST", "/chains", 413, "body", json=huge)
 
 
@@ -406,7 +413,12 @@ def test_describe_returns_yaml_that_resubmits(alice: Api) -> None:
     spec = {
         "name": "desc",
         "priority": "LOW",
-        "spec": {"entrypoint": "t.py", "parameters": ["--a", "1"], "environments": {"X": "1"}},
+        "spec": {
+            "entrypoint": "t.py",
+            "workspace": "/w",
+            "parameters": ["--a", "1"],
+            "environments": {"X": "1"},
+        },
         "resource": {"node_count": 2},
         "options": {"tags": ["t"], "timeout": 60},
     }
@@ -420,7 +432,8 @@ def test_describe_returns_yaml_that_resubmits(alice: Api) -> None:
 
 def test_rank_details_for_ssh_and_prof(srv: ApiServer, alice: Api) -> None:
     chain = alice.submit(
-        resource={"node_count": 2}, spec={"entrypoint": "t.py", "environments": {"A": "b"}}
+        resource={"node_count": 2},
+        spec={"entrypoint": "t.py", "workspace": "/w", "environments": {"A": "b"}},
     )
     before = alice.ok("GET", f"/chains/{chain['id']}/ranks/1")
     assert before["state"] is None and before["environment"]["RANK"] == "1"
@@ -651,7 +664,9 @@ def _chain_endpoints(ref: str) -> list[tuple[str, str, dict[str, Any]]]:
 def test_another_user_gets_404_on_every_chain_endpoint_and_nothing_leaks(
     srv: ApiServer, alice: Api, bob: Api, admin: Api
 ) -> None:
-    chain = alice.submit(name="alices-secret", spec={"entrypoint": "hidden-entry.py"})
+    chain = alice.submit(
+        name="alices-secret", spec={"entrypoint": "hidden-entry.py", "workspace": "/w"}
+    )
     play_loop(srv, chain["id"])
     srv.app.backend.add_log(RankKey(chain["id"], 0, 0), "private log line")
     for ref in (str(chain["id"]), "alices-secret"):
@@ -782,3 +797,93 @@ def test_admin_disables_a_user_and_their_tokens_stop_at_once(
     # flags set for a hub user the scheduler has not met yet are kept for their first call
     assert admin.ok("PATCH", "/users/erin", json={"admin": True})["admin"] is True
     admin.fail("PATCH", "/users/bad%20name", 400, "user", json={"admin": True})
+
+
+HOSTILE_YAML = [
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\nresource: {node_count: !!int abc}\n",
+        "resource.node_count",
+    ),
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {timeout: !!float abc}\n",
+        "options.timeout",
+    ),
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {tags: [!!timestamp abc]}\n",
+        "options.tags[0]",
+    ),
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {timeout: " + "9" * 5000 + "}\n",
+        "options.timeout",
+    ),
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {timeout: " + "9" * 400 + "}\n",
+        "options.timeout",
+    ),
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {whole_life_state: 9223372036854775808}\n",
+        "options.whole_life_state",
+    ),
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {whole_life_state: 2147483648}\n",
+        "options.whole_life_state",
+    ),
+    ("name: a\nspec: {workspace: work, entrypoint: x}\n", "spec.workspace"),
+    ("name: a\nspec: {workspace: ../.., entrypoint: x}\n", "spec.workspace"),
+    ("name: a\nspec: {entrypoint: x}\n", "spec.workspace"),
+    (
+        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {watchdog_time: 60}\n",
+        "options.watchdog_time",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "field"), HOSTILE_YAML)
+def test_hostile_yaml_gets_a_422_naming_the_field(alice: Api, text: str, field: str) -> None:
+    body = alice.fail(
+        "POST", "/chains", 422, field, content=text, headers={"Content-Type": "application/yaml"}
+    )
+    assert body["error"]
+
+
+def test_hostile_json_and_nul_bytes_get_4xx(alice: Api) -> None:
+    raw = (
+        '{"name": "a", "spec": {"workspace": "/w", "entrypoint": "x"}, "resource": {"node_count": '
+        + "1" * 5000
+        + "}}"
+    )
+    alice.fail(
+        "POST", "/chains", 400, "body", content=raw, headers={"Content-Type": "application/json"}
+    )
+    for spec, field in (
+        ({"workspace": "/w\x00x", "entrypoint": "x"}, "spec.workspace"),
+        ({"workspace": "/w", "entrypoint": "x", "parameters": ["a\x00b"]}, "spec.parameters"),
+        (
+            {"workspace": "/w", "entrypoint": "x", "environments": {"A": "b\x00"}},
+            "spec.environments",
+        ),
+        ({"workspace": "/w", "entrypoint": "x\x00"}, "spec.entrypoint"),
+    ):
+        alice.fail("POST", "/chains", 422, field, json={**SPEC, "spec": spec})
+    alice.fail(
+        "POST",
+        "/chains",
+        422,
+        "options.whole_life_state",
+        json={**SPEC, "options": {"whole_life_state": 2**63}},
+    )
+    alice.fail("GET", "/chains?name=a%00b", 400, "name")
+
+
+def test_nul_bytes_in_paths_and_dev_server_names_get_4xx(alice: Api, admin: Api) -> None:
+    alice.fail("GET", "/chains/a%00b", 400, "ref")
+    admin.fail("GET", "/devservers/a%00b", 400, "user")
+    admin.fail("PATCH", "/users/a%00b", 400, "user", json={"admin": True})
+    admin.fail(
+        "POST",
+        "/devservers",
+        422,
+        "server",
+        json={"user": "u", "server": "x\x00", "profile": "mig-gpu"},
+    )
+    admin.fail("POST", "/devservers", 422, "user", json={"user": "u" * 200, "profile": "mig-gpu"})

@@ -347,7 +347,8 @@ def test_client_class_is_usable_from_python(srv: ApiServer, tmp_path: Path) -> N
     token = srv.user("pyuser")
     with HaiClient(srv.url, token) as hai:
         chain = hai.create(
-            {"name": "from-py", "spec": {"entrypoint": "x.py"}}, overrides={"node_count": 2}
+            {"name": "from-py", "spec": {"entrypoint": "x.py", "workspace": "/w"}},
+            overrides={"node_count": 2},
         )
         assert chain.node_count == 2 and chain.state == "waiting_init"
         assert hai.get("from-py").id == chain.id

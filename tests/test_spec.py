@@ -36,7 +36,6 @@ resource:
   gpus_per_node: 4
 options:
   whole_life_state: 3
-  watchdog_time: 600
   timeout: 7200
   tags: [resnet, nightly]
 """
@@ -62,14 +61,13 @@ def test_full_spec_parses_into_plain_values() -> None:
         node_count=2,
         gpus_per_node=4,
         whole_life_state=3,
-        watchdog_time=600,
         timeout=7200,
         tags=["resnet", "nightly"],
     )
 
 
 def test_minimal_spec_gets_defaults() -> None:
-    spec = parse_spec("name: x1\nspec:\n  entrypoint: run.sh\n")
+    spec = parse_spec("name: x1\nspec:\n  workspace: /w\n  entrypoint: run.sh\n")
     assert spec.priority is Priority.NORMAL
     assert spec.node_count == 1
     assert spec.group is None and spec.gpus_per_node is None
@@ -92,7 +90,7 @@ def test_unknown_field_names_it_suggests_and_quotes_the_line() -> None:
 
 
 def test_unknown_top_level_field_lists_the_allowed_ones() -> None:
-    err = _error("name: a\nspec: {entrypoint: x}\nzzz: 1\n")
+    err = _error("name: a\nspec: {workspace: /w, entrypoint: x}\nzzz: 1\n")
     assert err.field == "zzz" and err.line == 3
     assert "allowed: version, name, priority, spec, resource, options" in str(err)
 
@@ -101,49 +99,61 @@ def test_unknown_top_level_field_lists_the_allowed_ones() -> None:
     ("text", "field", "needle"),
     [
         (
-            "name: a\nspec: {entrypoint: x}\nresource: {node_count: 0}\n",
+            "name: a\nspec: {workspace: /w, entrypoint: x}\nresource: {node_count: 0}\n",
             "resource.node_count",
             "at least 1",
         ),
         (
-            "name: a\nspec: {entrypoint: x}\nresource: {node_count: two}\n",
+            "name: a\nspec: {workspace: /w, entrypoint: x}\nresource: {node_count: two}\n",
             "resource.node_count",
             "whole number",
         ),
         (
-            "name: a\nspec: {entrypoint: x}\nresource: {node_count: true}\n",
+            "name: a\nspec: {workspace: /w, entrypoint: x}\nresource: {node_count: true}\n",
             "resource.node_count",
             "whole number",
         ),
-        ("name: a\npriority: URGENT\nspec: {entrypoint: x}\n", "priority", "LOW, BELOW_NORMAL"),
-        ("name: a\nspec: {entrypoint: x}\nversion: 1\n", "version", "must be 2"),
+        (
+            "name: a\npriority: URGENT\nspec: {workspace: /w, entrypoint: x}\n",
+            "priority",
+            "LOW, BELOW_NORMAL",
+        ),
+        ("name: a\nspec: {workspace: /w, entrypoint: x}\nversion: 1\n", "version", "must be 2"),
         ("name: a\nspec: {entrypoint: 5}\n", "spec.entrypoint", "must be text"),
-        ("name: a\nspec: {entrypoint: x, environments: [A]}\n", "spec.environments", "mapping"),
         (
-            "name: a\nspec: {entrypoint: x, environments: {RANK: 1}}\n",
+            "name: a\nspec: {workspace: /w, entrypoint: x, environments: [A]}\n",
+            "spec.environments",
+            "mapping",
+        ),
+        (
+            "name: a\nspec: {workspace: /w, entrypoint: x, environments: {RANK: 1}}\n",
             "spec.environments",
             "set by the scheduler",
         ),
         (
-            "name: a\nspec: {entrypoint: x, environments: {A: yes}}\n",
+            "name: a\nspec: {workspace: /w, entrypoint: x, environments: {A: yes}}\n",
             "spec.environments",
             "quote it",
         ),
         (
-            'name: a\nspec: {entrypoint: x, parameters: "\'open"}\n',
+            'name: a\nspec: {workspace: /w, entrypoint: x, parameters: "\'open"}\n',
             "spec.parameters",
             "cannot be split",
         ),
-        ("name: a\nspec: {entrypoint: x}\noptions: {tags: nightly}\n", "options.tags", "list"),
         (
-            "name: a\nspec: {entrypoint: x}\noptions: {timeout: -5}\n",
+            "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {tags: nightly}\n",
+            "options.tags",
+            "list",
+        ),
+        (
+            "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {timeout: -5}\n",
             "options.timeout",
             "at least 1",
         ),
         ("name: a\nspec: x\n", "spec", "must be a mapping"),
         ("name: a\n", "spec.entrypoint", "required"),
-        ("spec: {entrypoint: x}\n", "name", "required"),
-        ("name:\nspec: {entrypoint: x}\n", "name", "required"),
+        ("spec: {workspace: /w, entrypoint: x}\n", "name", "required"),
+        ("name:\nspec: {workspace: /w, entrypoint: x}\n", "name", "required"),
     ],
 )
 def test_bad_values_name_the_field(text: str, field: str, needle: str) -> None:
@@ -175,7 +185,7 @@ def test_yaml_syntax_error_quotes_the_line() -> None:
 
 
 def test_duplicate_field_is_refused() -> None:
-    err = _error("name: a\nname: b\nspec: {entrypoint: x}\n")
+    err = _error("name: a\nname: b\nspec: {workspace: /w, entrypoint: x}\n")
     assert err.field == "name" and err.line == 2 and "duplicate" in str(err)
 
 
@@ -198,7 +208,7 @@ def test_describe_yaml_round_trips() -> None:
     spec = parse_spec(FULL)
     again = parse_spec(spec.to_yaml())
     assert again == spec
-    minimal = parse_spec("name: x1\nspec:\n  entrypoint: run.sh\n")
+    minimal = parse_spec("name: x1\nspec:\n  workspace: /w\n  entrypoint: run.sh\n")
     assert parse_spec(minimal.to_yaml()) == minimal
 
 

@@ -34,6 +34,12 @@ NAME_RULE = (
     "starting with a letter or digit, not all digits"
 )
 MAX_NODES = 4096
+INT32_MAX = 2**31 - 1  # integer columns are 32-bit on PostgreSQL
+PATH_MAX = 4096  # entrypoint, workspace
+MAX_PARAMETERS = 1024
+PARAMETER_MAX = 4096
+MAX_ENV = 256
+ENV_VALUE_MAX = 32768
 MAX_SPEC_NODES = 20_000  # YAML nodes visited; guards against alias bombs
 MAX_TAGS = 32
 TAG_MAX = 64
@@ -98,7 +104,6 @@ class TaskSpec:
     node_count: int = 1
     gpus_per_node: int | None = None  # None: every GPU of the node
     whole_life_state: int = 0
-    watchdog_time: int | None = None  # seconds without output before a rank counts as hung
     timeout: int | None = None  # seconds a job may run
     tags: list[str] = field(default_factory=list)
     version: int = SPEC_VERSION
@@ -121,8 +126,6 @@ class TaskSpec:
         if self.gpus_per_node is not None:
             resource["gpus_per_node"] = self.gpus_per_node
         options: dict[str, Any] = {"whole_life_state": self.whole_life_state}
-        if self.watchdog_time is not None:
-            options["watchdog_time"] = self.watchdog_time
         if self.timeout is not None:
             options["timeout"] = self.timeout
         if self.tags:
@@ -143,8 +146,6 @@ class TaskSpec:
     def chain_options(self) -> dict[str, Any]:
         """What goes into ``Chain.options`` (the fields without a column of their own)."""
         opts: dict[str, Any] = {"version": self.version}
-        if self.watchdog_time is not None:
-            opts["watchdog_time"] = self.watchdog_time
         if self.timeout is not None:
             opts["timeout"] = self.timeout
         if self.tags:
@@ -186,7 +187,6 @@ class TaskSpec:
             node_count=chain.node_count,
             gpus_per_node=chain.gpus_per_node,
             whole_life_state=chain.whole_life_state,
-            watchdog_time=opts.get("watchdog_time"),
             timeout=opts.get("timeout"),
             tags=list(opts.get("tags") or []),
             version=int(opts.get("version", SPEC_VERSION)),
@@ -297,14 +297,13 @@ class _Composer:
             )
         try:
             return self.constructor.construct_object(node, deep=True)
-        except ConstructorError as exc:
+        except Exception as exc:
+            # a tag the value does not fit (!!int abc raises ValueError, !!timestamp abc
+            # AttributeError), a number of thousands of digits: a 422, never a 500
+            problem = exc.problem if isinstance(exc, ConstructorError) else str(exc)
             line = node.start_mark.line + 1
             raise SpecError(
-                [
-                    FieldError(
-                        path, f"cannot read value: {exc.problem}", line, _quote(self.source, line)
-                    )
-                ]
+                [FieldError(path, f"cannot read value: {problem}", line, _quote(self.source, line))]
             ) from None
 
 
@@ -329,9 +328,23 @@ def _type_name(value: Any) -> str:
 # --------------------------------------------------------------------------- field checks
 
 
-def _string(value: Any) -> str:
+def _string(value: Any, max_len: int = PATH_MAX) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be text, not {_type_name(value)}")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if len(value) > max_len:
+        raise ValueError(f"is {len(value)} characters long; the most is {max_len}")
+    return value
+
+
+def _workspace(value: Any) -> str:
+    value = _string(value)
+    if not value.startswith("/"):
+        raise ValueError(
+            f"must be an absolute path (the folder the rank starts in), not {value!r}; "
+            "hai-cli sends the folder you submit from"
+        )
     return value
 
 
@@ -339,8 +352,6 @@ def _nonempty_string(value: Any) -> str:
     value = _string(value)
     if not value.strip():
         raise ValueError("must not be empty")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
     return value
 
 
@@ -376,17 +387,22 @@ def _parameters(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         try:
-            return shlex.split(value)
+            value = shlex.split(_string(value, PARAMETER_MAX * 16))
         except ValueError as exc:
             raise ValueError(f"cannot be split into arguments: {exc}") from None
-    if isinstance(value, list):
-        out = []
-        for i, item in enumerate(value):
-            if isinstance(item, bool) or not isinstance(item, str | int | float):
-                raise ValueError(f"item {i} must be text or a number, not {_type_name(item)}")
-            out.append(str(item))
-        return out
-    raise ValueError(f"must be text or a list, not {_type_name(value)}")
+    if not isinstance(value, list):
+        raise ValueError(f"must be text or a list, not {_type_name(value)}")
+    if len(value) > MAX_PARAMETERS:
+        raise ValueError(f"has {len(value)} items; the most is {MAX_PARAMETERS}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValueError(f"item {i} must be text or a number, not {_type_name(item)}")
+        try:
+            out.append(_string(str(item), PARAMETER_MAX))
+        except ValueError as exc:
+            raise ValueError(f"item {i} {exc}") from None
+    return out
 
 
 def _environments(value: Any) -> dict[str, str]:
@@ -394,6 +410,8 @@ def _environments(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping of NAME: value, not {_type_name(value)}")
+    if len(value) > MAX_ENV:
+        raise ValueError(f"has {len(value)} variables; the most is {MAX_ENV}")
     out = {}
     for key, item in value.items():
         if not isinstance(key, str) or not _ENV_NAME.match(key):
@@ -402,7 +420,10 @@ def _environments(value: Any) -> dict[str, str]:
             raise ValueError(f"{key} is set by the scheduler and cannot be overridden")
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             raise ValueError(f"{key} must be text or a number (quote it), not {_type_name(item)}")
-        out[key] = str(item)
+        try:
+            out[key] = _string(str(item), ENV_VALUE_MAX)
+        except ValueError as exc:
+            raise ValueError(f"{key} {exc}") from None
     return out
 
 
@@ -415,7 +436,7 @@ def _tags(value: Any) -> list[str]:
         raise ValueError(f"has {len(value)} tags; the most is {MAX_TAGS}")
     out = []
     for i, item in enumerate(value):
-        if not isinstance(item, str) or not item or len(item) > TAG_MAX:
+        if not isinstance(item, str) or not item or len(item) > TAG_MAX or "\x00" in item:
             raise ValueError(f"item {i} must be text of 1-{TAG_MAX} characters")
         out.append(item)
     return out
@@ -438,7 +459,7 @@ _SECTIONS: dict[str, dict[str, _Field]] = {
     "spec": {
         "entrypoint": ("entrypoint", _nonempty_string, True),
         "parameters": ("parameters", _parameters, False),
-        "workspace": ("workspace", _optional(_string), False),
+        "workspace": ("workspace", _optional(_workspace), False),
         "environments": ("environments", _environments, False),
         "haienv": ("haienv", _optional(_short_name), False),
     },
@@ -448,9 +469,8 @@ _SECTIONS: dict[str, dict[str, _Field]] = {
         "gpus_per_node": ("gpus_per_node", _optional(_int(0, 1024)), False),
     },
     "options": {
-        "whole_life_state": ("whole_life_state", _int(0), False),
-        "watchdog_time": ("watchdog_time", _optional(_int(1)), False),
-        "timeout": ("timeout", _optional(_int(1)), False),
+        "whole_life_state": ("whole_life_state", _int(0, INT32_MAX), False),
+        "timeout": ("timeout", _optional(_int(1, INT32_MAX)), False),
         "tags": ("tags", _tags, False),
     },
 }
@@ -540,7 +560,25 @@ OVERRIDES: dict[str, _Field] = {
     "node_count": ("node_count", _int(1, MAX_NODES), False),
     "gpus_per_node": ("gpus_per_node", _int(0, 1024), False),
     "haienv": ("haienv", _short_name, False),
+    "workspace": ("workspace", _workspace, False),
 }
+
+
+def submitted_spec(task: str | Mapping[str, Any], overrides: Mapping[str, Any] | None) -> TaskSpec:
+    """What a submission runs: the spec, its overrides, and the fields a chain cannot run
+    without (a workspace: the spec's or the submitter's folder, which hai-cli sends)."""
+    spec = apply_overrides(load_spec(task), overrides)
+    if not spec.workspace:
+        raise SpecError(
+            [
+                FieldError(
+                    "spec.workspace",
+                    "required: the absolute folder the ranks start in (hai-cli sends the "
+                    "folder you submit from)",
+                )
+            ]
+        )
+    return spec
 
 
 def apply_overrides(spec: TaskSpec, overrides: Mapping[str, Any] | None) -> TaskSpec:

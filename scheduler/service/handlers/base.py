@@ -68,6 +68,8 @@ def text_param(max_len: int = 256) -> QueryParser:
     def parse(raw: str) -> str:
         if len(raw) > max_len:
             raise ValueError(f"is {len(raw)} characters long; the most is {max_len}")
+        if "\x00" in raw:
+            raise ValueError("must not contain NUL characters")
         return raw
 
     return parse
@@ -88,6 +90,9 @@ class BaseHandler(RequestHandler):
         self.set_header("Cache-Control", "no-store")
 
     async def prepare(self) -> None:
+        for name, value in self.path_kwargs.items():
+            if "\x00" in (value or ""):  # PostgreSQL refuses NUL in text: a 400, not a 500
+                raise ApiError(400, f"{name} must not contain NUL characters", name)
         if not self.auth_required:
             return
         auth = self.ctx.authenticator
@@ -155,7 +160,7 @@ class BaseHandler(RequestHandler):
             return {}
         try:
             return json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError) as exc:  # ValueError: 5,000-digit numbers
             raise ApiError(400, f"malformed JSON: {exc}", "body") from None
         except RecursionError:
             raise ApiError(400, "malformed JSON: nested too deeply", "body") from None

@@ -8,7 +8,7 @@ from typing import Any
 
 from scheduler.model.enums import ChainState, Priority
 from scheduler.model.orm import Chain, utcnow
-from scheduler.model.spec import SpecError, TaskSpec, apply_overrides, load_spec
+from scheduler.model.spec import SpecError, TaskSpec, submitted_spec
 from scheduler.service import envs, queries
 from scheduler.service.handlers import intents
 from scheduler.service.handlers.base import (
@@ -85,7 +85,7 @@ class ChainsHandler(ChainBase):
         self.query({})
         task, overrides = self._task_and_overrides()
         try:
-            spec = apply_overrides(load_spec(task), overrides)
+            spec = submitted_spec(task, overrides)
         except SpecError as exc:
             raise spec_error(exc) from None
         group_overridden = bool(overrides and overrides.get("group"))

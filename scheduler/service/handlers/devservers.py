@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.model.orm import DevServer, utcnow
+from scheduler.model.orm import NAME_MAX, DevServer, utcnow
 from scheduler.service.devservers import NoCapacity
 from scheduler.service.handlers.base import ApiError, BaseHandler
 
@@ -89,6 +89,9 @@ class DevServersHandler(DevServerBase):
         server = body.get("server", "")
         if not isinstance(server, str):
             raise ApiError(422, "server must be a string ('' for the default server)", "server")
+        for field, value in (("user", body["user"]), ("server", server)):
+            if len(value) > NAME_MAX or "\x00" in value:
+                raise ApiError(422, f"{field} must be at most {NAME_MAX} characters, no NUL", field)
 
         def allocate(s: Session) -> dict[str, Any]:
             with self.ctx.app.inventory_lock:
