@@ -821,7 +821,8 @@ HOSTILE_YAML = [
         "options.timeout",
     ),
     (
-        "name: a\nspec: {workspace: /w, entrypoint: x}\noptions: {whole_life_state: 9223372036854775808}\n",
+        "name: a\nspec: {workspace: /w, entrypoint: x}\n"
+        "options: {whole_life_state: 9223372036854775808}\n",
         "options.whole_life_state",
     ),
     (

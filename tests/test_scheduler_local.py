@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,14 @@ def expected_acc(steps: int) -> int:
     for step in range(steps):
         acc = (acc * 31 + step * step + 7) % 1_000_000_007
     return acc
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def finished(app, cid):
@@ -320,3 +329,71 @@ def test_chain_runs_in_its_haienv_and_a_missing_env_fails_to_start(db_url, tmp_p
     c = chain(app, bad)
     assert c.stop_code == StopCode.INIT_FAILED
     assert "haienv 'nope'" in c.reason
+
+
+POISON = """\
+import os, time
+from pathlib import Path
+Path(os.environ["HAI_CONTROL_DIR"], "whole_life_state").write_text(str(2**63))
+time.sleep(60)
+"""
+
+
+def test_a_poisoned_chain_fails_alone_and_everyone_else_is_scheduled(db_url, tmp_path):
+    """A rank that stores a whole-life state no database column holds fails its own chain
+    with the reason; the other user's chain runs; a restarted scheduler is not poisoned."""
+    app = make_app(db_url, tmp_path / "data", TWO_NODES)
+    ws = tmp_path / "ws"
+    poison = tmp_path / "poison.py"
+    poison.write_text(POISON)
+    hello = tmp_path / "hello.py"
+    hello.write_text("print('hello from bob')\n")
+    bad = submit(app, "mallory", name="poison", entrypoint=str(poison), workspace=ws)
+    run_until(app, finished(app, bad), what="the poisoned chain to fail")
+    c = chain(app, bad)
+    assert c.stop_code == StopCode.FAILED
+    assert "whole_life_state 9223372036854775808 is outside" in c.reason, c.reason
+    assert c.whole_life_state == 0, "the poison never reached the row"
+    good = submit(app, "bob", name="hello", entrypoint=str(hello), workspace=ws)
+    run_until(app, finished(app, good), what="bob's chain")
+    assert chain(app, good).stop_code == StopCode.SUCCEEDED
+    # a new scheduler on the same data: the poison file is still there and harms nothing
+    again = make_app(db_url, tmp_path / "data", TWO_NODES)
+    again.loop.cycle()
+    later = submit(again, "bob", name="hello2", entrypoint=str(hello), workspace=ws)
+    run_until(again, finished(again, later), what="a chain after the restart")
+
+
+def test_an_error_handling_one_chain_fails_that_chain_only(db_url, tmp_path, monkeypatch):
+    app = make_app(db_url, tmp_path / "data", TWO_NODES)
+    ws = tmp_path / "ws"
+    sleeper = tmp_path / "sleep.py"
+    sleeper.write_text("import time\ntime.sleep(60)\n")
+    hello = tmp_path / "hello.py"
+    hello.write_text("print('hi')\n")
+    doomed = submit(app, "mallory", name="doomed", entrypoint=str(sleeper), workspace=ws)
+    run_until(
+        app,
+        lambda: chain(app, doomed).jobs[0].ranks[0].rank_state is RankState.RUNNING,
+        what="the doomed rank to run",
+    )
+    real_poll = app.backend.poll_rank
+
+    def poll(key, handle):
+        if key.chain_id == doomed:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return real_poll(key, handle)
+
+    monkeypatch.setattr(app.backend, "poll_rank", poll)
+    good = submit(app, "bob", name="fine", entrypoint=str(hello), workspace=ws)
+    run_until(app, finished(app, good), what="bob's chain beside the broken one")
+    assert chain(app, good).stop_code == StopCode.SUCCEEDED
+    c = chain(app, doomed)
+    assert c.state == ChainState.FINISHED and c.stop_code == StopCode.FAILED
+    assert "internal error while running it: Python int too large" in c.reason
+    pid = int((app.backend.control_dir(RankKey(doomed, 0, 0)) / "child.pid").read_text())
+    run_until(
+        app,
+        lambda: not alive(pid),
+        what="its process to end",
+    )

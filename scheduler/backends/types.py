@@ -75,6 +75,7 @@ class RankObservation:
     whole_life_state: int | None = None
     suspend_acked: bool = False
     init_failed: bool = False  # the command could not be started at all
+    protocol_error: str = ""  # the rank broke the control protocol: its chain fails with this
     handle: dict[str, Any] = field(default_factory=dict)  # updated handle, if it changed
 
 

@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -142,7 +142,7 @@ class SchedulerLoop(LoggingConfigurable):
         with self.app.session_factory() as s:
             running = self._load_chains(s, Chain.state == ChainState.RUNNING.value)
             for chain in running:
-                self._reconcile_running(chain, now)
+                self._reconcile_isolated(s, chain, now)
             waiting = self._waiting_rows(s)
             stopped = [w.id for w in waiting if w.stop_requested_at is not None]
             for chain in self._load_chains(s, Chain.id.in_(stopped)) if stopped else ():
@@ -205,21 +205,56 @@ class SchedulerLoop(LoggingConfigurable):
             rank.handle = {**rank.handle, **obs.handle}
         return obs
 
+    def _reconcile_isolated(self, s: Session, chain: Chain, now: dt.datetime) -> None:
+        """One chain's reconcile in a savepoint of its own: whatever goes wrong there (a
+        backend error, a value the database refuses) fails *that* chain, with its processes
+        ended and the error as the reason, and the cycle goes on for everyone else."""
+        try:
+            with s.begin_nested():
+                self._reconcile_running(chain, now)
+        except Exception as exc:
+            self.log.exception("chain %s could not be reconciled; failing it", chain.id)
+            self._fail_broken_chain(s, chain, f"internal error while running it: {exc}", now)
+
+    def _fail_broken_chain(self, s: Session, chain: Chain, reason: str, now: dt.datetime) -> None:
+        reason = reason[:1000]
+        try:
+            with s.begin_nested():
+                job = chain.current_job
+                for rank in job.ranks if job is not None else ():
+                    if rank.rank_state.is_terminal:
+                        continue
+                    with contextlib.suppress(Exception):  # best effort: it is broken already
+                        key = RankKey(chain.id, job.seq, rank.rank)
+                        self.app.backend.terminate(key, rank.handle, force=True)
+                    rank.reason = reason
+                    stopping = rank.rank_state is RankState.STOPPED_TERMINATING
+                    rank.set_state(RankState.STOPPED if stopping else RankState.FAILED, now)
+                if job is not None:
+                    job.record_stop(StopCode.FAILED, reason)
+                    job.ended_at = now
+                self._finish(chain, StopCode.FAILED, reason, now)
+        except Exception:  # the next cycle tries again; no other chain waits for it
+            self.log.exception("chain %s could not be failed either", chain.id)
+
     def _reconcile_running(self, chain: Chain, now: dt.datetime) -> None:
         job = chain.current_job
         assert job is not None, f"running chain {chain.id} has no job"
         changed = False
         acked: set[int] = set()
+        faults: list[str] = []
         for rank in job.ranks:
             if rank.rank_state.is_terminal:
                 continue
             obs = self._observe(chain, job, rank)
+            if obs.protocol_error:
+                faults.append(f"rank {rank.rank}: {obs.protocol_error}")
             if rank.rank == 0 and obs.whole_life_state is not None:
                 chain.whole_life_state = obs.whole_life_state
             if obs.suspend_acked:
                 acked.add(rank.rank)
             changed |= self._apply_observation(chain, job, rank, obs, now)
-        changed |= self._job_rules(chain, job, acked, now)
+        changed |= self._job_rules(chain, job, acked, now, faults)
         if job.ended:
             self._end_job(chain, job, now)
         elif changed:
@@ -273,8 +308,16 @@ class SchedulerLoop(LoggingConfigurable):
         rank.set_state(final, now)
         return True
 
-    def _job_rules(self, chain: Chain, job: Job, acked: set[int], now: dt.datetime) -> bool:
-        """Stop requests, suspends, timeouts, failures and the grace periods of one job."""
+    def _job_rules(
+        self,
+        chain: Chain,
+        job: Job,
+        acked: set[int],
+        now: dt.datetime,
+        faults: Sequence[str] = (),
+    ) -> bool:
+        """Stop requests, suspends, timeouts, failures (also a rank that broke the control
+        protocol: ``faults``) and the grace periods of one job."""
         app = self.app
         live = [r for r in job.ranks if not r.rank_state.is_terminal]
         if not live:
@@ -283,6 +326,8 @@ class SchedulerLoop(LoggingConfigurable):
         why: tuple[RankState, StopCode, str] | None = None
         if chain.stop_requested_at is not None:
             why = (RankState.STOPPED_TERMINATING, StopCode.STOPPED_BY_USER, "stopped by user")
+        elif faults:
+            why = (RankState.FAILED_TERMINATING, StopCode.FAILED, faults[0])
         elif any(r.rank_state is RankState.FAILED for r in job.ranks):
             why = (
                 RankState.FAILED_TERMINATING,

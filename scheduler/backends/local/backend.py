@@ -295,18 +295,28 @@ class LocalBackend(Backend):
 
     def poll_rank(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
         cdir, tdir = self.control_dir(key), self.task_dir(key)
-        wls = control.read_user_int(tdir, control.WHOLE_LIFE_STATE, *WHOLE_LIFE_STATE_RANGE)
+        fault = ""
+        try:
+            wls = control.read_user_int(tdir, control.WHOLE_LIFE_STATE, *WHOLE_LIFE_STATE_RANGE)
+        except control.BadUserValue as exc:  # never stored: the chain fails with the reason
+            wls, fault = None, str(exc)
         acked = control.user_file_exists(tdir, control.SUSPEND_ACK)
         exited = self._exited(cdir, wls, acked)
         if exited is not None:
             return exited
         if control.is_alive(handle.get("runner_pid"), handle.get("runner_start")):
             phase = "running" if (cdir / control.CHILD_PID).exists() else "pending"
-            return RankObservation(phase=phase, whole_life_state=wls, suspend_acked=acked)
+            return RankObservation(
+                phase=phase, whole_life_state=wls, suspend_acked=acked, protocol_error=fault
+            )
         live = self._live_runner(cdir)
         if live is not None:
             return RankObservation(
-                phase="running", whole_life_state=wls, suspend_acked=acked, handle=live
+                phase="running",
+                whole_life_state=wls,
+                suspend_acked=acked,
+                handle=live,
+                protocol_error=fault,
             )
         # the supervisor may have written its exit status and ended since we looked
         exited = self._exited(cdir, wls, acked)
@@ -339,8 +349,8 @@ class LocalBackend(Backend):
         return read_log(self.log_dir(key), offset, max_bytes)
 
 
-# what a rank may store with set_whole_life_state(): the users' INTEGER column on both
-# databases (PostgreSQL's is 32-bit); anything else is ignored, never stored
+# what a rank may store with set_whole_life_state(): the chains' INTEGER column on both
+# databases (PostgreSQL's is 32-bit); anything else fails the chain, never reaches the row
 WHOLE_LIFE_STATE_RANGE = (-(2**31), 2**31 - 1)
 
 

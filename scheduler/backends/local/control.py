@@ -53,32 +53,43 @@ def _open_user_dir(folder: Path) -> int:
     return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
 
 
+class BadUserValue(ValueError):
+    """A rank wrote something the protocol does not allow; the message says what."""
+
+
 def read_user_int(folder: Path, name: str, lo: int, hi: int) -> int | None:
-    """An integer the rank wrote into ``folder/name``; None if absent, not a plain small
-    file, not a whole number, or outside ``[lo, hi]``."""
+    """An integer the rank wrote into ``folder/name``; None if absent (or being replaced).
+    Raises :class:`BadUserValue` for anything but a small plain file holding a whole
+    number in ``[lo, hi]``."""
     try:
         dir_fd = _open_user_dir(folder)
     except OSError:
         return None
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError as exc:  # a link (ELOOP), a folder, ...
+        raise BadUserValue(f"{name} cannot be read as a plain file ({exc.strerror})") from None
     finally:
         os.close(dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+            raise BadUserValue(f"{name} is not a plain file")
         raw = os.read(fd, USER_FILE_MAX_BYTES + 1)
     finally:
         os.close(fd)
+    if not raw.strip():
+        return None  # written as we read it; the next poll sees the value
     if len(raw) > USER_FILE_MAX_BYTES:
-        return None
+        raise BadUserValue(f"{name} holds more than {USER_FILE_MAX_BYTES} bytes")
     try:
         value = int(raw.strip())
     except ValueError:
-        return None
-    return value if lo <= value <= hi else None
+        raise BadUserValue(f"{name} is not a whole number: {raw[:20]!r}") from None
+    if not lo <= value <= hi:
+        raise BadUserValue(f"{name} {value} is outside {lo}..{hi}")
+    return value
 
 
 def user_file_exists(folder: Path, name: str) -> bool:
