@@ -135,7 +135,7 @@ def api_server(
 ) -> Iterator[ApiServer]:
     """Serve the API on 127.0.0.1 (a free port) in a background thread."""
     from scheduler.service.auth import TokenAuthenticator
-    from scheduler.service.web import make_web_app
+    from scheduler.service.web import listen, make_web_app
 
     factory = open_database(db_url)
     app = SimpleNamespace(
@@ -152,7 +152,7 @@ def api_server(
     state: dict[str, Any] = {}
 
     async def serve() -> None:
-        server = web.listen(0, address="127.0.0.1")
+        server = listen(web, 0, "127.0.0.1")
         state["port"] = next(iter(server._sockets.values())).getsockname()[1]
         state["loop"] = asyncio.get_running_loop()
         state["stop"] = asyncio.Event()

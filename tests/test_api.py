@@ -888,3 +888,23 @@ def test_nul_bytes_in_paths_and_dev_server_names_get_4xx(alice: Api, admin: Api)
         json={"user": "u", "server": "x\x00", "profile": "mig-gpu"},
     )
     admin.fail("POST", "/devservers", 422, "user", json={"user": "u" * 200, "profile": "mig-gpu"})
+
+
+def test_an_oversized_body_is_refused_from_its_headers(srv: ApiServer) -> None:
+    """No token and a 95 MiB Content-Length: refused before a byte of the body is sent."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(srv.api)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {url.path}/chains HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {95 << 20}\r\n\r\n".encode()
+        )
+        answer = sock.recv(200)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    try:  # a client that sends it anyway is cut off (an answer, or a reset mid-send)
+        big = httpx.post(f"{srv.api}/chains", content=b"x" * (3 << 20), timeout=30)
+        assert big.status_code == 400
+    except httpx.TransportError:
+        pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import os
 import signal
 import threading
@@ -138,6 +139,7 @@ class SchedulerApp(Application):
         if self.subapp is not None:
             return
         os.umask(0o077)  # the service's files are its own (see init_data_dir)
+        one_line_log_records()
         if self.config_file_name and Path(self.config_file_name).exists():
             self.load_config_file(self.config_file_name)
         self.init_core()
@@ -177,10 +179,10 @@ class SchedulerApp(Application):
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        from scheduler.service.web import make_web_app
+        from scheduler.service.web import listen, make_web_app
 
         web = make_web_app(self)
-        server = web.listen(self.port, address=self.ip, xheaders=True)
+        server = listen(web, self.port, self.ip, xheaders=True)
         port = next(iter(server._sockets.values())).getsockname()[1]
         url = f"http://{self.ip}:{port}{self.base_url}"
         self.log.info("hai-scheduler listening on %s (database %s)", url, self.db_url)
@@ -205,6 +207,26 @@ class SchedulerApp(Application):
         self.log.info("hai-scheduler stopping (ranks keep running and are adopted on restart)")
         task.cancel()
         server.stop()
+
+
+def one_line_log_records() -> None:
+    """Every log record of this process is one line: a CR or LF that came from a request
+    (a ``%0A`` in a URL, a field name, a user name) is written as ``\\n``, so nobody can
+    forge a line in the service's log. Tracebacks (``exc_info``) keep their lines."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "one_line", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        message = record.getMessage()
+        if "\n" in message or "\r" in message:
+            record.msg = message.replace("\r", "\\r").replace("\n", "\\n")
+            record.args = None
+        return record
+
+    factory.one_line = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class UpApp(SchedulerApp):
