@@ -142,6 +142,53 @@ def whoami(as_json: bool) -> None:
         con.print(table)
 
 
+@cli.group()
+def token() -> None:
+    """Your API tokens: list, create, revoke (admins: anyone's)."""
+
+
+@token.command("list")
+@click.option("--user", help="Whose tokens (admins).")
+@json_option
+def token_list(user: str | None, as_json: bool) -> None:
+    """Tokens, one line each: id, user, note, created, expires."""
+    with client() as hai:
+        rows = hai.tokens(user)
+    if as_json:
+        render.print_json(rows)
+        return
+    for t in rows:
+        ends = t["expires_at"] or "never"
+        if t["expired"]:
+            ends += " (expired)"
+        click.echo(f"{t['id']}\t{t['user']}\t{t['note'] or '-'}\t{t['created_at']}\t{ends}")
+
+
+@token.command("create")
+@click.option("--note", default="", help="What the token is for.")
+@click.option("--days", type=click.IntRange(1, 3650), help="Expire after this many days.")
+@click.option("--user", help="Issue it for another user (admins).")
+@json_option
+def token_create(note: str, days: int | None, user: str | None, as_json: bool) -> None:
+    """A new token, printed once (hai-cli init TOKEN on another machine)."""
+    with client() as hai:
+        made = hai.create_token(note, days, user)
+    if as_json:
+        render.print_json(made)
+        return
+    ends = made["expires_at"] or "never"
+    click.echo(f"token {made['id']} for {made['user']} (expires: {ends}):\n{made['token']}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token; it is refused from the next request on."""
+    with client() as hai:
+        hai.revoke_token(token_id)
+    click.echo(f"token {token_id} revoked")
+
+
 @cli.command()
 @json_option
 def version(as_json: bool) -> None:

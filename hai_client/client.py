@@ -288,6 +288,35 @@ class HaiClient:
     def info(self) -> dict[str, Any]:
         return self.request("GET", "/")
 
+    def tokens(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Your API tokens (admins: ``user``'s, or everyone's)."""
+        params = {"user": user} if user else None
+        return self.request("GET", "/tokens", params=params)["tokens"]
+
+    def create_token(
+        self, note: str = "", expires_in_days: int | None = None, user: str | None = None
+    ) -> dict[str, Any]:
+        """A new token (its ``token`` is shown only now)."""
+        body: dict[str, Any] = {"note": note}
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        if user:
+            body["user"] = user
+        return self.request("POST", "/tokens", json=body)
+
+    def revoke_token(self, token_id: int) -> None:
+        """Revoke a token at once (yours; admins: anyone's)."""
+        try:
+            resp = self._http.request("DELETE", f"/tokens/{int(token_id)}")
+        except httpx.HTTPError as exc:
+            raise HaiError(f"talking to the HAI scheduler at {self.url} failed: {exc}") from None
+        if resp.status_code != 204:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+            raise _error(resp.status_code, body, self.url)
+
     def whoami(self) -> Whoami:
         d = self.request("GET", "/whoami")
         return Whoami(

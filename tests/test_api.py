@@ -747,6 +747,7 @@ def test_garbage_never_gets_a_500(srv: ApiServer, alice: Api) -> None:
 def test_every_handler_module_has_a_docstring() -> None:
     from scheduler.service import handlers, queries, web
     from scheduler.service.handlers import base, chains, context, intents, logs, nodes, openapi
+    from scheduler.service.handlers import tokens as tokens_mod
     from scheduler.service.handlers import users as users_mod
     from scheduler.service.handlers import whoami as whoami_mod
 
@@ -761,6 +762,7 @@ def test_every_handler_module_has_a_docstring() -> None:
         logs,
         nodes,
         openapi,
+        tokens_mod,
         users_mod,
         whoami_mod,
     ):
@@ -908,3 +910,41 @@ def test_an_oversized_body_is_refused_from_its_headers(srv: ApiServer) -> None:
         assert big.status_code == 400
     except httpx.TransportError:
         pass
+
+
+def test_tokens_listed_issued_expired_and_revoked_at_once(
+    srv: ApiServer, alice: Api, bob: Api, admin: Api
+) -> None:
+    mine = alice.ok("GET", "/tokens")["tokens"]
+    assert [t["user"] for t in mine] == ["alice"] and "token" not in mine[0]
+    made = alice.ok("POST", "/tokens", json={"note": "laptop", "expires_in_days": 30})
+    assert made["note"] == "laptop" and made["expires_at"] and len(made["token"]) >= 32
+    laptop = Api(srv, made["token"])
+    assert laptop.ok("GET", "/whoami")["name"] == "alice"
+    # others' tokens are invisible and cannot be revoked; admins see and revoke any
+    bob.fail("GET", "/tokens?user=alice", 403, "user")
+    bob.fail("DELETE", f"/tokens/{made['id']}", 404, "id")
+    bob.fail("POST", "/tokens", 403, "user", json={"user": "alice"})
+    assert {t["user"] for t in admin.ok("GET", "/tokens")["tokens"]} >= {"alice", "bob"}
+    alice.fail("POST", "/tokens", 400, "expires_in_days", json={"expires_in_days": 0})
+    alice.fail("POST", "/tokens", 400, "expires_in_days", json={"expires_in_days": 10**30})
+    alice.fail("POST", "/tokens", 400, "note", json={"note": "x" * 300})
+    # revoked: refused from the very next request, though it was just remembered
+    assert laptop.ok("GET", "/whoami")["name"] == "alice"
+    assert laptop.http.delete(f"/tokens/{made['id']}").status_code == 204
+    laptop.fail("GET", "/whoami", 401, "Authorization")
+    assert alice.ok("GET", "/whoami")["name"] == "alice", "her other tokens still work"
+    # an expired token is refused like an unknown one (its end is also kept with the cached
+    # identity; here the 10-second cache is dropped instead of waited out)
+    short = Api(srv, admin.ok("POST", "/tokens", json={"user": "bob"})["token"])
+    assert short.ok("GET", "/whoami")["name"] == "bob"
+    with srv.factory.begin() as s:
+        from scheduler.model.orm import ApiToken, utcnow
+
+        for row in s.scalars(select(ApiToken)):
+            if row.user.name == "bob" and row.note == "":
+                row.expires_at = utcnow() - dt.timedelta(seconds=1)
+    srv.app.authenticator.forget_user("bob")
+    short.fail("GET", "/whoami", 401, "Authorization")
+    listed = admin.ok("GET", "/tokens?user=bob")["tokens"]
+    assert any(t["expired"] for t in listed)

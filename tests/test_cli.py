@@ -365,3 +365,34 @@ def test_client_class_is_usable_from_python(srv: ApiServer, tmp_path: Path) -> N
         assert info.value.status == 422 and info.value.field == "spec.entrypont"
     with pytest.raises(HaiError, match="cannot reach"), HaiClient("127.0.0.1:9", "t") as hai:
         hai.whoami()
+
+
+def test_token_list_create_and_revoke_in_process(srv: ApiServer, home: Path) -> None:
+    """``hai-cli token …`` run in-process (click's runner): the process boundary proves
+    nothing more here."""
+    from click.testing import CliRunner
+
+    from hai_client.cli import cli
+
+    def run(*args: str) -> tuple[int, str]:
+        res = CliRunner().invoke(cli, list(args), env={"HOME": str(home), "COLUMNS": "200"})
+        return res.exit_code, res.output
+
+    code, out = run("token", "create", "--note", "ci", "--days", "7")
+    assert code == 0 and "expires: 20" in out, out
+    made = out.strip().splitlines()[-1]
+    code, out = run("token", "list")
+    row = next(line for line in out.splitlines() if "\tci\t" in line)
+    token_id = row.split("\t")[0]
+    code, out = run("token", "list", "--json")
+    assert code == 0 and any(t["note"] == "ci" for t in json.loads(out))
+    other = home.parent / "with-new-token"
+    init_cli(other, srv.url, made)
+    assert hai_cli(other, "whoami").returncode == 0
+    code, out = run("token", "revoke", token_id)
+    assert code == 0 and "revoked" in out
+    assert "refused the token" in fails(other, "whoami")
+    code, out = run("token", "revoke", token_id)
+    assert code == 1 and f"no token {token_id}" in out
+    code, out = run("token", "create", "--days", "0")
+    assert code == 2 and "0 is not in the range" in out

@@ -5,6 +5,7 @@ Tokens are stored as SHA-256 hashes only; the plain token is shown once, when is
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -12,7 +13,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.model.orm import ApiToken, Quota, User
+from scheduler.model.orm import ApiToken, Quota, User, utcnow
 from scheduler.model.quota_names import check_quota_resource
 
 USER_NAME_RULE = (
@@ -52,18 +53,33 @@ def create_user(
     return user
 
 
-def issue_token(session: Session, user: User, note: str = "") -> str:
+TOKEN_NOTE_MAX = 255
+TOKEN_DAYS_MAX = 3650
+
+
+def issue_token(
+    session: Session, user: User, note: str = "", expires_at: dt.datetime | None = None
+) -> str:
     """Create an API token for ``user``; returns the plain token (stored hashed)."""
     token = secrets.token_hex(24)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), note=note))
+    row = ApiToken(user_id=user.id, token_hash=hash_token(token), note=note, expires_at=expires_at)
+    session.add(row)
     session.flush()
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def token_row(session: Session, token: str) -> ApiToken | None:
+    """The row of a plain token that is still valid (not expired), else None."""
     if not token:
         return None
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
+        return None
+    return row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = token_row(session, token)
     return row.user if row else None
 
 

@@ -30,6 +30,7 @@ class Identity:
     name: str
     admin: bool = False
     user_id: int | None = None
+    expires_at: float | None = None  # the credential's end (epoch seconds), if it has one
 
 
 class _TTLCache:
@@ -96,17 +97,19 @@ class Authenticator(LoggingConfigurable):
         key = self.credential(headers)
         if key is None or self.cache_seconds <= 0:
             return None
-        return self._cache.get(key)
+        hit = self._cache.get(key)
+        if hit is not None and hit.expires_at is not None and hit.expires_at <= time.time():
+            return None  # expired while remembered: ask again (and be refused)
+        return hit
 
     def identify(self, session: Session, headers: Any) -> Identity | None:
         """:meth:`authenticate`, cached by credential, with the user row ensured."""
         key = self.credential(headers)
         if key is None:
             return None
-        if self.cache_seconds > 0:
-            hit = self._cache.get(key)
-            if hit is not None:
-                return hit
+        hit = self.cached(headers)
+        if hit is not None:
+            return hit
         identity = self.authenticate(session, headers)
         if identity is None:
             return None
@@ -114,7 +117,7 @@ class Authenticator(LoggingConfigurable):
             user_id, disabled = self.account_for(session, identity)
             if disabled:
                 return None
-            identity = Identity(identity.name, identity.admin, user_id)
+            identity = Identity(identity.name, identity.admin, user_id, identity.expires_at)
         if self.cache_seconds > 0:
             self._cache.put(key, identity)
         return identity
@@ -147,10 +150,11 @@ class TokenAuthenticator(Authenticator):
         token = parse_authorization(headers.get("Authorization"))
         if not token:
             return None
-        user = accounts.user_for_token(session, token)
-        if user is None or user.disabled:
+        row = accounts.token_row(session, token)
+        if row is None or row.user.disabled:
             return None
-        return Identity(user.name, bool(user.is_admin), user.id)
+        ends = row.expires_at.timestamp() if row.expires_at else None
+        return Identity(row.user.name, bool(row.user.is_admin), row.user.id, ends)
 
 
 def parse_authorization(value: str | None) -> str | None:

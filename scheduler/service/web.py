@@ -27,6 +27,7 @@ from scheduler.service.handlers.devservers import (
 from scheduler.service.handlers.logs import LogsHandler
 from scheduler.service.handlers.nodes import NodesHandler, OverviewHandler
 from scheduler.service.handlers.openapi import OpenAPIHandler
+from scheduler.service.handlers.tokens import TokenHandler, TokensHandler
 from scheduler.service.handlers.users import UserAccountHandler, UserHandler, UsersHandler
 from scheduler.service.handlers.whoami import InfoHandler, WhoamiHandler
 
@@ -49,6 +50,8 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
     (rf"/chains/{_REF}/describe", DescribeHandler, "/chains/{ref}/describe"),
     (rf"/chains/{_REF}/logs", LogsHandler, "/chains/{ref}/logs"),
     (rf"/chains/{_REF}/ranks/(?P<rank>[0-9]{{1,6}})", RankHandler, "/chains/{ref}/ranks/{rank}"),
+    (r"/tokens", TokensHandler, "/tokens"),
+    (r"/tokens/(?P<token_id>[0-9]{1,12})", TokenHandler, "/tokens/{id}"),
     (r"/users", UsersHandler, "/users"),
     (rf"/users/{_USER}", UserHandler, "/users/{user}"),
     (rf"/users/{_USER}/account", UserAccountHandler, "/users/{user}/account"),

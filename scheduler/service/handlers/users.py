@@ -133,6 +133,13 @@ class UserAccountHandler(BaseHandler):
             raise ApiError(400, str(exc), "user") from None
 
 
+def forbidden_doc() -> dict[str, Any]:
+    """The documented 403 of admin-only operations."""
+    from scheduler.service.handlers import openapi as oa
+
+    return {"403": oa._json(oa._ref("Error"), "Only admins")}
+
+
 def _doc() -> None:
     """Describe these endpoints in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
@@ -144,7 +151,7 @@ def _doc() -> None:
         "additionalProperties": False,
         "properties": {"disabled": {"type": "boolean"}, "admin": {"type": "boolean"}},
     }
-    forbidden = {"403": oa._json(oa._ref("Error"), "Only admins")}
+    forbidden = forbidden_doc()
     list_op = oa._op(
         "Every user (admins)",
         oa._json({"type": "object", "properties": {"users": {"type": "array", "items": ref}}}),

@@ -1,0 +1,192 @@
+"""API tokens of the scheduler's own accounts: ``GET``/``POST /tokens``, ``DELETE /tokens/{id}``.
+
+Users list, create and revoke their own tokens; admins anyone's (``?user=`` to list one
+user's, ``user`` in the body to issue one for someone). A token is shown once, when it is
+created; only its SHA-256 is kept. A revoked token is refused from the next request on:
+the authenticator forgets what it remembered about the token's owner. Tokens may expire
+(``expires_in_days``); an expired one is refused like an unknown one.
+
+When the scheduler runs behind JupyterHub (``HubAuthenticator``) the tokens people use are
+the hub's (its token page); these endpoints then manage only tokens issued here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scheduler.model import accounts
+from scheduler.model.orm import ApiToken, User, utcnow
+from scheduler.service.handlers.base import ApiError, BaseHandler, text_param
+from scheduler.service.handlers.users import forbidden_doc
+
+
+def token_json(row: ApiToken, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "user": row.user.name,
+        "note": row.note,
+        "created_at": row.created_at.isoformat(),
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "expired": bool(row.expires_at and row.expires_at <= now),
+    }
+
+
+class TokensHandler(BaseHandler):
+    """``GET /tokens`` (yours; admins: ``?user=`` or everyone's) and ``POST /tokens``."""
+
+    async def get(self) -> None:
+        args = self.query({"user": text_param(128)})
+        who = args.get("user")
+        if who is not None and who != self.identity.name and not self.identity.admin:
+            raise ApiError(403, "only admins list other users' tokens", "user")
+        if who is None and not self.identity.admin:
+            who = self.identity.name
+
+        def load(s: Session) -> list[dict[str, Any]]:
+            q = select(ApiToken).join(User).order_by(ApiToken.id)
+            if who is not None:
+                q = q.where(User.name == who)
+            now = utcnow()
+            return [token_json(row, now) for row in s.scalars(q)]
+
+        self.send({"tokens": await self.ctx.read(load)})
+
+    async def post(self) -> None:
+        self.query({})
+        body = self.body_object(("note", "expires_in_days", "user"), required=False)
+        note = body.get("note", "")
+        if not isinstance(note, str) or len(note) > accounts.TOKEN_NOTE_MAX or "\x00" in note:
+            raise ApiError(400, f"note must be text of at most {accounts.TOKEN_NOTE_MAX}", "note")
+        days = body.get("expires_in_days")
+        if days is not None and (
+            isinstance(days, bool)
+            or not isinstance(days, int)
+            or not 1 <= days <= accounts.TOKEN_DAYS_MAX
+        ):
+            raise ApiError(
+                400, f"expires_in_days must be 1-{accounts.TOKEN_DAYS_MAX}", "expires_in_days"
+            )
+        owner = body.get("user", self.identity.name)
+        if owner != self.identity.name and not self.identity.admin:
+            raise ApiError(403, "only admins issue tokens for other users", "user")
+        if not isinstance(owner, str):
+            raise ApiError(400, "user must be a user name", "user")
+
+        def issue(s: Session) -> dict[str, Any]:
+            user = accounts.get_user(s, owner)
+            if user is None:
+                raise LookupError(owner)
+            ends = utcnow() + dt.timedelta(days=days) if days else None
+            token = accounts.issue_token(s, user, note, ends)
+            row = accounts.token_row(s, token)
+            return {**token_json(row, utcnow()), "token": token}
+
+        try:
+            self.send(await self.ctx.write(issue), 201)
+        except LookupError:
+            raise ApiError(404, f"no user {owner!r}", "user") from None
+
+
+class TokenHandler(BaseHandler):
+    """``DELETE /tokens/{id}``: revoke (yours; admins: anyone's)."""
+
+    async def delete(self, token_id: str) -> None:
+        self.query({})
+        me, admin = self.identity.name, self.identity.admin
+
+        def revoke(s: Session) -> str | None:
+            row = s.get(ApiToken, int(token_id))
+            if row is None or (row.user.name != me and not admin):
+                return None
+            owner = row.user.name
+            s.delete(row)
+            return owner
+
+        owner = await self.ctx.write(revoke)
+        if owner is None:
+            raise ApiError(404, f"no token {token_id} (or it is not yours)", "id")
+        self.ctx.authenticator.forget_user(owner)
+        self.set_status(204)
+        self.finish()
+
+
+def _doc() -> None:
+    """Describe these endpoints in the API's OpenAPI document."""
+    from scheduler.service.handlers import openapi as oa
+
+    ref = oa._ref("Token")
+    oa.add_paths(
+        {
+            "/tokens": {
+                "get": {
+                    **oa._op(
+                        "API tokens (yours; admins: ?user= or all)",
+                        oa._json(
+                            {
+                                "type": "object",
+                                "properties": {"tokens": {"type": "array", "items": ref}},
+                            }
+                        ),
+                        params=[oa._query("user", {"type": "string"}, "Whose tokens (admins)")],
+                    ),
+                },
+                "post": {
+                    "summary": "Issue a token (shown once); admins may name another user",
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "note": {"type": "string", "maxLength": 255},
+                                        "expires_in_days": {
+                                            "type": "integer",
+                                            "minimum": 1,
+                                            "maximum": accounts.TOKEN_DAYS_MAX,
+                                        },
+                                        "user": {"type": "string"},
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "201": oa._json(ref, "Issued; `token` is shown only now"),
+                        **oa._ERRORS,
+                        **forbidden_doc(),
+                    },
+                },
+            },
+            "/tokens/{id}": {
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "delete": {
+                    "summary": "Revoke a token (yours; admins: anyone's), effective at once",
+                    "responses": {"204": {"description": "Revoked"}, **oa._ERRORS},
+                },
+            },
+        },
+        {
+            "Token": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "user": {"type": "string"},
+                    "note": {"type": "string"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "expires_at": oa._TIME,
+                    "expired": {"type": "boolean"},
+                    "token": {"type": "string"},
+                },
+            }
+        },
+    )
+
+
+_doc()
