@@ -39,8 +39,23 @@ def test_long_lines_are_capped_with_a_marker(tmp_path: Path) -> None:
     assert lines[0] == "x" * 10 + " [hai: truncated 15 bytes]"
     assert lines[1] == "short"
     assert lines[2].startswith("y" * 10) and "truncated" in lines[2]
-    assert lines[3].startswith("[hai: line truncated")
+    assert lines[3] == "[hai: line truncated, 20 bytes dropped]"
     assert lines[4] == "after"
+
+
+def test_a_10_mib_line_read_in_pieces_is_one_head_and_one_exact_note(tmp_path: Path) -> None:
+    w = LogWriter(tmp_path, max_line_bytes=16384)
+    size = 10 << 20
+    chunk = b"z" * 65536
+    for _ in range(size // len(chunk)):  # as the supervisor reads a pipe: 64 KiB at a time
+        w.feed(chunk)
+    w.feed(b"\nnext line\n")
+    w.close()
+    lines, _ = texts(tmp_path)
+    assert len(lines) == 3, [line[:60] for line in lines]
+    assert lines[0] == "z" * 16384 + " [hai: truncated]"
+    assert lines[1] == f"[hai: line truncated, {size - 16384} bytes dropped]"
+    assert lines[2] == "next line"
 
 
 def test_rotation_keeps_offsets_valid_and_drops_the_oldest(tmp_path: Path) -> None:

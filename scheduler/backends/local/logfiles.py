@@ -97,16 +97,19 @@ class LogWriter:
             old.unlink(missing_ok=True)
 
     def feed(self, data: bytes) -> None:
-        """Take raw output bytes; complete lines are stored, a partial line is kept."""
+        """Take raw output bytes; complete lines are stored, a partial line is kept. A line
+        longer than ``max_line_bytes`` is stored as its head plus one note with the exact
+        count of bytes dropped, however many reads it arrives in."""
+        if self._dropping:
+            head, newline, data = data.partition(b"\n")
+            self._dropping += len(head)
+            if not newline:
+                return
+            self._emit(b"[hai: line truncated, %d bytes dropped]" % self._dropping)
+            self._dropping = 0
         buf = self._partial + data
         *lines, self._partial = buf.split(b"\n")
         for line in lines:
-            if self._dropping:
-                self._emit(
-                    b"[hai: line truncated, %d bytes dropped]" % (self._dropping + len(line))
-                )
-                self._dropping = 0
-                continue
             if len(line) > self.max_line_bytes:
                 extra = len(line) - self.max_line_bytes
                 self._emit(line[: self.max_line_bytes] + b" [hai: truncated %d bytes]" % extra)
@@ -114,7 +117,7 @@ class LogWriter:
                 self._emit(line.rstrip(b"\r"))
         if len(self._partial) > self.max_line_bytes:
             self._emit(self._partial[: self.max_line_bytes] + b" [hai: truncated]")
-            self._dropping += len(self._partial) - self.max_line_bytes
+            self._dropping = len(self._partial) - self.max_line_bytes
             self._partial = b""
         self._fh.flush()
 
