@@ -37,7 +37,7 @@ from tornado import web
 from traitlets import Unicode, default
 
 # The scheduler's user-name rule (scheduler.model.accounts), in the hub's lower case.
-USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}\Z"  # \Z: "$" would let a final newline in
 
 
 class HaiAuthenticator(NativeAuthenticator):

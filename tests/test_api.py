@@ -576,7 +576,8 @@ def play_loop_finish(srv: ApiServer, chain_id: int) -> None:
 def test_logs_bad_parameters(alice: Api) -> None:
     chain = alice.submit()
     alice.fail("GET", f"/chains/{chain['id']}/logs", 400, "cursor", params={"cursor": "!!"})
-    alice.fail("GET", f"/chains/{chain['id']}/logs", 400, "cursor", params={"cursor": "LTE6MA"})
+    # well-formed (base64url) but not a cursor this server gave out: unprocessable
+    alice.fail("GET", f"/chains/{chain['id']}/logs", 422, "cursor", params={"cursor": "LTE6MA"})
     alice.fail("GET", f"/chains/{chain['id']}/logs", 400, "rank", params={"rank": "-1"})
     alice.fail("GET", f"/chains/{chain['id']}/logs", 422, "rank", params={"rank": 3})
     alice.fail("GET", f"/chains/{chain['id']}/logs", 400, "max_bytes", params={"max_bytes": 0})
@@ -799,6 +800,7 @@ def test_admin_disables_a_user_and_their_tokens_stop_at_once(
     # flags set for a hub user the scheduler has not met yet are kept for their first call
     assert admin.ok("PATCH", "/users/erin", json={"admin": True})["admin"] is True
     admin.fail("PATCH", "/users/bad%20name", 400, "user", json={"admin": True})
+    admin.fail("PATCH", "/users/erin%0A", 400, "user", json={"admin": True})  # no final newline
 
 
 HOSTILE_YAML = [

@@ -21,11 +21,12 @@ USER_NAME_RULE = (
 )
 # users' pods run as uid/gid UID_BASE + their row id unless an admin sets other ids
 UID_BASE = 100000
-_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+_USER_NAME = re.compile(USER_NAME_PATTERN)
 
 
 def check_user_name(name: str) -> str:
-    if not isinstance(name, str) or not _USER_NAME.match(name):
+    if not isinstance(name, str) or not _USER_NAME.fullmatch(name):
         raise ValueError(f"invalid user name {name!r}: {USER_NAME_RULE}")
     return name
 

@@ -22,7 +22,7 @@ def quota_resource(group: str, priority: int) -> str:
 
 def check_quota_resource(resource: str) -> str:
     """Return ``resource`` if it is a valid quota name; ValueError naming the rule otherwise."""
-    m = _RESOURCE.match(resource)
+    m = _RESOURCE.fullmatch(resource)
     if not m or (m.group("prio") and m.group("prio") not in Priority.__members__):
         raise ValueError(
             f"invalid quota resource {resource!r}: use 'node' or 'node-<group>-<PRIORITY>' "

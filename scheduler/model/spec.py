@@ -204,7 +204,7 @@ def check_chain_name(name: Any) -> str:
         raise ValueError(f"must not be empty ({NAME_RULE})")
     if len(name) > NAME_MAX:
         raise ValueError(f"is {len(name)} characters long; the most is {NAME_MAX}")
-    if not _NAME_CHARS.match(name):
+    if not _NAME_CHARS.fullmatch(name):
         bad = sorted({c for c in name if not re.match(r"[A-Za-z0-9._+=-]", c)})
         if bad:
             shown = ", ".join(repr(c) for c in bad)
@@ -414,7 +414,7 @@ def _environments(value: Any) -> dict[str, str]:
         raise ValueError(f"has {len(value)} variables; the most is {MAX_ENV}")
     out = {}
     for key, item in value.items():
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
             raise ValueError(f"{key!r} is not a valid variable name")
         if key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIX):
             raise ValueError(f"{key} is set by the scheduler and cannot be overridden")

@@ -117,7 +117,17 @@ class BaseHandler(RequestHandler):
         self.set_status(status)
         self.finish(json.dumps(obj, separators=(",", ":"), default=str))
 
+    def allowed_methods(self) -> list[str]:
+        """The methods this endpoint answers (for ``Allow`` on a 405, RFC 9110)."""
+        return [
+            m
+            for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            if getattr(type(self), m.lower()) is not getattr(RequestHandler, m.lower())
+        ]
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         exc = kwargs.get("exc_info", (None, None, None))[1]
         body: dict[str, Any] = {"error": self._reason or "error", "field": None}
         if isinstance(exc, ApiError):

@@ -26,11 +26,13 @@ STATES = tuple(s.value for s in ChainState)
 
 
 def states_param(raw: str) -> tuple[str, ...]:
-    states = tuple(s.strip() for s in raw.split(",") if s.strip())
+    """One state or several, separated by commas (the OpenAPI document's pattern)."""
+    states = tuple(raw.split(","))
     for s in states:
         if s not in STATES:
             raise ValueError(f"unknown state {s!r} (states: {', '.join(STATES)})")
     return states
+
 
 
 LIST_PARAMS = {

@@ -194,10 +194,12 @@ def _doc() -> None:
                 "post": {
                     "summary": "Allocate a MIG slice (mig-gpu) or a spot node (admins: the hub)",
                     "requestBody": {
+                        "required": True,
                         "content": {
                             "application/json": {
                                 "schema": {
                                     "type": "object",
+                                    "additionalProperties": False,
                                     "required": ["user", "profile"],
                                     "properties": {
                                         "user": {"type": "string"},

@@ -51,7 +51,13 @@ class Cursor:
 
 
 def cursor_param(raw: str) -> Cursor:
-    return Cursor.decode(raw)
+    """A cursor this server gave out; any other text is well-formed but meaningless (422)."""
+    if raw and not raw.replace("-", "").replace("_", "").isalnum():
+        raise ValueError("not a cursor this server gave out")  # not base64url: a 400
+    try:
+        return Cursor.decode(raw)
+    except ValueError as exc:
+        raise ApiError(422, f"cursor: {exc}", "cursor") from None
 
 
 def _job_over(job: Job) -> bool:

@@ -25,7 +25,13 @@ _ERR = _json(_ref("Error"), "Error; `field` names the offending field")
 _ERRORS = {
     "400": _ERR,
     "401": _json(_ref("Error"), "Missing or invalid token"),
+    "403": _json(_ref("Error"), "Not allowed to you (admins only, above your quota)"),
     "404": _json(_ref("Error"), "No such chain, or not yours"),
+    "422": _json(
+        _ref("Error"),
+        "Well-formed but not acceptable: an invalid task spec, an unknown group, a "
+        "missing haienv, a cursor this server did not give out",
+    ),
 }
 _CONFLICT = _json(_ref("Error"), "The chain has finished (stop, suspend, resume)")
 _REF_PARAM = {
@@ -38,6 +44,10 @@ _REF_PARAM = {
 _TIME = {"type": "string", "format": "date-time", "nullable": True}
 _PRIORITY = {"type": "string", "enum": [p.name for p in Priority]}
 _STATE = {"type": "string", "enum": [s.value for s in ChainState]}
+# what chains.states_param accepts: states separated by commas, nothing else
+_STATES_LIST = "^({0})(,({0}))*$".format("|".join(s.value for s in ChainState))
+# a query text parameter: what handlers.base.text_param accepts
+_TEXT = {"type": "string", "maxLength": 256, "pattern": "^[^\\x00]*$"}
 
 
 def _op(
@@ -158,9 +168,8 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "whole_life_state": {"type": "integer", "minimum": 0},
-                    "watchdog_time": {"type": "integer", "minimum": 1},
-                    "timeout": {"type": "integer", "minimum": 1},
+                    "whole_life_state": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                    "timeout": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
                     "tags": {"type": "array", "items": {"type": "string"}},
                 },
             },
@@ -295,16 +304,24 @@ PATHS: dict[str, Any] = {
             "List your chains (admins: all), newest first",
             _json(_ref("ChainPage")),
             params=[
-                _query("page", {"type": "integer", "minimum": 1}, "Page number (from 1)"),
+                _query(
+                    "page",
+                    {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                    "Page number (from 1)",
+                ),
                 _query(
                     "page_size",
                     {"type": "integer", "minimum": 1, "maximum": 50},
                     "Chains per page (at most 50; default 20)",
                 ),
-                _query("name", {"type": "string"}, "Glob (* ?); plain text matches anywhere"),
-                _query("state", {"type": "string"}, "A state, or several separated by commas"),
-                _query("group", {"type": "string"}, "Node group"),
-                _query("owner", {"type": "string"}, "Owner's user name (admins)"),
+                _query("name", _TEXT, "Glob (* ?); plain text matches anywhere"),
+                _query(
+                    "state",
+                    {"type": "string", "pattern": _STATES_LIST},
+                    "A state, or several separated by commas",
+                ),
+                _query("group", _TEXT, "Node group"),
+                _query("owner", _TEXT, "Owner's user name (admins)"),
             ],
         ),
         "post": {
@@ -338,6 +355,7 @@ PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "additionalProperties": False,
+                            "required": ["priority"],
                             "properties": {"priority": _PRIORITY},
                         }
                     }
@@ -378,8 +396,16 @@ PATHS: dict[str, Any] = {
             _json(_ref("LogPage")),
             params=[
                 _query("rank", {"type": "integer", "minimum": 0}, "Rank (default 0)"),
-                _query("cursor", {"type": "string"}, "From a previous page; empty = start"),
-                _query("max_bytes", {"type": "integer", "minimum": 1}, "Most bytes to return"),
+                _query(
+                    "cursor",
+                    {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
+                    "From a previous page; empty = start",
+                ),
+                _query(
+                    "max_bytes",
+                    {"type": "integer", "minimum": 1, "maximum": 4 << 20},
+                    "Most bytes to return",
+                ),
             ],
         ),
     },

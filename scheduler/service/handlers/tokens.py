@@ -131,7 +131,7 @@ def _doc() -> None:
                                 "properties": {"tokens": {"type": "array", "items": ref}},
                             }
                         ),
-                        params=[oa._query("user", {"type": "string"}, "Whose tokens (admins)")],
+                        params=[oa._query("user", {**oa._TEXT, "maxLength": 128}, "Whose tokens")],
                     ),
                 },
                 "post": {

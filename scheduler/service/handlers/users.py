@@ -145,7 +145,13 @@ def _doc() -> None:
     from scheduler.service.handlers import openapi as oa
 
     ref = oa._ref("User")
-    user = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
+    user = {
+        "name": "user",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": accounts.USER_NAME_PATTERN},
+        "description": accounts.USER_NAME_RULE,
+    }
     body = {
         "type": "object",
         "additionalProperties": False,
