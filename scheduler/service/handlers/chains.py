@@ -34,7 +34,6 @@ def states_param(raw: str) -> tuple[str, ...]:
     return states
 
 
-
 LIST_PARAMS = {
     "page": int_param(1, 1_000_000),
     "page_size": int_param(1, queries.PAGE_SIZE_MAX),

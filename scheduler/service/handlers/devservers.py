@@ -208,7 +208,7 @@ def _doc() -> None:
                                     },
                                 }
                             }
-                        }
+                        },
                     },
                     "responses": {
                         "201": oa._json(ds, "Allocated"),
