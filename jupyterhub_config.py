@@ -128,7 +128,7 @@ c.JupyterHub.services = [
             *run_as_flags,
         ],
         "cwd": str(data),
-        "display": True,
+        "display": False,  # its API has no page for people: no Services menu link
         "oauth_no_confirm": True,
     },
     {
@@ -139,6 +139,7 @@ c.JupyterHub.services = [
             "-m",
             "hai_hub.culler",
             "--interval=" + os.environ.get("HAI_CULLER_INTERVAL", "10"),
+            "--orphan-grace=" + os.environ.get("HAI_ORPHAN_GRACE_SECONDS", "60"),
         ],
         "environment": {
             "HAI_SCHEDULER_URL": os.environ["HAI_SCHEDULER_URL"],

@@ -1,8 +1,14 @@
-"""The client's configuration file, ``~/.hai/conf.yaml``: the scheduler's URL and a token.
+"""Which scheduler and which token: the one resolver of ``hai-cli``, the Python client,
+the ``%hai`` magics and the lab extension.
 
-``hai-cli init <token> --url <url>`` writes it (mode 0600, in a 0700 folder); the CLI, the
-:class:`~hai_client.client.HaiClient`, the notebook magics and the lab extension all read
-it. ``HAI_CONFIG`` points elsewhere; ``HAI_URL`` and ``HAI_TOKEN`` override its values.
+In this order (the first that gives a value wins, for the URL and the token separately):
+
+1. explicit: ``$HAI_URL`` / ``$HAI_TOKEN`` (or the lab's ``c.HaiLabConfig`` traits);
+2. a dev container's environment: ``$HAI_SCHEDULER_URL`` (set by the HAI spawners) with
+   ``$JUPYTERHUB_API_TOKEN`` (the server's own hub token, which the scheduler accepts as its
+   owner's), so nothing needs ``hai-cli init`` there;
+3. ``~/.hai/conf.yaml`` (``$HAI_CONFIG``), written by ``hai-cli init <token> --url <url>``
+   (mode 0600, in a 0700 folder).
 """
 
 from __future__ import annotations
@@ -40,27 +46,45 @@ def normalize_url(url: str) -> str:
 class ClientConfig:
     url: str
     token: str
+    source: str = "config"  # "explicit", "dev container" or the conf.yaml path
 
 
-def load_config(path: Path | None = None) -> ClientConfig:
-    """The configuration in effect; HaiError telling how to create it when there is none."""
+def _read_file(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise HaiError(f"cannot read {path}: {exc}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise HaiError(f"{path} is not a mapping of url/token; run hai-cli init again")
+    return loaded or {}
+
+
+def load_config(
+    path: Path | None = None, *, url: str | None = None, token: str | None = None
+) -> ClientConfig:
+    """The scheduler and token in effect (see the module docstring); ``url``/``token`` are
+    explicit settings that win. HaiError telling how to configure one when there is none."""
     path = path or config_path()
-    data: dict = {}
-    if path.exists():
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise HaiError(f"cannot read {path}: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise HaiError(f"{path} is not a mapping of url/token; run hai-cli init again")
-        data = loaded or {}
-    url = os.environ.get("HAI_URL") or data.get("url") or ""
-    token = os.environ.get("HAI_TOKEN") or data.get("token") or ""
-    if not token:
+    env = os.environ
+    container_url = env.get("HAI_SCHEDULER_URL", "")
+    container_token = env.get("JUPYTERHUB_API_TOKEN", "") if container_url else ""
+    chosen_url = url or env.get("HAI_URL") or container_url
+    chosen_token = token or env.get("HAI_TOKEN") or container_token
+    source = "dev container" if container_token and chosen_token == container_token else ""
+    if url or token or env.get("HAI_URL") or env.get("HAI_TOKEN"):
+        source = source or "explicit"
+    if not (chosen_url and chosen_token):
+        data = _read_file(path)
+        chosen_url = chosen_url or str(data.get("url") or "")
+        chosen_token = chosen_token or str(data.get("token") or "")
+        source = str(path)
+    if not chosen_token:
         raise HaiError(
             f"not configured ({path} has no token): run hai-cli init <token> --url <url>"
         )
-    return ClientConfig(url=normalize_url(str(url or DEFAULT_URL)), token=str(token))
+    return ClientConfig(normalize_url(chosen_url or DEFAULT_URL), chosen_token, source)
 
 
 def save_config(token: str, url: str, path: Path | None = None) -> Path:

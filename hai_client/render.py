@@ -152,6 +152,10 @@ def nodes_tables(groups: list[NodeGroupInfo]) -> list[Table]:
 
 
 def _occupant(entry: dict[str, Any]) -> str:
+    if "dev_server" in entry:
+        what = "spot server" if entry["dev_server"] == "spot" else f"{entry['dev_server']} server"
+        ending = ", being reclaimed" if entry.get("reclaiming") else ""
+        return f"{entry['user']} ({what}, {entry.get('gpus', 0)} GPU{ending})"
     if "chain_id" in entry:
         return f"{entry['user']} ({entry['chain_id']} {entry.get('chain_name', '')})".strip()
     return str(entry["user"])

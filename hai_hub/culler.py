@@ -5,6 +5,11 @@ is neither per profile nor renewable), so the lease lives in the scheduler's inv
 this service enforces it: a ``mig-gpu`` server whose lease expired, and a ``spot`` server
 whose reclaim deadline passed, are stopped through the hub's API. Stopping keeps the
 user's files; the spawner gives the slice or node back.
+
+It also keeps the inventory true to the hub: an allocation whose server the hub does not
+have (started or starting) for longer than ``orphan_grace`` is given back. So however the
+platform stopped (Ctrl-C stops the scheduler before the servers; a crash stops nothing in
+order), slices of servers that no longer exist return within seconds of the next start.
 """
 
 from __future__ import annotations
@@ -42,7 +47,12 @@ class LeaseCuller(Application):
     scheduler_url = Unicode(help="Default: $HAI_SCHEDULER_URL").tag(config=True)
     scheduler_token = Unicode(help="Default: $HAI_SCHEDULER_TOKEN").tag(config=True)
 
-    aliases = {"interval": "LeaseCuller.interval"}
+    orphan_grace = Float(
+        60.0,
+        help="An allocation older than this whose server the hub does not have is released.",
+    ).tag(config=True)
+
+    aliases = {"interval": "LeaseCuller.interval", "orphan-grace": "LeaseCuller.orphan_grace"}
 
     @default("hub_api_url")
     def _hub_api_url(self) -> str:
@@ -70,13 +80,38 @@ class LeaseCuller(Application):
                 "stopping %s/%s: HTTP %s %s", user, server, resp.status_code, resp.text[:200]
             )
 
+    async def hub_servers(self, client: httpx.AsyncClient) -> set[tuple[str, str]]:
+        """(user, server name) of every server the hub has, started or starting."""
+        found: set[tuple[str, str]] = set()
+        offset = 0
+        pages = {"Accept": "application/jupyterhub-pagination+json"}
+        while True:
+            resp = await client.get(
+                self.hub_api_url.rstrip("/") + "/users",
+                params={"state": "active", "offset": offset, "limit": 200},
+                headers=pages,
+            )
+            resp.raise_for_status()
+            body = resp.json()
+            for user in body["items"]:
+                found |= {(user["name"], name) for name in user.get("servers") or {}}
+            nxt = (body.get("_pagination") or {}).get("next")
+            if not nxt:
+                return found
+            offset = nxt["offset"]
+
     async def cull_once(self) -> list[tuple[str, str, str]]:
         inventory = InventoryClient(self.scheduler_url, self.scheduler_token)
         now = dt.datetime.now(dt.UTC)
         stopped = []
         headers = {"Authorization": f"token {self.hub_token}"}
         async with httpx.AsyncClient(headers=headers, timeout=30) as client:
-            for ds in await inventory.list():
+            allocations = await inventory.list()
+            alive = await self.hub_servers(client) if allocations else set()
+            for ds in allocations:
+                if (ds["user"], ds["server"]) not in alive:
+                    await self.release_orphan(inventory, ds, now)
+                    continue
                 why = due(ds, now)
                 if why is None:
                     continue
@@ -84,6 +119,22 @@ class LeaseCuller(Application):
                 await self.stop_server(client, ds["user"], ds["server"])
                 stopped.append((ds["user"], ds["server"], why))
         return stopped
+
+    async def release_orphan(
+        self, inventory: InventoryClient, ds: dict[str, Any], now: dt.datetime
+    ) -> None:
+        """Give back an allocation whose server the hub does not have (after the grace, so
+        a spawn that has allocated but not yet registered is left alone)."""
+        made = dt.datetime.fromisoformat(ds["created_at"])
+        if (now - made).total_seconds() < self.orphan_grace:
+            return
+        self.log.info(
+            "releasing %s's %s on %s: the hub has no such server",
+            ds["user"],
+            ds["profile"],
+            ds["node"],
+        )
+        await inventory.release(ds["user"], ds["server"])
 
     async def run(self) -> None:
         while True:

@@ -1,14 +1,8 @@
-"""Where the server extension finds the scheduler and whose token it uses.
-
-Resolved once per Jupyter server, in this order:
-
-1. ``c.HaiLabConfig.scheduler_url`` / ``c.HaiLabConfig.token`` (jupyter_server_config.py);
-2. under JupyterHub: ``$HAI_SCHEDULER_URL`` (set by the HAI spawners) with
-   ``$JUPYTERHUB_API_TOKEN`` (the single-user server's own hub token, which the scheduler
-   accepts as that user's);
-3. standalone (``jupyter lab`` on a laptop): the user's ``~/.hai/conf.yaml`` written by
-   ``hai-cli init`` (``$HAI_CONFIG``, ``$HAI_URL`` and ``$HAI_TOKEN`` apply, as for
-   ``hai-cli``).
+"""Where the server extension finds the scheduler and whose token it uses: resolved once
+per Jupyter server by the one resolver of every HAI client
+(:func:`hai_client.config.load_config`), with ``c.HaiLabConfig.scheduler_url`` /
+``c.HaiLabConfig.token`` as its explicit settings; under JupyterHub that is the spawner's
+``$HAI_SCHEDULER_URL`` with the server's own ``$JUPYTERHUB_API_TOKEN``.
 
 Whatever the source, the token is the server owner's: the scheduler decides what it may
 see and do, so the extension can never act on someone else's chains.
@@ -22,7 +16,7 @@ from dataclasses import dataclass
 from traitlets import Float, Integer, Unicode, default
 from traitlets.config import Configurable
 
-from hai_client.config import config_path, load_config, normalize_url
+from hai_client.config import load_config
 from hai_client.errors import HaiError
 
 
@@ -75,19 +69,12 @@ class HaiLabConfig(Configurable):
 
     def resolve(self) -> Connection:
         """The connection in effect; HaiError saying how to configure one when there is none."""
-        if self.scheduler_url and self.token:
-            return Connection(normalize_url(self.scheduler_url), self.token, "config")
-        env_url = os.environ.get("HAI_SCHEDULER_URL", "")
-        hub_token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
-        if (self.scheduler_url or env_url) and (self.token or hub_token):
-            url = self.scheduler_url or env_url
-            return Connection(normalize_url(url), self.token or hub_token, "hub")
         try:
-            cfg = load_config()
+            cfg = load_config(url=self.scheduler_url or None, token=self.token or None)
         except HaiError as exc:
             raise HaiError(
                 f"the HAI extension is not configured: {exc} "
                 "(or set c.HaiLabConfig.scheduler_url and token)"
             ) from None
-        url = self.scheduler_url or cfg.url
-        return Connection(normalize_url(url), self.token or cfg.token, str(config_path()))
+        source = {"explicit": "config", "dev container": "hub"}.get(cfg.source, cfg.source)
+        return Connection(cfg.url, cfg.token, source)

@@ -15,6 +15,27 @@ from traitlets.config import Configurable
 from hai_spawner.inventory import Allocation, InventoryClient, InventoryError
 from hai_spawner.profiles import DEFAULT_PROFILES
 
+#: passed from the hub to every dev server (Spawner.env_keep)
+TLS_AND_PROXY_VARIABLES = (
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "PIP_CERT",
+    "UV_NATIVE_TLS",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+)
+
 
 class InventoryMixin(Configurable):
     """Mix into a JupyterHub Spawner (before it in the bases)."""
@@ -40,6 +61,17 @@ class InventoryMixin(Configurable):
     ).tag(config=True)
 
     default_scheduler_url = "http://127.0.0.1:8910/"
+
+    @default("env_keep")
+    def _default_env_keep(self) -> list[str]:
+        """JupyterHub's own, plus what reaching a package index behind a company proxy or
+        custom CA needs (uv, pip, requests, curl), and the locale."""
+        return [
+            "JUPYTERHUB_SINGLEUSER_APP",
+            *TLS_AND_PROXY_VARIABLES,
+            "LANG",
+            "LC_ALL",
+        ]
 
     @default("scheduler_url")
     def _default_scheduler_url(self) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import html
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
@@ -25,6 +27,8 @@ from traitlets import Unicode, default
 
 from hai_spawner.allocation import InventoryMixin
 from hai_spawner.inventory import InventoryError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class HaiLocalSpawner(InventoryMixin, LocalProcessSpawner):
@@ -129,6 +133,10 @@ class HaiLocalSpawner(InventoryMixin, LocalProcessSpawner):
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
+        # the platform's commands (hai-cli, haienv, uv, jupyter) first, for terminals and
+        # kernels alike: the folder of the interpreter the hub runs with
+        platform_bin = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([platform_bin, env.get("PATH") or DEFAULT_PATH])
         env.update(self.allocation_env())
         if self.allocation is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(self.allocation.gpu_ids)

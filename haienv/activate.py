@@ -1,8 +1,9 @@
 """Entering an environment: from Python (``set_env``), for a child process (``env_vars``)
 and from bash (``shell_activation``, used by ``source haienv NAME``).
 
-All three agree: the env's ``bin`` first on PATH, then its base's ``bin`` (for an extending
-env), ``VIRTUAL_ENV`` set to the env, ``PYTHONHOME`` unset.
+All three agree: the env's ``bin`` first on PATH, then haienv's ``pip`` shim (``shim/``:
+``pip install x`` installs into the env, which has no pip of its own), then its base's
+``bin`` (for an extending env); ``VIRTUAL_ENV`` set to the env, ``PYTHONHOME`` unset.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import shlex
 import site
 import sys
 import warnings
+from pathlib import Path
 
-from .config import HaiEnvConfig
+from .config import HaiEnvConfig, load_config
 from .errors import HaiEnvError
 from .store import EnvInfo, Store
 
 _PREFIX_VAR = "HAIENV_PATH_PREFIX"
+#: ``pip`` and ``pip3`` that install into $VIRTUAL_ENV (with its python's pip, else uv)
+SHIM_DIR = str(Path(__file__).resolve().parent / "shim")
 
 
 def _ready_env(name: str, config: HaiEnvConfig | None) -> EnvInfo:
@@ -32,15 +36,15 @@ def _ready_env(name: str, config: HaiEnvConfig | None) -> EnvInfo:
     return info
 
 
-def _bins(info: EnvInfo) -> list[str]:
-    bins = [info.bin_dir]
+def _bins(info: EnvInfo, shim: bool = True) -> list[str]:
+    bins = [info.bin_dir, SHIM_DIR] if shim else [info.bin_dir]
     if info.extends_path:
         bins.append(os.path.join(info.extends_path, "bin"))
     return bins
 
 
 def env_vars(
-    name: str, *, config: HaiEnvConfig | None = None, path: str | None = None
+    name: str, *, config: HaiEnvConfig | None = None, path: str | None = None, shim: bool = True
 ) -> dict[str, str]:
     """The variables to set so a process runs inside env ``name``.
 
@@ -54,8 +58,10 @@ def env_vars(
     old_prefix = os.environ.get(_PREFIX_VAR, "")
     if old_prefix and current.startswith(old_prefix + os.pathsep):
         current = current[len(old_prefix) + 1 :]
-    prefix = os.pathsep.join(_bins(info))
+    prefix = os.pathsep.join(_bins(info, shim))
+    extra = {"HAIENV_UV": (config or load_config()).uv} if shim else {}
     return {
+        **extra,
         "VIRTUAL_ENV": info.path,
         "VIRTUAL_ENV_PROMPT": info.name,
         "HAIENV_ENV": info.name,
@@ -125,6 +131,7 @@ if [ -n "${{PYTHONHOME+x}}" ]; then _OLD_VIRTUAL_PYTHONHOME="$PYTHONHOME"; unset
 export VIRTUAL_ENV={q(variables["VIRTUAL_ENV"])}
 export VIRTUAL_ENV_PROMPT={q(variables["VIRTUAL_ENV_PROMPT"])}
 export HAIENV_ENV={q(variables["HAIENV_ENV"])}
+export HAIENV_UV={q(variables["HAIENV_UV"])}
 export {_PREFIX_VAR}={q(prefix)}
 if [ -z "${{VIRTUAL_ENV_DISABLE_PROMPT-}}" ]; then
     _OLD_VIRTUAL_PS1="${{PS1-}}"
@@ -138,7 +145,7 @@ deactivate () {{
         PYTHONHOME="$_OLD_VIRTUAL_PYTHONHOME"; export PYTHONHOME; unset _OLD_VIRTUAL_PYTHONHOME
     fi
     if [ -n "${{_OLD_VIRTUAL_PS1+x}}" ]; then PS1="$_OLD_VIRTUAL_PS1"; unset _OLD_VIRTUAL_PS1; fi
-    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT HAIENV_ENV {_PREFIX_VAR}
+    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT HAIENV_ENV HAIENV_UV {_PREFIX_VAR}
     hash -r 2>/dev/null
     if [ "${{1-}}" != nondestructive ]; then unset -f deactivate; fi
 }}

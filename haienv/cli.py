@@ -8,6 +8,7 @@ runs this when executed and enters an env when sourced (``source haienv NAME``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -110,6 +111,11 @@ def main(ctx: click.Context, root: str | None) -> None:
 @click.option("--annotation", "annotations", multiple=True, metavar="K=V")
 @click.option("--note", default="", metavar="TEXT")
 @click.option("--shared", is_flag=True, help="Create a shared base env (administrators).")
+@click.option(
+    "--no-kernel",
+    is_flag=True,
+    help="In a dev container, do not add ipykernel (the env then has no Jupyter kernel).",
+)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def create(
@@ -130,18 +136,25 @@ def create(
     annotations,
     note,
     shared,
+    no_kernel,
     yes,
 ):
-    """Create env NAME with PACKAGES (and/or -r/-f/--from-lock)."""
+    """Create env NAME with PACKAGES (and/or -r/-f/--from-lock).
+
+    In a dev container ($JUPYTERHUB_USER set) ipykernel is added unless --no-kernel, so the
+    env shows up as a Jupyter kernel."""
     from .create import execute, plan_create
 
     config = _config(ctx)
     if no_extend and base:
         raise click.UsageError("--base and --no_extend exclude each other")
+    packages = list(packages)
+    if not (no_kernel or shared or from_lock) and _wants_kernel(packages):
+        packages.append("ipykernel")
     plan = plan_create(
         name,
         config=config,
-        packages=list(packages),
+        packages=packages,
         requirements=list(requirements),
         environment_file=environment_file,
         from_lock=from_lock,
@@ -177,6 +190,21 @@ def create(
     if not shared:
         err.print(f"enter it:  source haienv {name}    (leave: deactivate)")
         err.print(f'in Python: import haienv; haienv.set_env("{name}")')
+
+
+def _wants_kernel(packages: list[str]) -> bool:
+    """In a dev container, an env gets ipykernel unless its packages name it already."""
+    if not os.environ.get("JUPYTERHUB_USER"):
+        return False
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for spec in packages:
+        try:
+            if Requirement(spec).name.lower().replace("_", "-") == "ipykernel":
+                return False
+        except InvalidRequirement:
+            continue  # plan_create names the bad requirement
+    return True
 
 
 # -- list / status --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import haienv
+import haienv.activate
 
 #: the kinds of env a kernel can come from
 OWN, BASE, SHARED = "own", "base", "shared"
@@ -23,7 +24,7 @@ FORMAT_FIELDS = ("name", "owner", "user", "kind", "python_version", "python_mino
 FIELDS_HELP = ", ".join(f"{{{f}}}" for f in FORMAT_FIELDS)
 
 #: the ``pip`` that a haienv kernel's PATH finds first (see ``bin/pip``)
-SHIM_DIR = str(Path(__file__).resolve().parent / "bin")
+SHIM_DIR = haienv.activate.SHIM_DIR  # the pip shim lives with haienv (one home)
 #: logos when the native python3 kernel has none to lend
 OWN_RESOURCES = str(Path(__file__).resolve().parent / "resources")
 
@@ -54,15 +55,11 @@ def kernel_env(
     info: haienv.EnvInfo, config: haienv.HaiEnvConfig, *, pip_shim: bool, uv: str | None
 ) -> dict[str, str]:
     """The kernel's environment: haienv's activation of the env (``haienv.env_vars``:
-    VIRTUAL_ENV, PATH with the env's bin and its base's bin first, ...), plus, with
-    ``pip_shim``, the shim folder right after the env's own bin so ``!pip install x``
-    installs into the env (haienv envs have no pip of their own)."""
-    env = dict(haienv.env_vars(info.name, config=config))
-    if pip_shim:
-        first, sep, rest = env["PATH"].partition(os.pathsep)
-        env["PATH"] = os.pathsep.join([first, SHIM_DIR]) + (sep + rest if sep else "")
-        if uv:
-            env["HAIENV_UV"] = uv
+    VIRTUAL_ENV, PATH with the env's bin, haienv's pip shim (with ``pip_shim``) and its
+    base's bin first, ...), so ``!pip install x`` installs into the env as in a shell."""
+    env = dict(haienv.env_vars(info.name, config=config, shim=pip_shim))
+    if pip_shim and uv:
+        env["HAIENV_UV"] = uv
     if "PYTHONHOME" in os.environ:
         env["PYTHONHOME"] = ""  # an empty PYTHONHOME counts as unset for CPython
     return env

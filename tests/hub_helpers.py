@@ -99,7 +99,7 @@ class Hub:
 @contextlib.contextmanager
 def running_hub(tmp: Path, extra_config: str = "", **env: str) -> Iterator[Hub]:
     data = tmp / "hub-data"
-    data.mkdir(parents=True)
+    data.mkdir(parents=True, exist_ok=True)  # exists: the same platform starting again
     port = free_port()
     admin_token = secrets.token_hex(16)
     admin_password = "hai-admin-" + secrets.token_hex(16)
@@ -168,6 +168,12 @@ def running_hub(tmp: Path, extra_config: str = "", **env: str) -> Iterator[Hub]:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         _kill_leftovers(data)
+
+
+def kill_everything(data: Path) -> None:
+    """kill -9 every process of the platform under ``data`` (hub, proxy, services, servers,
+    supervisors), as a power cut would."""
+    _kill_leftovers(data)
 
 
 def _kill_leftovers(data: Path) -> None:

@@ -75,3 +75,23 @@ def test_bad_input_and_no_capacity_are_4xx_naming_the_problem(svc):
     assert r.status_code == 409 and "only mig-gpu servers have a lease" in r.json()["error"]
     assert call(svc, "admin", "DELETE", "devservers/carol").status_code == 204
     assert call(svc, "admin", "DELETE", "devservers/carol").status_code == 404
+
+
+def test_dev_servers_show_in_the_node_view_and_hai_cli_nodes(svc, tmp_path):
+    """A spot server holds its whole node; mig-gpu servers their slices: `nodes` shows both."""
+    from tests.service_helpers import hai_cli, init_cli
+
+    call(svc, "admin", "POST", "devservers", json={"user": "carol", "profile": "spot"})
+    groups = {g["name"]: g for g in call(svc, "carol", "GET", "nodes").json()["groups"]}
+    t0 = groups["default"]["node_list"][0]
+    assert t0["used_by"] == [{"user": "carol", "dev_server": "spot", "gpus": 8}]
+    assert groups["default"]["free_nodes"] == 0 and groups["default"]["used_gpus"] == 8
+    jupyter = groups["jupyter"]
+    held = [u for n in jupyter["node_list"] for u in n["used_by"]]
+    assert all(u["dev_server"] == "mig-gpu" for u in held) and held
+    assert jupyter["used_gpus"] == len(held) and jupyter["free_gpus"] == 2 - len(held)
+    home = tmp_path / "carol"
+    init_cli(home, svc.url, svc.tokens["carol"])
+    out = hai_cli(home, "nodes")
+    assert out.returncode == 0 and "carol (spot server, 8 GPU)" in out.stdout, out.stdout
+    assert call(svc, "admin", "DELETE", "devservers/carol").status_code == 204

@@ -396,3 +396,29 @@ def test_token_list_create_and_revoke_in_process(srv: ApiServer, home: Path) -> 
     assert code == 1 and f"no token {token_id}" in out
     code, out = run("token", "create", "--days", "0")
     assert code == 2 and "0 is not in the range" in out
+
+
+def test_in_a_dev_container_no_init_is_needed(srv: ApiServer, tmp_path: Path) -> None:
+    """The spawner's HAI_SCHEDULER_URL and the server's JUPYTERHUB_API_TOKEN are enough:
+    the same resolver serves hai-cli, the client, the magics and the lab extension."""
+    from click.testing import CliRunner
+
+    from hai_client.cli import cli
+    from hai_client.config import load_config
+
+    token = srv.user("dora")
+    env = {
+        "HOME": str(tmp_path / "empty-home"),
+        "HAI_SCHEDULER_URL": srv.url,
+        "JUPYTERHUB_API_TOKEN": token,
+        "HAI_URL": None,
+        "HAI_TOKEN": None,
+    }
+    res = CliRunner().invoke(cli, ["whoami", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["name"] == "dora"
+    assert not (tmp_path / "empty-home" / ".hai").exists(), "nothing was written"
+    # explicit settings still win over the container's
+    res = CliRunner().invoke(cli, ["whoami"], env={**env, "HAI_TOKEN": "wrong"})
+    assert res.exit_code == 1 and "refused the token" in res.output
+    assert load_config(url="http://x:1", token="t").source == "explicit"

@@ -97,6 +97,10 @@ def test_spot_node_is_reclaimed_for_training(db_url, tmp_path):
         )
         assert ds.reclaim_reason == "a training chain needs the node"
     assert chain(app, cid).state == ChainState.WAITING_INIT, "waits for the spot server to go"
+    app.loop.cycle()
+    why = chain(app, cid).reason
+    assert "alice's spot server on t0 is being reclaimed" in why, why
+    assert "to save its work (spot grace" in why and "chain(s) -" not in why
     # the hub stops the server and releases the node: the chain runs
     with app.session_factory.begin() as s:
         app.devservers.release(s, "alice", "")

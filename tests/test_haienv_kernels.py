@@ -86,7 +86,7 @@ def test_one_kernel_per_ready_env_with_ipykernel(root):
     assert ks.env["VIRTUAL_ENV"] == str(env_path) and ks.env["HAIENV_ENV"] == "vision"
     path = ks.env["PATH"].split(os.pathsep)
     assert path[0] == str(env_path / "bin")
-    assert path[1].endswith("haienv_kernels/bin")  # the pip shim, before the base's bin
+    assert path[1].endswith("haienv/shim")  # the pip shim, before the base's bin
     assert path[2] == str(root / "base/torch/bin")
     assert spec["metadata"]["haienv"] == {
         "name": "vision",
@@ -236,7 +236,7 @@ def test_shipped_config_enables_the_manager():
     assert installed.is_file(), f"{installed} missing: reinstall (uv pip install -e .)"
     assert json.loads(installed.read_text()) == data
     for name in ("pip", "pip3"):
-        assert os.access(REPO / "haienv_kernels/bin" / name, os.X_OK)
+        assert os.access(REPO / "haienv/shim" / name, os.X_OK)
 
 
 def test_extension_link_selects_the_manager_unless_configured():

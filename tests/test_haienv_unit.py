@@ -459,3 +459,20 @@ def test_cli_create_asks_before_building(tmp_path):
     assert r.exit_code == 1
     assert "python" in r.output and "Create it?" in r.output and "aborted" in r.output
     assert not any(root.rglob("x1*"))
+
+
+def test_in_a_dev_container_envs_get_a_kernel_unless_asked_not_to(tmp_path, monkeypatch):
+    root = str(tmp_path / "root")
+
+    def plan(*args: str) -> str:
+        r = CliRunner().invoke(
+            main, ["--root", root, "create", "x1", "--no_extend", *args], input="n\n"
+        )
+        return next(line for line in r.output.splitlines() if line.startswith("packages"))
+
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    assert "ipykernel" not in plan("six")  # on a laptop: exactly what was asked
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    assert "ipykernel" in plan("six") and "six" in plan("six")
+    assert "ipykernel" not in plan("six", "--no-kernel")
+    assert plan("ipykernel==6.29.5").count("ipykernel") == 1

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.browser_helpers import run_browser_script
-from tests.hub_helpers import browser_login, running_hub, server_environ
+from tests.hub_helpers import browser_login, kill_everything, running_hub, server_environ
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,7 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
         HAI_LEASE_SECONDS=str(LEASE),
         HAI_SPOT_GRACE_SECONDS="3",
         HAI_CULLER_INTERVAL="1",
+        SSL_CERT_FILE="/etc/ssl/certs/ca-certificates.crt",  # a company CA reaches servers
     ) as hub:
         # alice logs in through the form and spawns from the spawn form, as a person would
         alice = browser_login(hub, "alice")
@@ -80,6 +81,10 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
         hub.wait_server("bob")
 
         a_env, b_env = server_environ(hub.data, "alice"), server_environ(hub.data, "bob")
+        # the platform's commands come first on PATH (terminals, kernels); TLS settings pass
+        assert a_env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+        assert a_env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+        assert "CONFIGPROXY_AUTH_TOKEN" not in a_env and "HAI_SCHEDULER_TOKEN" not in a_env
         assert a_env["HAI_PROFILE"] == b_env["HAI_PROFILE"] == "mig-gpu"
         assert a_env["CUDA_VISIBLE_DEVICES"] != b_env["CUDA_VISIBLE_DEVICES"]
         assert len(a_env["CUDA_VISIBLE_DEVICES"].split(",")) == 1, "exactly one slice"
@@ -205,3 +210,53 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
             headers={"Authorization": f"token {hub.user_token('alice')}"},
         ).json()
         assert [d["user"] for d in left["devservers"]] == []
+
+
+def spawn(hub, user: str, timeout: float = 60) -> None:
+    """Start ``user``'s mig-gpu server through the REST API, retrying while it is refused."""
+    deadline = time.monotonic() + timeout
+    with hub.admin() as c:
+        c.post(f"{hub.api}/users/{user}")
+        while True:
+            r = c.post(f"{hub.api}/users/{user}/server", json={"profile": "mig-gpu"})
+            if r.status_code in (201, 202):
+                hub.wait_server(user)
+                return
+            assert time.monotonic() < deadline, (r.status_code, r.text, hub.log()[-2000:])
+            time.sleep(1)
+
+
+def test_an_abrupt_stop_leaves_no_stale_allocation(tmp_path):
+    """kill -9 of the whole platform with servers running, then start it again: the slices
+    of servers that no longer exist come back, and the next user gets one."""
+    env = {
+        "HAI_SIM_MIG_SLICES": "2",
+        "HAI_CULLER_INTERVAL": "1",
+        "HAI_ORPHAN_GRACE_SECONDS": "3",
+    }
+    with running_hub(tmp_path, **env) as hub:
+        spawn(hub, "alice")
+        spawn(hub, "bob")
+        with hub.admin() as c:
+            r = c.post(f"{hub.api}/users/carol")
+            r = c.post(f"{hub.api}/users/carol/server", json={"profile": "mig-gpu"})
+        assert r.status_code not in (201, 202) or "no free MIG slice" in hub.log(), r.text
+        kill_everything(hub.data)
+        hub.proc.wait(10)
+    with running_hub(tmp_path, **env) as hub:
+        t0 = time.monotonic()
+        spawn(hub, "carol", timeout=40)
+        assert time.monotonic() - t0 < 40
+        token = hub.user_token("carol")
+        held = httpx.get(
+            hub.scheduler_url + "api/v1/devservers",
+            headers={"Authorization": f"token {hub.admin_token}"},
+        )
+        users = {
+            d["user"]
+            for d in httpx.get(
+                hub.scheduler_url + "api/v1/devservers",
+                headers={"Authorization": f"token {token}"},
+            ).json()["devservers"]
+        }
+        assert users == {"carol"}, (users, held.text)

@@ -193,6 +193,19 @@ class DevServerManager(LoggingConfigurable):
                 blocked.add(ds.node)
         return Occupancy(spot=spot, blocked_nodes=blocked)
 
+    def reclaiming_by_group(self, s: Session) -> dict[str, list[str]]:
+        """Per node group, the spot servers being reclaimed, in words (for waiting chains)."""
+        groups = {n.name: n.group.name for n in s.scalars(select(Node))}
+        out: dict[str, list[str]] = {}
+        rows = s.scalars(select(DevServer).where(DevServer.reclaim_requested_at.is_not(None)))
+        for ds in rows:
+            until = ds.reclaim_deadline.strftime("%H:%M:%S UTC") if ds.reclaim_deadline else "?"
+            out.setdefault(groups.get(ds.node, ""), []).append(
+                f"{ds.user_name}'s spot server on {ds.node} is being reclaimed: it has until "
+                f"{until} to save its work (spot grace {int(self.spot_grace_seconds)} s)"
+            )
+        return out
+
     def reclaim(self, s: Session, dev_server_id: int, now: dt.datetime, reason: str) -> None:
         ds = s.get(DevServer, dev_server_id)
         if ds is None or ds.reclaim_requested_at is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +51,27 @@ _ACTIVE_CHAIN_STATES = (
 
 def _ts(value: dt.datetime | None) -> float:
     return value.timestamp() if value else 0.0
+
+
+def spot_aware_reason(reason: str, reclaiming: dict[str, list[str]]) -> str:
+    """The policy's reason, saying so when what the chain waits for is a spot dev server
+    being reclaimed (the policy sees those as occupants with negative ids)."""
+    if not reclaiming or not reason.startswith(("waiting for preempted", "preempting")):
+        return reason
+    group = reason.rsplit("in group '", 1)[-1].split("'", 1)[0]
+    servers = reclaiming.get(group)
+    if not servers:
+        return reason
+
+    def name(victim: str) -> str:
+        return f"dev server {victim[1:]}" if victim.startswith("-") else f"chain {victim}"
+
+    reason = re.sub(
+        r"^preempting chain\(s\) ([-\d, ]+) in group",
+        lambda m: "preempting " + ", ".join(map(name, m.group(1).split(", "))) + " in group",
+        reason,
+    )
+    return f"{reason}; {'; '.join(servers)}"
 
 
 def _free_port() -> int:
@@ -502,10 +524,12 @@ class SchedulerLoop(LoggingConfigurable):
             chain.suspend_code = StopCode.PREEMPTED.value
             chain.reason = "preempted for a higher-priority chain; may checkpoint, then stops"
             chain.updated_at = now
+        spot = self.app.devservers.reclaiming_by_group(s) if decision.waiting else {}
+        reasons = {cid: spot_aware_reason(reason, spot) for cid, reason in decision.waiting.items()}
         changed = [
-            {"id": w.id, "reason": decision.waiting[w.id]}
+            {"id": w.id, "reason": reasons[w.id]}
             for w in waiting
-            if w.id in decision.waiting and w.reason != decision.waiting[w.id]
+            if w.id in reasons and w.reason != reasons[w.id]
         ]
         if changed:  # one executemany, not thousands of ORM objects
             s.execute(update(Chain), changed)

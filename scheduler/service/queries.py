@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from scheduler.model.accounts import all_quota_rows
 from scheduler.model.enums import ChainState, Priority, RankState
-from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup, User
+from scheduler.model.orm import Chain, DevServer, Job, JobRank, Node, NodeGroup, User
 from scheduler.model.quota_names import TOTAL_NODES, quota_resource
 from scheduler.model.spec import check_chain_name
 from scheduler.policy import QuotaTable
@@ -274,12 +274,21 @@ def usage(session: Session, viewer: Identity) -> dict[str, Any]:
 
 
 def node_overview(session: Session, viewer: Identity) -> list[dict[str, Any]]:
-    """Per group: nodes, GPUs, free/used, and who runs where.
+    """Per group: nodes, GPUs, free/used, and who runs where: chains' ranks and dev servers
+    (a spot server holds its whole node; a mig-gpu server its slices).
 
     Everyone sees which user occupies a node; chain ids and names only for their own
     chains (admins: all).
     """
     occupants: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    slices: dict[str, int] = defaultdict(int)  # GPUs held by mig-gpu servers, per node
+    for ds in session.scalars(select(DevServer).order_by(DevServer.id)):
+        entry = {"user": ds.user_name, "dev_server": ds.profile, "gpus": len(ds.gpu_ids)}
+        if ds.reclaim_requested_at is not None:
+            entry["reclaiming"] = True
+        occupants[ds.node].append(entry)
+        if ds.profile == "mig-gpu":
+            slices[ds.node] += len(ds.gpu_ids)
     seen: set[tuple[str, int]] = set()
     for node, cid, cname, _group, prio, owner_id, owner in _active_ranks(session):
         if (node, cid) in seen:
@@ -311,11 +320,16 @@ def node_overview(session: Session, viewer: Identity) -> list[dict[str, Any]]:
         )
         if node is None:
             continue
-        used = bool(occupants.get(node))
+        users = occupants.get(node, [])
+        used = bool(users)
+        # a node shared by mig-gpu servers only is used by the slices they hold
+        shared = used and all(u.get("dev_server") == "mig-gpu" for u in users)
+        taken = min(gpus, slices[node]) if shared else (gpus if used else 0)
         g["nodes"] += 1
         g["gpus"] += gpus
         g["used_nodes" if used else "free_nodes"] += 1
-        g["used_gpus" if used else "free_gpus"] += gpus
+        g["used_gpus"] += taken
+        g["free_gpus"] += gpus - taken
         g["node_list"].append(
             {"name": node, "gpus": gpus, "state": state, "used_by": occupants.get(node, [])}
         )
