@@ -144,6 +144,7 @@ c.JupyterHub.services = [
         "environment": {
             "HAI_SCHEDULER_URL": os.environ["HAI_SCHEDULER_URL"],
             "HAI_SCHEDULER_TOKEN": scheduler_token,
+            "HAI_DATA_DIR": str(data),  # which platform it serves (and tests find it by)
         },
     },
 ]

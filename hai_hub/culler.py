@@ -81,7 +81,8 @@ class LeaseCuller(Application):
             )
 
     async def hub_servers(self, client: httpx.AsyncClient) -> set[tuple[str, str]]:
-        """(user, server name) of every server the hub has, started or starting."""
+        """(user, server name) of every server the hub has, started or starting (one that
+        is stopping is going away: after a crash the hub may take long to finish that)."""
         found: set[tuple[str, str]] = set()
         offset = 0
         pages = {"Accept": "application/jupyterhub-pagination+json"}
@@ -94,7 +95,11 @@ class LeaseCuller(Application):
             resp.raise_for_status()
             body = resp.json()
             for user in body["items"]:
-                found |= {(user["name"], name) for name in user.get("servers") or {}}
+                found |= {
+                    (user["name"], name)
+                    for name, server in (user.get("servers") or {}).items()
+                    if server.get("ready") or server.get("pending") == "spawn"
+                }
             nxt = (body.get("_pagination") or {}).get("next")
             if not nxt:
                 return found

@@ -11,6 +11,7 @@ service also checks meaning).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_the_live_api_matches_its_openapi_document(tmp_path: Path, who: str) -> 
                 "--max-examples",
                 "40",
                 "--seed",
-                "20261201",
+                os.environ.get("HAI_FUZZ_SEED", "20261201"),
                 "--request-timeout",
                 "10",
                 "--no-color",

@@ -146,6 +146,7 @@ def _doc() -> None:
                                         "note": {"type": "string", "maxLength": 255},
                                         "expires_in_days": {
                                             "type": "integer",
+                                            "nullable": True,  # null: never expires
                                             "minimum": 1,
                                             "maximum": accounts.TOKEN_DAYS_MAX,
                                         },
