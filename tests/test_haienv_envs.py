@@ -534,3 +534,23 @@ def test_list_and_remove_via_cli(config, base):
     assert r.returncode == 1 and "a shared base? add --shared" in r.stderr
     r = cli(config, "remove", "base1", "--shared", "-y", check=False)
     assert r.returncode == 1 and "is extended by" in r.stderr
+
+
+def test_pip_install_inside_source_haienv_lands_in_the_env(config, wheels, script_bin):
+    """HAI's documentation: inside an entered env, `pip install x` installs into that env
+    (the env has no pip of its own; haienv's shim comes before any other pip on PATH)."""
+    env = haienv.create_env("pipper", config=config, packages=["pkgtiny==1.0"], extend=False)
+    code = textwrap.dedent(
+        f"""
+        set -e
+        source haienv pipper
+        command -v pip
+        pip install --no-index --find-links {wheels} pkgdep -q
+        python -c 'import pkgdep; print(pkgdep.__file__)'
+        """
+    )
+    r = bash(config, script_bin, code)
+    assert r.returncode == 0, r.stdout + r.stderr
+    which, where = r.stdout.splitlines()[-2:]
+    assert which == os.path.join(haienv.activate.SHIM_DIR, "pip")
+    assert where.startswith(env.site_packages), where

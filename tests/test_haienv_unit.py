@@ -401,7 +401,9 @@ def test_env_vars_put_env_then_base_first(config):
     base = fake_env(config, "base1", shared=True)
     child = fake_env(config, "child", extends="base1", extends_path=str(base))
     v = haienv.env_vars("child", config=config, path="/usr/bin")
-    assert v["PATH"] == os.pathsep.join([str(child / "bin"), str(base / "bin"), "/usr/bin"])
+    shim = haienv.activate.SHIM_DIR  # `pip` installs into the env (it has none of its own)
+    assert v["PATH"] == os.pathsep.join([str(child / "bin"), shim, str(base / "bin"), "/usr/bin"])
+    assert v["HAIENV_UV"] == config.uv
     assert v["VIRTUAL_ENV"] == str(child)
 
 
