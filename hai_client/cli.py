@@ -226,7 +226,17 @@ def completion(shell: str) -> None:
 
 
 def _submit(hai: HaiClient, task: Any, opts: dict[str, Any]) -> Chain:
-    env = opts.get("env") or os.environ.get(ENV_VAR) or None
+    """Submit ``task``; the haienv is ``--env``, else the spec's own, else ``$HF_ENV_NAME``
+    (the env you are in: haienv's activation and haienv kernels set it)."""
+    current = os.environ.get(ENV_VAR) or None
+    spec_env = opts.get("spec_haienv")
+    env = opts.get("env") or (None if spec_env else current)
+    if spec_env and current and current != spec_env and not opts.get("env"):
+        click.echo(
+            f"hai-cli: the spec's haienv {spec_env!r} is used, not ${ENV_VAR}={current!r} "
+            "(--env overrides both)",
+            err=True,
+        )
     overrides = {
         "name": opts.get("name"),
         "priority": opts.get("priority"),
@@ -263,27 +273,32 @@ def run(file: str, **opts: Any) -> None:
             text = Path(file).read_text()
         except OSError as exc:
             raise HaiError(f"cannot read {file}: {exc.strerror}") from None
+    facts = _spec_facts(text)
     with client() as hai:
-        chain = _submit(hai, text, {**opts, "workspace": _default_workspace(text)})
+        chain = _submit(hai, text, {**opts, **facts})
         _after_submit(hai, chain, opts)
 
 
-def _default_workspace(text: str) -> str | None:
-    """This folder, for a spec that names no workspace (as sbatch runs a job where it was
-    submitted); a relative one is taken from this folder too."""
+def _spec_facts(text: str) -> dict[str, Any]:
+    """What ``run`` needs to know of a spec file before sending it: the workspace to send
+    (this folder for a spec that names none, as sbatch runs a job where it was submitted; a
+    relative one taken from this folder) and the haienv the spec names."""
     import yaml  # only `run` reads YAML here
 
     try:
         data = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError, RecursionError):
-        return None  # the server says what is wrong with it, with the line
+        return {}  # the server says what is wrong with it, with the line
     spec = data.get("spec") if isinstance(data, dict) else None
-    given = spec.get("workspace") if isinstance(spec, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    given = spec.get("workspace")
+    workspace = None
     if given is None:
-        return os.getcwd()
-    if isinstance(given, str) and given and not given.startswith("/"):
-        return os.path.abspath(given)
-    return None
+        workspace = os.getcwd()
+    elif isinstance(given, str) and given and not given.startswith("/"):
+        workspace = os.path.abspath(given)
+    haienv = spec.get("haienv") if isinstance(spec.get("haienv"), str) else None
+    return {"workspace": workspace, "spec_haienv": haienv}
 
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9._+=-]+")

@@ -48,7 +48,8 @@ def env_vars(
 ) -> dict[str, str]:
     """The variables to set so a process runs inside env ``name``.
 
-    Returns ``VIRTUAL_ENV``, ``VIRTUAL_ENV_PROMPT``, ``HAIENV_ENV`` and ``PATH`` (the env's
+    Returns ``VIRTUAL_ENV``, ``VIRTUAL_ENV_PROMPT``, ``HAIENV_ENV``, ``HF_ENV_NAME`` (HAI's
+    name for it), ``HAIENV_UV`` (for the pip shim) and ``PATH`` (the env's
     bin, then its base's bin, then ``path`` - default ``os.environ['PATH']`` - with the bins
     of a previously entered haienv env removed). Also unset ``PYTHONHOME`` in that process.
     Raises :class:`HaiEnvError` when the env is not ready.
@@ -65,6 +66,7 @@ def env_vars(
         "VIRTUAL_ENV": info.path,
         "VIRTUAL_ENV_PROMPT": info.name,
         "HAIENV_ENV": info.name,
+        "HF_ENV_NAME": info.name,  # HAI's name for the env you are in (hai-cli, %hai read it)
         _PREFIX_VAR: prefix,
         "PATH": prefix + (os.pathsep + current if current else ""),
     }
@@ -131,6 +133,7 @@ if [ -n "${{PYTHONHOME+x}}" ]; then _OLD_VIRTUAL_PYTHONHOME="$PYTHONHOME"; unset
 export VIRTUAL_ENV={q(variables["VIRTUAL_ENV"])}
 export VIRTUAL_ENV_PROMPT={q(variables["VIRTUAL_ENV_PROMPT"])}
 export HAIENV_ENV={q(variables["HAIENV_ENV"])}
+export HF_ENV_NAME={q(variables["HF_ENV_NAME"])}
 export HAIENV_UV={q(variables["HAIENV_UV"])}
 export {_PREFIX_VAR}={q(prefix)}
 if [ -z "${{VIRTUAL_ENV_DISABLE_PROMPT-}}" ]; then
@@ -145,7 +148,7 @@ deactivate () {{
         PYTHONHOME="$_OLD_VIRTUAL_PYTHONHOME"; export PYTHONHOME; unset _OLD_VIRTUAL_PYTHONHOME
     fi
     if [ -n "${{_OLD_VIRTUAL_PS1+x}}" ]; then PS1="$_OLD_VIRTUAL_PS1"; unset _OLD_VIRTUAL_PS1; fi
-    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT HAIENV_ENV HAIENV_UV {_PREFIX_VAR}
+    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT HAIENV_ENV HF_ENV_NAME HAIENV_UV {_PREFIX_VAR}
     hash -r 2>/dev/null
     if [ "${{1-}}" != nondestructive ]; then unset -f deactivate; fi
 }}

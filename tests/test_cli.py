@@ -197,6 +197,16 @@ def test_python_with_double_dash_submits_with_cluster_options(
     assert "no such file: nope.py" in fails(home, "python", "nope.py", "--")
     assert "use hai-cli exec" in fails(home, "python", "run.sh", "--")
     assert "No such option" in hai_cli(home, "python", "train.py", "--", "--bogus").stderr
+    # a spec that names its env keeps it, and says so when $HF_ENV_NAME differs
+    (home / "pinned.yaml").write_text(
+        TRAIN.replace("  entrypoint:", "  haienv: other\n  entrypoint:")
+    )
+    res = hai_cli(home, "run", "pinned.yaml", "--name", "pinned", env={"HF_ENV_NAME": "torch2"})
+    assert res.returncode == 0, res.stderr
+    assert "the spec's haienv 'other' is used, not $HF_ENV_NAME='torch2'" in res.stderr
+    assert yaml.safe_load(ok(home, "describe", "pinned"))["spec"]["haienv"] == "other"
+    ok(home, "run", "pinned.yaml", "--name", "pinned2", "--env", "torch2")
+    assert yaml.safe_load(ok(home, "describe", "pinned2"))["spec"]["haienv"] == "torch2"
 
 
 def test_python_without_double_dash_runs_here(home: Path) -> None:
