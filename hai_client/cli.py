@@ -36,8 +36,49 @@ ENV_VAR = "HF_ENV_NAME"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+#: the sections of ``hai-cli --help``, as HAI's CLI documentation groups its commands
+HELP_SECTIONS = {
+    "Exec Commands": ("python", "bash", "exec", "run"),
+    "Task Manage Cmds": (
+        "list",
+        "status",
+        "logs",
+        "describe",
+        "stop",
+        "suspend",
+        "resume",
+        "priority",
+        "prof",
+        "ssh",
+    ),
+    "Cluster Commands": ("nodes", "monitor", "validate"),
+    "User Commands": ("init", "whoami", "token", "version", "completion"),
+    "UGC Commands": ("haienv",),
+}
+
+
 class HaiGroup(click.Group):
-    """Turns a :class:`HaiError` into one ``Error: ...`` line and exit code 1."""
+    """Turns a :class:`HaiError` into one ``Error: ...`` line and exit code 1, and lists
+    commands in the sections of HAI's documentation."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        placed: set[str] = set()
+        for section, names in HELP_SECTIONS.items():
+            rows = []
+            for name in names:
+                cmd = self.get_command(ctx, name)
+                if cmd is not None and not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(formatter.width - 30)))
+                    placed.add(name)
+            if rows:
+                with formatter.section(section):
+                    formatter.write_dl(rows)
+        rest = [n for n in self.list_commands(ctx) if n not in placed]
+        if rest:
+            with formatter.section("Other Commands"):
+                formatter.write_dl(
+                    [(n, self.get_command(ctx, n).get_short_help_str()) for n in rest]
+                )
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -56,13 +97,21 @@ def out() -> Any:
     return render.console()
 
 
+#: commands that only make sense on a chain that has not finished
+_ACTIVE_ONLY = {"stop", "suspend", "resume", "priority", "prof", "ssh"}
+
+
 def complete_chain(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
-    """Shell completion of chain names and ids (the newest 50)."""
+    """Shell completion of chain names and ids (the newest 50; for commands that act on a
+    live chain, and `logs -f`, only chains that have not finished)."""
+    live = ctx.info_name in _ACTIVE_ONLY or bool(ctx.params.get("follow"))
     try:
         with HaiClient(timeout=2.0) as hai:
             chains = hai.list(page_size=50).chains
     except Exception:
         return []
+    if live:
+        chains = [c for c in chains if c.state != "finished"]
     values: dict[str, str] = {}
     for c in chains:
         values.setdefault(c.name, f"{c.state}, id {c.id}")
@@ -103,6 +152,7 @@ def cluster_options(f: Callable) -> Callable:
 
 
 @click.group(cls=HaiGroup, context_settings=CONTEXT)
+@click.version_option(package_name="hai-hub", prog_name="hai-cli", message="%(prog)s %(version)s")
 def cli() -> None:
     """Talk to the HAI scheduler: submit training chains, follow them, see the cluster."""
 
@@ -323,10 +373,29 @@ def script_task(kind: str, script: str, args: Sequence[str], opts: dict[str, Any
         )
     if suffix and not Path(script).is_file():
         raise HaiError(f"no such file: {script}")
+    if kind == "exec":
+        script = _program(script)
     spec: dict[str, Any] = {"entrypoint": script, "workspace": os.getcwd()}
     if args:
         spec["parameters"] = list(args)
     return {"version": 2, "name": opts.get("name") or default_name(script), "spec": spec}
+
+
+def _program(name: str) -> str:
+    """The entrypoint for ``hai-cli exec NAME``: a program of this folder (``./NAME``, the
+    documented form), a path, or a command on PATH; refused at submit if it is none."""
+    if "/" not in name and Path(name).is_file():
+        name = "./" + name
+    if "/" in name:
+        path = Path(name)
+        if not path.is_file():
+            raise HaiError(f"no such program: {name}")
+        if not os.access(path, os.X_OK):
+            raise HaiError(f"{name} is not executable (chmod +x {name})")
+        return name
+    if shutil.which(name) is None:
+        raise HaiError(f"no such program: {name} (not in this folder, not on PATH)")
+    return name
 
 
 def _split(args: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -353,6 +422,9 @@ def parse_cluster_options(ctx: click.Context, args: list[str], sep: str) -> dict
 def _script_command(kind: str) -> click.Command:
     @click.pass_context
     def command(ctx: click.Context, args: tuple[str, ...]) -> None:
+        if args[:1] in (("--help",), ("-h",)):  # hai-cli's help; `X --help` is the script's
+            click.echo(ctx.get_help())
+            ctx.exit(0)
         mine, sep, rest = _split(args)
         if not mine:
             raise click.UsageError(f"give the {'program' if kind == 'exec' else 'script'} to run")
@@ -461,6 +533,18 @@ def _follow(hai: HaiClient, ref: str, rank: int, *, as_json: bool, header: bool 
     if not as_json:
         ending = f" ({final.stop_code})" if final.stop_code else ""
         click.echo(f"chain {final.id} {final.state}{ending}", err=True)
+    code = chain_exit_code(final.stop_code)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+#: exit status of a followed chain (``logs -f``, ``-- -f``), by how it ended
+EXIT_CODES = {"succeeded": 0, "failed": 3, "init_failed": 3, "lost": 3, "timeout": 4}
+
+
+def chain_exit_code(stop_code: str | None) -> int:
+    """0 succeeded; 3 failed (also init_failed, lost); 4 timed out; 5 stopped otherwise."""
+    return EXIT_CODES.get(stop_code or "", 5) if stop_code else 0
 
 
 @cli.command()

@@ -334,6 +334,18 @@ def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_
         },
     ).stdout
     assert "completable" in words
+
+    def complete(line: str) -> str:
+        words = line.split()
+        env = {"_HAI_CLI_COMPLETE": "bash_complete", "COMP_WORDS": line}
+        return hai_cli(home, env={**env, "COMP_CWORD": str(len(words) - 1)}).stdout
+
+    out = json.loads(ok(home, "run", "train.yaml", "--name", "comp-done", "--json"))
+    finish(srv, out["id"])
+    assert "comp-done" in complete("hai-cli logs comp")
+    assert "comp-done" not in complete("hai-cli logs -f comp"), "finished: nothing to follow"
+    assert "comp-done" not in complete("hai-cli ssh comp")
+    assert "completable" in complete("hai-cli ssh comp")
     commands = hai_cli(
         home,
         env={"_HAI_CLI_COMPLETE": "bash_complete", "COMP_WORDS": "hai-cli lo", "COMP_CWORD": "1"},
@@ -432,3 +444,55 @@ def test_in_a_dev_container_no_init_is_needed(srv: ApiServer, tmp_path: Path) ->
     res = CliRunner().invoke(cli, ["whoami"], env={**env, "HAI_TOKEN": "wrong"})
     assert res.exit_code == 1 and "refused the token" in res.output
     assert load_config(url="http://x:1", token="t").source == "explicit"
+
+
+def test_help_version_and_subcommand_help_as_hai_documents_them(home: Path) -> None:
+    from click.testing import CliRunner
+
+    from hai_client.cli import cli
+
+    run = CliRunner().invoke
+    version = run(cli, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("hai-cli ")
+    top = run(cli, ["--help"]).output
+    sections = ["Exec Commands", "Task Manage Cmds", "Cluster Commands", "User Commands"]
+    positions = [top.index(s + ":") for s in [*sections, "UGC Commands"]]
+    assert positions == sorted(positions), top
+    assert top.index("python") > top.index("Exec Commands:") > 0
+    for kind in ("python", "bash", "exec"):
+        for flag in ("--help", "-h"):
+            res = run(cli, [kind, flag])
+            assert res.exit_code == 0 and f"Usage: cli {kind}" in res.output, res.output
+            assert "submits it" in res.output
+
+
+def test_exec_finds_a_program_of_this_folder_or_refuses_at_submit(
+    srv: ApiServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (home / "mybin").write_text("#!/bin/sh\necho hi\n")
+    (home / "mybin").chmod(0o755)
+    (home / "notexec").write_text("x")
+    ok(home, "exec", "mybin", "-n", "1", "--", "--name", "t-exec")
+    assert yaml.safe_load(ok(home, "describe", "t-exec"))["spec"]["entrypoint"] == "./mybin"
+    assert "no such program: nothere" in fails(home, "exec", "nothere", "--")
+    assert "not executable" in fails(home, "exec", "notexec", "--")
+    ok(home, "exec", "true", "--", "--name", "t-true")  # a command on PATH
+    assert yaml.safe_load(ok(home, "describe", "t-true"))["spec"]["entrypoint"] == "true"
+
+
+def test_following_exits_with_the_chains_result(srv: ApiServer, home: Path) -> None:
+    (home / "fail.py").write_text("raise SystemExit(1)\n")
+    out = json.loads(ok(home, "python", "fail.py", "--", "--name", "will-fail", "--json"))
+    now = dt.datetime.now(dt.UTC)
+    with srv.factory.begin() as s:
+        chain = s.get(Chain, out["id"])
+        chain.state, chain.stop_code, chain.finished_at = "finished", "failed", now
+        job = Job(chain_id=chain.id, seq=0, ended_at=now, stop_code="failed")
+        s.add(job)
+        s.add(JobRank(job=job, rank=0, node="gpu-n0", state="failed", started_at=now))
+    res = hai_cli(home, "logs", "will-fail", "-f")
+    assert res.returncode == 3, (res.returncode, res.stderr)
+    assert "chain" in res.stderr and "(failed)" in res.stderr
+    done = json.loads(ok(home, "python", "fail.py", "--", "--name", "will-pass", "--json"))
+    finish(srv, done["id"])
+    assert hai_cli(home, "logs", "will-pass", "-f").returncode == 0
