@@ -419,6 +419,20 @@ def parse_cluster_options(ctx: click.Context, args: list[str], sep: str) -> dict
     return dict(sub.params)
 
 
+def _take_suspend_after(args: list[str]) -> tuple[list[str], float | None]:
+    """``++ --suspend-after SECONDS``: take it out of the cluster options."""
+    if "--suspend-after" not in args:
+        return args, None
+    i = args.index("--suspend-after")
+    try:
+        seconds = float(args[i + 1])
+    except (IndexError, ValueError):
+        raise click.UsageError("--suspend-after needs a number of seconds") from None
+    if seconds < 0:
+        raise click.UsageError("--suspend-after needs a number of seconds >= 0")
+    return args[:i] + args[i + 2 :], seconds
+
+
 def _script_command(kind: str) -> click.Command:
     @click.pass_context
     def command(ctx: click.Context, args: tuple[str, ...]) -> None:
@@ -432,6 +446,9 @@ def _script_command(kind: str) -> click.Command:
         if sep is None:
             env = os.environ.get(ENV_VAR) or None
             ctx.exit(local_run.run_plain(kind, script, script_args, env))
+        suspend_after = None
+        if sep == "++":
+            rest, suspend_after = _take_suspend_after(rest)
         opts = parse_cluster_options(ctx, rest, sep)
         env = opts.get("env") or os.environ.get(ENV_VAR) or None
         if sep == "++":
@@ -439,7 +456,14 @@ def _script_command(kind: str) -> click.Command:
                 click.echo("hai-cli: ++ runs one rank here (RANK=0, WORLD_SIZE=1)", err=True)
             extra = {"HAI_CHAIN_NAME": opts["name"]} if opts.get("name") else None
             ctx.exit(
-                local_run.run_as_rank(kind, script, script_args, env_name=env, extra_env=extra)
+                local_run.run_as_rank(
+                    kind,
+                    script,
+                    script_args,
+                    env_name=env,
+                    extra_env=extra,
+                    suspend_after=suspend_after,
+                )
             )
         with client() as hai:
             chain = _submit(hai, script_task(kind, script, script_args, opts), opts)
@@ -459,7 +483,9 @@ def _script_command(kind: str) -> click.Command:
             f"Run {what}: `hai-cli {kind} X [args] -- [-n N --name ... --priority ... "
             f"--group ... --env ...]` submits it; with no `--` it runs here as a plain "
             f"command; with `++` it runs here as a cluster rank would (same environment "
-            f"variables, same suspend API)."
+            f"variables, same suspend API; `++ --suspend-after S` asks it to suspend after S "
+            f"seconds, as a preemption would, and runs the resumed job after it checkpointed; "
+            f"kill -USR1 the hai-cli process to ask at any time)."
         ),
         short_help=f"Run {what} on the cluster (--) or here (++ or nothing).",
     )

@@ -16,7 +16,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from hai_client.errors import HaiError
 
@@ -30,7 +32,8 @@ def free_port() -> int:
 
 
 def local_argv(kind: str, script: str, args: Sequence[str], python: str | None = None) -> list[str]:
-    """The command line for ``kind`` (python, bash or exec)."""
+    """The command line for ``kind`` (python, bash or exec); ``python``: the interpreter
+    (default: this one, as a rank without a haienv runs with the platform's)."""
     if kind == "python":
         return [python or sys.executable, script, *args]
     if kind == "bash":
@@ -53,9 +56,15 @@ def haienv_vars(name: str) -> dict[str, str]:
 
 
 def rank_environment(
-    *, env_name: str | None, control_dir: str, extra: Mapping[str, str] | None = None
+    *,
+    env_name: str | None,
+    control_dir: str,
+    extra: Mapping[str, str] | None = None,
+    job_seq: int = 0,
+    whole_life_state: int = 0,
 ) -> dict[str, str]:
-    """The environment a single local rank runs with (on top of this process's own)."""
+    """The environment a single local rank runs with (on top of this process's own); job
+    ``job_seq`` > 0 is a resumed job, as after a suspend on the cluster."""
     env = dict(os.environ)
     env.update(extra or {})
     env.update(
@@ -66,11 +75,11 @@ def rank_environment(
             "MASTER_PORT": str(free_port()),
             "HAI_CHAIN_ID": "local",
             "HAI_CHAIN_NAME": "local",
-            "HAI_JOB_SEQ": "0",
+            "HAI_JOB_SEQ": str(job_seq),
             "HAI_CONTROL_DIR": control_dir,
-            "HAI_IS_RESUME": "0",
-            "HAI_WHOLE_LIFE_STATE": "0",
-            "HAI_SUSPEND_COUNT": "0",
+            "HAI_IS_RESUME": "1" if job_seq else "0",
+            "HAI_WHOLE_LIFE_STATE": str(whole_life_state),
+            "HAI_SUSPEND_COUNT": str(job_seq),
         }
     )
     if env_name:
@@ -111,7 +120,9 @@ def run_plain(kind: str, script: str, args: Sequence[str], env_name: str | None 
     if env_name:
         env = dict(os.environ)
         _enter_haienv(env, env_name)
-    return _run(local_argv(kind, script, args, _python_for(env or {}, env_name)), env)
+    # "same as python x.py": the chosen env's python, else the first python on PATH
+    python = _python_for(env or {}, env_name) or shutil.which("python")
+    return _run(local_argv(kind, script, args, python), env)
 
 
 def run_as_rank(
@@ -121,11 +132,61 @@ def run_as_rank(
     *,
     env_name: str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    suspend_after: float | None = None,
 ) -> int:
-    """Run the command as rank 0 of a one-node local chain; returns its exit code."""
-    control_dir = tempfile.mkdtemp(prefix="hai-local-")
+    """Run the command as rank 0 of a one-node local chain; returns its exit code.
+
+    ``suspend_after`` seconds into the first job (or whenever this process gets SIGUSR1)
+    the suspend request is made, as a preemption would; when the command then
+    acknowledged it (``go_suspend``) and exited, it runs again as the resumed job, with the
+    whole-life state it stored. So checkpoint code can be tried here before it is
+    submitted."""
+    control = Path(tempfile.mkdtemp(prefix="hai-local-"))
+    previous = signal.getsignal(signal.SIGUSR1)
+    signal.signal(signal.SIGUSR1, lambda *_: _ask_to_suspend(control))
     try:
-        env = rank_environment(env_name=env_name, control_dir=control_dir, extra=extra_env)
-        return _run(local_argv(kind, script, args, _python_for(env, env_name)), env)
+        job = 0
+        while True:
+            env = rank_environment(
+                env_name=env_name,
+                control_dir=str(control),
+                extra=extra_env,
+                job_seq=job,
+                whole_life_state=_stored_state(control),
+            )
+            timer = None
+            if suspend_after is not None and job == 0:
+                timer = threading.Timer(suspend_after, _ask_to_suspend, (control,))
+                timer.start()
+            try:
+                code = _run(local_argv(kind, script, args, _python_for(env, env_name)), env)
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            if not (control / "suspend_ack").exists():
+                return code
+            job += 1
+            for name in ("suspend", "suspend_ack"):
+                (control / name).unlink(missing_ok=True)
+            print(
+                f"hai-cli: suspended and checkpointed; running the resumed job {job}",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
-        shutil.rmtree(control_dir, ignore_errors=True)
+        signal.signal(signal.SIGUSR1, previous)
+        shutil.rmtree(control, ignore_errors=True)
+
+
+def _ask_to_suspend(control: Path) -> None:
+    (control / "suspend").write_text("1")
+    print(
+        "hai-cli: asking the rank to suspend (as a preemption would)", file=sys.stderr, flush=True
+    )
+
+
+def _stored_state(control: Path) -> int:
+    try:
+        return int((control / "whole_life_state").read_text().strip())
+    except (OSError, ValueError):
+        return 0

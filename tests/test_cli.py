@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -221,6 +222,14 @@ def test_python_without_double_dash_runs_here(home: Path) -> None:
     res = hai_cli(home, "exec", "true")
     assert res.returncode == 0
     assert "cannot run" in fails(home, "exec", "no-such-program-here")
+    # "same as python t.py": the python first on PATH (an entered haienv's), not hai-cli's
+    fake = home / "fakebin"
+    fake.mkdir()
+    (fake / "python").write_text('#!/bin/sh\necho "the env python $*"\n')
+    (fake / "python").chmod(0o755)
+    path = f"{fake}{os.pathsep}{os.environ['PATH']}"
+    res = hai_cli(home, "python", "t.py", "a", env={"PATH": path})
+    assert res.stdout.strip() == "the env python t.py a", res.stdout + res.stderr
 
 
 def test_plus_plus_runs_here_like_a_rank(home: Path) -> None:
@@ -496,3 +505,22 @@ def test_following_exits_with_the_chains_result(srv: ApiServer, home: Path) -> N
     done = json.loads(ok(home, "python", "fail.py", "--", "--name", "will-pass", "--json"))
     finish(srv, done["id"])
     assert hai_cli(home, "logs", "will-pass", "-f").returncode == 0
+
+
+def test_plus_plus_can_simulate_a_suspend_and_the_resumed_job(home: Path) -> None:
+    """`++ --suspend-after S`: the toy training checkpoints when asked, runs again as the
+    resumed job from its checkpoint, and ends with the same result as an uninterrupted run."""
+    toy = Path(__file__).with_name("assets") / "toy_train.py"
+    res = hai_cli(home, "python", str(toy), "12", "0.05", "plain.json", "++")
+    assert res.returncode == 0, res.stderr
+    res = hai_cli(
+        home, "python", str(toy), "12", "0.05", "suspended.json", "++", "--suspend-after", "0.2"
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "checkpointed at step" in res.stdout and "resumed at step" in res.stdout
+    assert "(suspend_count 1)" in res.stdout
+    assert "running the resumed job 1" in res.stderr
+    plain = json.loads((home / "plain.json").read_text())
+    assert json.loads((home / "suspended.json").read_text()) == plain
+    bad = hai_cli(home, "python", str(toy), "1", "0", "x.json", "++", "--suspend-after", "soon")
+    assert bad.returncode == 2 and "--suspend-after needs a number" in bad.stderr
