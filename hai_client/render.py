@@ -20,12 +20,24 @@ from rich.text import Text
 
 from hai_client.client import Chain, LogLine, NodeGroupInfo, Whoami
 
+#: the width of output that is not a terminal: wide enough that no row ever wraps
+PIPE_WIDTH = 100_000
+
+
+def output_width(stream: Any) -> int | None:
+    """``$COLUMNS`` if set; else None for a terminal (rich asks it) and, piped or in a
+    file, so wide that a table keeps one line per row (as kubectl and gh do)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    isatty = getattr(stream, "isatty", None)
+    return None if isatty is not None and isatty() else PIPE_WIDTH
+
 
 def console(stderr: bool = False) -> Console:
-    width = os.environ.get("COLUMNS")
     return Console(
         stderr=stderr,
-        width=int(width) if width and width.isdigit() else None,
+        width=output_width(sys.stderr if stderr else sys.stdout),
         no_color=bool(os.environ.get("NO_COLOR")),
         highlight=False,
         soft_wrap=False,

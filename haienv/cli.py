@@ -22,8 +22,17 @@ from .config import HaiEnvConfig, load_config
 from .errors import HaiEnvError
 from .store import Store
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+
+def _width(stream) -> int | None:
+    """``$COLUMNS``; else the terminal's; piped, wide enough for one line per row."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    return None if stream.isatty() else 100_000
+
+
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
 
 
 class _Group(click.Group):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +324,13 @@ def test_nodes_monitor_and_narrow_terminals(srv: ApiServer, home: Path) -> None:
     ):
         narrow = ok(home, *cmd, env={"COLUMNS": "60"})
         assert max(len(x) for x in narrow.splitlines()) <= 60, narrow
+    # piped, with no $COLUMNS: one line per row, nothing cut mid-word (as kubectl, gh)
+    long_name = "a-rather-long-chain-name-for-a-narrow-terminal"
+    piped = ok(home, "list", env={"COLUMNS": ""})
+    row = next(line for line in piped.splitlines() if long_name in line)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", row) or re.search(r"\d\d-\d\d \d\d:\d\d", row)
+    status = ok(home, "status", long_name, env={"COLUMNS": ""})
+    assert any(long_name in line for line in status.splitlines())
 
 
 def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_path: Path):

@@ -554,3 +554,16 @@ def test_pip_install_inside_source_haienv_lands_in_the_env(config, wheels, scrip
     which, where = r.stdout.splitlines()[-2:]
     assert which == os.path.join(haienv.activate.SHIM_DIR, "pip")
     assert where.startswith(env.site_packages), where
+
+
+def test_haienv_list_piped_keeps_one_line_per_env(config, base):
+    """Piped (no terminal, no $COLUMNS), a row is never wrapped mid-word."""
+    name = "a-very-long-environment-name-that-would-wrap-x"
+    haienv.create_env(name, config=config, packages=["pkgtiny==1.0"], extend=False)
+    env = {k: v for k, v in cli_env(config).items() if k != "COLUMNS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "haienv", "list"], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if name in line)
+    assert "ready" in row and haienv.get_env(name, config).path in row, row
