@@ -518,6 +518,8 @@ def list_(page: int, page_size: int, as_json: bool, **filters: Any) -> None:
     """Your chains, newest first (admins: everyone's)."""
     with client() as hai:
         result = hai.list(page=page, page_size=page_size, **filters)
+    if page > result.pages:
+        raise HaiError(f"no page {page}: there are {result.pages} ({result.total} tasks)")
     if as_json:
         render.print_json(result.raw)
         return

@@ -96,8 +96,11 @@ def env_root() -> Path:
 
 
 def check_env_root(root: Path) -> dict[str, Any]:
-    if not root.exists():
-        return _result("env root", "fail", f"{root} does not exist (set HAIENV_ROOT?)")
+    if not root.exists():  # a fresh install: the first `haienv create` makes it
+        parent = next((p for p in root.parents if p.exists()), None)
+        if parent is not None and os.access(parent, os.W_OK | os.X_OK):
+            return _result("env root", "ok", f"{root} (not made yet: haienv create makes it)")
+        return _result("env root", "fail", f"{root} does not exist and cannot be made here")
     if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):
         return _result("env root", "fail", f"{root} is not a readable folder")
     try:

@@ -128,7 +128,10 @@ def condense(output: str, limit: int = 800) -> str:
     else:
         lines = lines[-6:]
     text = " ".join(lines)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    # keep how it began and how it ended: the cause is usually in the last lines
+    return text[: limit // 4] + " ... " + text[-(limit - limit // 4 - 5) :]
 
 
 # -- steps -----------------------------------------------------------------------------------
@@ -136,9 +139,48 @@ def find_python(runner: Runner, request: str) -> str:
     """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
     if os.path.sep in request and os.path.exists(request):
         return os.path.abspath(request)
-    out = runner.uv(f"finding Python {request}", "python", "find", request)
+    try:
+        out = runner.uv(f"finding Python {request}", "python", "find", request)
+    except BuildFailed:
+        message = no_python_message(request, installed_pythons(runner.config.uv))
+        raise BuildFailed(message, log_path=str(runner.log_path)) from None
     lines = [ln for ln in out.splitlines() if ln.strip()]
-    return lines[-1].strip()
+    python = lines[-1].strip()
+    if not os.path.isabs(python) or not os.access(python, os.X_OK):
+        raise BuildFailed(f"no Python {request} here: uv found {python!r}")
+    return python
+
+
+def installed_pythons(uv: str, env: dict[str, str] | None = None) -> list[str]:
+    """The Python versions uv finds on this machine (no downloads), for error messages."""
+    try:
+        out = subprocess.run(
+            [uv, "python", "list", "--only-installed"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    versions: list[str] = []
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0].count("-") >= 2:
+            version = parts[0].split("-")[1]
+            if version not in versions:
+                versions.append(version)
+    return versions
+
+
+def no_python_message(request: str, installed: list[str]) -> str:
+    """Why a Python request cannot be met here, with what there is and how to get it."""
+    have = ", ".join(installed) or "none found"
+    return (
+        f"no Python {request} here (installed: {have}); pick one with --python X.Y, or get "
+        f"{request} with `uv python install {request}`"
+    )
 
 
 def make_venv(runner: Runner, target: Path, python: str) -> None:

@@ -74,7 +74,7 @@ def main(ctx: click.Context, root: str | None) -> None:
 
 # -- create ---------------------------------------------------------------------------------
 @main.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @click.argument("packages", nargs=-1)
 @click.option(
     "--no_extend",
@@ -148,7 +148,8 @@ def create(
     no_kernel,
     yes,
 ):
-    """Create env NAME with PACKAGES (and/or -r/-f/--from-lock).
+    """Create env NAME with PACKAGES (and/or -r/-f/--from-lock). With -f, NAME defaults to
+    the file's ``name:``.
 
     In a dev container ($JUPYTERHUB_USER set) ipykernel is added unless --no-kernel, so the
     env shows up as a Jupyter kernel."""
@@ -157,6 +158,12 @@ def create(
     config = _config(ctx)
     if no_extend and base:
         raise click.UsageError("--base and --no_extend exclude each other")
+    name = name or _name_from_file(environment_file)
+    from .create import _existing_refusal
+
+    existing = Store(config).info(name, bool(shared))
+    if existing is not None:  # before anything is asked or planned
+        raise _existing_refusal(name, existing)
     packages = list(packages)
     if not (no_kernel or shared or from_lock) and _wants_kernel(packages):
         packages.append("ipykernel")
@@ -201,6 +208,18 @@ def create(
         err.print(f'in Python: import haienv; haienv.set_env("{name}")')
 
 
+def _name_from_file(environment_file: str | None) -> str:
+    """NAME, when not given: the ``name:`` of the environment.yaml (-f)."""
+    if environment_file:
+        from .spec import parse_environment_file
+
+        found = parse_environment_file(environment_file).name
+        if found:
+            return found
+        raise click.UsageError(f"give NAME: {environment_file} has no 'name:'")
+    raise click.UsageError("give NAME (or -f environment.yaml with a 'name:')")
+
+
 def _wants_kernel(packages: list[str]) -> bool:
     """In a dev container, an env gets ipykernel unless its packages name it already."""
     if not os.environ.get("JUPYTERHUB_USER"):
@@ -214,6 +233,12 @@ def _wants_kernel(packages: list[str]) -> bool:
         except InvalidRequirement:
             continue  # plan_create names the bad requirement
     return True
+
+
+def _when(info) -> str:
+    """The env's creation time, local, to the minute."""
+    at = info.created_at
+    return at.astimezone().strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
 # -- list / status --------------------------------------------------------------------------
@@ -240,7 +265,7 @@ def list_(ctx, output, no_bases):
         click.echo(json.dumps([_row(e) for e in envs], indent=2))
         return
     table = Table(box=None, pad_edge=False)
-    for col in ("NAME", "KIND", "PATH", "EXTEND", "EXTEND_ENV", "PY", "STATUS"):
+    for col in ("NAME", "KIND", "PATH", "EXTEND", "EXTEND_ENV", "PY", "STATUS", "CREATED"):
         table.add_column(col, overflow="fold")
     colors = {"ready": "green", "failed": "red", "creating": "yellow"}
     for e in envs:
@@ -252,6 +277,7 @@ def list_(ctx, output, no_bases):
             escape(e.extends or "-"),
             e.python_version or "?",
             f"[{colors.get(e.status, '')}]{e.status}[/]",
+            _when(e),
         )
     if not envs:
         err.print("no environments yet: haienv create NAME [PACKAGES]...")
@@ -297,6 +323,8 @@ def status(ctx, name, shared, output, full_log):
             + ":"
         )
         click.echo("\n".join(shown))
+    if info.status == "failed":
+        ctx.exit(1)  # scripts can test it: 0 ready (or still creating), 1 failed
 
 
 # -- remove / export / push / activation ------------------------------------------------------
@@ -308,8 +336,9 @@ def status(ctx, name, shared, output, full_log):
 @click.pass_context
 def remove(ctx, name, shared, force, yes):
     """Remove env NAME (any status), its metadata and build log."""
-    from .create import remove_env
+    from .create import check_removable, remove_env
 
+    check_removable(name, config=_config(ctx), shared=shared)  # before asking
     if not yes:
         what = "shared base" if shared else "env"
         click.confirm(f"Remove {what} {name}?", default=False, abort=True, err=True)

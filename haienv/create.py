@@ -111,7 +111,9 @@ def _python_version_of(config: HaiEnvConfig, request: str) -> tuple[str, str]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise HaiEnvError(f"cannot run uv ({config.uv}): {exc}") from None
     if found.returncode != 0:
-        raise InvalidInput(f"no Python matching {request!r} found: {build.condense(found.stderr)}")
+        raise InvalidInput(
+            build.no_python_message(request, build.installed_pythons(config.uv, env))
+        )
     path = found.stdout.strip().splitlines()[-1]
     ver = subprocess.run(
         [path, "-c", "import platform; print(platform.python_version())"],
@@ -541,6 +543,16 @@ def dependents(config: HaiEnvConfig, base: EnvInfo) -> list[str]:
     return out
 
 
+def check_removable(name: str, *, config: HaiEnvConfig, shared: bool = False) -> None:
+    """EnvNotFound (naming a shared base of that name, if any) unless ``name`` exists."""
+    store = Store(config)
+    check_name(name)
+    if not store.meta_path(name, shared).exists() and not store.env_path(name, shared).exists():
+        what = "shared base" if shared else "environment"
+        hint = " (a shared base? add --shared)" if not shared and store.info(name, True) else ""
+        raise EnvNotFound(f"no {what} named {name!r}{hint}")
+
+
 def remove_env(
     name: str, *, config: HaiEnvConfig | None = None, shared: bool = False, force: bool = False
 ) -> None:
@@ -548,14 +560,10 @@ def remove_env(
     extend is refused unless ``force``."""
     config = config if config is not None else HaiEnvConfig()
     store = Store(config)
-    check_name(name)
+    check_removable(name, config=config, shared=shared)
     folder = store.folder(shared)
     final = store.env_path(name, shared)
     meta_path = store.meta_path(name, shared)
-    if not meta_path.exists() and not final.exists():
-        what = "shared base" if shared else "environment"
-        hint = " (a shared base? add --shared)" if not shared and store.info(name, True) else ""
-        raise EnvNotFound(f"no {what} named {name!r}{hint}")
     with store.locked(name, shared, "removing"):
         if shared and not force:
             info = store.info(name, True)

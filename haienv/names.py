@@ -45,14 +45,16 @@ def check_user(user: object) -> str:
 
 
 def parse_pairs(items: list[str] | tuple[str, ...], what: str) -> dict[str, str]:
-    """Parse ``k=v`` strings. Labels (``what='label'``) follow Kubernetes-like rules;
-    annotations accept any value text."""
+    """Parse ``k=v`` (or ``k:v``, the form HAI's env-management document shows) strings.
+    Labels (``what='label'``) follow Kubernetes-like rules; annotations accept any value
+    text (split at the first ``=``, else the first ``:``)."""
     out: dict[str, str] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
+        sep_char = "=" if "=" in item else ":"
+        key, sep, value = item.partition(sep_char)
+        key, value = key.strip(), value.strip() if sep_char == ":" else value
         if not sep or not key:
-            raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE")
+            raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE or KEY:VALUE")
         if _LABEL_KEY_RE.fullmatch(key) is None:
             raise InvalidInput(
                 f"invalid {what} key {key!r}: 1-63 characters of letters, digits and '._/-', "

@@ -175,6 +175,7 @@ class EnvironmentFile:
     """The parts of a conda ``environment.yaml`` haienv honours."""
 
     python: str | None = None
+    name: str | None = None  # the file's ``name:``, the env's name when none is given
     pip: list[str] = field(default_factory=list)
     conda: list[str] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
@@ -214,6 +215,10 @@ def parse_environment_file(path: str | os.PathLike) -> EnvironmentFile:
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: expected a mapping with 'dependencies:'")
     out = EnvironmentFile()
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InvalidInput(f"{path}: 'name' must be text")
+    out.name = name
     channels = data.get("channels") or []
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise InvalidInput(f"{path}: 'channels' must be a list of names")

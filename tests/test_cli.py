@@ -532,3 +532,16 @@ def test_plus_plus_can_simulate_a_suspend_and_the_resumed_job(home: Path) -> Non
     assert json.loads((home / "suspended.json").read_text()) == plain
     bad = hai_cli(home, "python", str(toy), "1", "0", "x.json", "++", "--suspend-after", "soon")
     assert bad.returncode == 2 and "--suspend-after needs a number" in bad.stderr
+
+
+def test_a_page_past_the_end_and_validate_on_a_fresh_install(
+    srv: ApiServer, home: Path, tmp_path: Path
+) -> None:
+    pages = json.loads(ok(home, "list", "--json"))["pages"]
+    assert f"no page {pages + 1}: there are {pages}" in fails(
+        home, "list", "--page", str(pages + 1)
+    )
+    fresh = tmp_path / "fresh-home" / ".haienv"  # a new user: no haienv root yet
+    checks = json.loads(ok(home, "validate", "--json", env={"HAIENV_ROOT": str(fresh)}))
+    root = next(c for c in checks["checks"] if c["check"] == "env root")
+    assert root["status"] == "ok" and "not made yet" in root["detail"], root

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -567,3 +568,46 @@ def test_haienv_list_piped_keeps_one_line_per_env(config, base):
     assert proc.returncode == 0, proc.stderr
     row = next(line for line in proc.stdout.splitlines() if name in line)
     assert "ready" in row and haienv.get_env(name, config).path in row, row
+
+
+def test_cli_details_as_the_env_management_document_shows(config, tmp_path):
+    """Refusals before questions, exit codes, labels as KEY:VALUE, environment.yaml's
+    name, creation times, and a missing Python named with what there is."""
+    broken = cli(config, "create", "brk", "pkgbroken", "--no_extend", "-y", check=False)
+    assert broken.returncode == 1
+    again = subprocess.run(
+        [sys.executable, "-m", "haienv", "create", "brk", "pkgtiny", "--no_extend"],
+        input="y\n",
+        capture_output=True,
+        text=True,
+        env=cli_env(config),
+    )
+    assert again.returncode == 1 and "Create it?" not in again.stderr
+    assert "exists with status failed" in again.stderr
+    gone = subprocess.run(
+        [sys.executable, "-m", "haienv", "remove", "nothing-here"],
+        input="y\n",
+        capture_output=True,
+        text=True,
+        env=cli_env(config),
+    )
+    assert gone.returncode == 1 and "Remove" not in gone.stderr
+    assert "no environment named 'nothing-here'" in gone.stderr
+    status = cli(config, "status", "brk", check=False)
+    assert status.returncode == 1 and "failed" in status.stdout
+    assert "broken on purpose" in status.stdout, "the reason ends with the build's error"
+    spec = tmp_path / "environment.yaml"
+    spec.write_text("name: fromfile\ndependencies:\n  - pip:\n    - pkgtiny==1.0\n")
+    made = cli(config, "create", "-f", str(spec), "--no_extend", "--label", "team:vision", "-y")
+    assert made.returncode == 0, made.stderr
+    info = haienv.get_env("fromfile", config)
+    assert info.labels == {"team": "vision"}
+    listing = cli(config, "list").stdout
+    row = next(line for line in listing.splitlines() if line.startswith("fromfile"))
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", row), row
+    missing = cli(
+        config, "create", "oldpy", "pkgtiny", "--no_extend", "--python", "3.4", "-y", check=False
+    )
+    assert missing.returncode == 1
+    assert "no Python 3.4 here (installed: 3.11" in missing.stderr, missing.stderr
+    assert "uv python install 3.4" in missing.stderr
