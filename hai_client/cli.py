@@ -53,6 +53,7 @@ HELP_SECTIONS = {
     ),
     "Cluster Commands": ("nodes", "monitor", "validate"),
     "User Commands": ("init", "whoami", "token", "version", "completion"),
+    "Admin Commands": ("admin",),
     "UGC Commands": ("haienv",),
 }
 
@@ -854,6 +855,15 @@ def _shell_as_owner(
 def haienv(args: tuple[str, ...]) -> None:
     """Environments: passes everything to the haienv command (hai-cli haienv list)."""
     sys.exit(subprocess.call([sys.executable, "-m", "haienv", *args]))
+
+
+def _add_admin() -> None:
+    from hai_client.admin_cli import admin
+
+    cli.add_command(admin)
+
+
+_add_admin()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -288,6 +288,43 @@ class HaiClient:
     def info(self) -> dict[str, Any]:
         return self.request("GET", "/")
 
+    # ------------------------------------------------------------------ admin
+
+    def users(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/users")["users"]
+
+    def create_user(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self.request("POST", f"/users/{self._ref(name)}", json=fields)
+
+    def change_user(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self.request("PATCH", f"/users/{self._ref(name)}", json=fields)
+
+    def quotas(self) -> dict[str, Any]:
+        return self.request("GET", "/quotas")
+
+    def set_quota(self, kind: str, subject: str, resource: str, limit: int) -> dict[str, Any]:
+        path = f"/quotas/{kind}/{self._ref(subject)}/{self._ref(resource)}"
+        return self.request("PUT", path, json={"limit": limit})
+
+    def remove_quota(self, kind: str, subject: str, resource: str) -> None:
+        self._no_content("DELETE", f"/quotas/{kind}/{self._ref(subject)}/{self._ref(resource)}")
+
+    def set_node_state(self, node: str, state: str) -> dict[str, Any]:
+        return self.request("PATCH", f"/nodes/{self._ref(node)}", json={"state": state})
+
+    def _no_content(self, method: str, path: str) -> None:
+        """A call answered 204 on success."""
+        try:
+            resp = self._http.request(method, path)
+        except httpx.HTTPError as exc:
+            raise HaiError(f"talking to the HAI scheduler at {self.url} failed: {exc}") from None
+        if resp.status_code != 204:
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+            raise _error(resp.status_code, body, self.url)
+
     def tokens(self, user: str | None = None) -> list[dict[str, Any]]:
         """Your API tokens (admins: ``user``'s, or everyone's)."""
         params = {"user": user} if user else None
@@ -306,16 +343,7 @@ class HaiClient:
 
     def revoke_token(self, token_id: int) -> None:
         """Revoke a token at once (yours; admins: anyone's)."""
-        try:
-            resp = self._http.request("DELETE", f"/tokens/{int(token_id)}")
-        except httpx.HTTPError as exc:
-            raise HaiError(f"talking to the HAI scheduler at {self.url} failed: {exc}") from None
-        if resp.status_code != 204:
-            try:
-                body = resp.json()
-            except ValueError:
-                body = None
-            raise _error(resp.status_code, body, self.url)
+        self._no_content("DELETE", f"/tokens/{int(token_id)}")
 
     def whoami(self) -> Whoami:
         d = self.request("GET", "/whoami")

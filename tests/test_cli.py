@@ -14,6 +14,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -545,3 +546,66 @@ def test_a_page_past_the_end_and_validate_on_a_fresh_install(
     checks = json.loads(ok(home, "validate", "--json", env={"HAIENV_ROOT": str(fresh)}))
     root = next(c for c in checks["checks"] if c["check"] == "env root")
     assert root["status"] == "ok" and "not made yet" in root["detail"], root
+
+
+def test_admin_command_line_users_quotas_nodes_tokens(srv: ApiServer, tmp_path: Path) -> None:
+    """`hai-cli admin ...` in-process against the real API, as an admin and as a user."""
+    from click.testing import CliRunner
+
+    from hai_client.cli import cli
+
+    boss, peon = tmp_path / "boss", tmp_path / "peon"
+    init_cli(boss, srv.url, srv.user("boss", admin=True))
+    init_cli(peon, srv.url, srv.user("peon"))
+
+    def run(home: Path, *args: str) -> tuple[int, str]:
+        res = CliRunner().invoke(cli, list(args), env={"HOME": str(home), "COLUMNS": ""})
+        return res.exit_code, res.output
+
+    code, out = run(boss, "admin", "users", "add", "newbie", "--group", "vision")
+    assert code == 0 and out.startswith("added newbie\tvision"), out
+    code, out = run(boss, "admin", "users", "add", "newbie")
+    assert code == 1 and "exists already" in out
+    assert run(boss, "admin", "users", "set-admin", "newbie")[1].endswith("admin\n")
+    assert run(boss, "admin", "users", "map", "newbie", "hai-newbie")[0] == 0
+    code, out = run(boss, "admin", "users", "list", "--json")
+    row = next(u for u in json.loads(out) if u["name"] == "newbie")
+    assert (row["admin"], row["group"], row["system_user"]) == (True, "vision", "hai-newbie")
+    code, out = run(boss, "admin", "users", "set-group", "newbie")
+    assert code == 0 and "\t-\t" in out  # no group any more
+    code, out = run(boss, "token", "create", "--user", "newbie", "--json")
+    newbie_token = json.loads(out)["token"]
+    assert run(boss, "admin", "users", "disable", "newbie")[0] == 0
+    gone = httpx.get(srv.api + "/whoami", headers={"Authorization": f"token {newbie_token}"})
+    assert gone.status_code == 401
+    assert run(boss, "admin", "users", "enable", "newbie")[0] == 0
+
+    code, out = run(boss, "admin", "quotas", "set", "vision", "node-gpu-HIGH", "1", "--group")
+    assert code == 0 and out.strip() == "group vision: node-gpu-HIGH = 1"
+    assert run(boss, "admin", "quotas", "set", "peon", "node", "3")[0] == 0
+    code, out = run(boss, "admin", "quotas", "list")
+    assert "group\tvision\tnode-gpu-HIGH\t1" in out and "user\tpeon\tnode\t3" in out
+    assert "default\t*\tEXTREME_HIGH\t0" in out
+    code, out = run(boss, "admin", "quotas", "set", "peon", "node-gpu-SOON", "1")
+    assert code == 1 and "invalid quota resource" in out
+    assert run(boss, "admin", "quotas", "remove", "peon", "node")[0] == 0
+    code, out = run(boss, "admin", "quotas", "remove", "peon", "node")
+    assert code == 1 and "no user quota node" in out
+
+    code, out = run(boss, "admin", "nodes", "drain", "gpu-n0")
+    assert code == 0 and out.strip() == "gpu-n0 (gpu): draining"
+    nodes = json.loads(run(boss, "nodes", "--json")[1])["groups"]
+    states = {n["name"]: n["state"] for g in nodes for n in g["node_list"]}
+    assert states["gpu-n0"] == "draining"
+    assert run(boss, "admin", "nodes", "undrain", "gpu-n0")[0] == 0
+    code, out = run(boss, "admin", "nodes", "drain", "nope")
+    assert code == 1 and "no node 'nope'" in out
+
+    # users get the API's refusal, as one line
+    for args in (
+        ("admin", "users", "list"),
+        ("admin", "quotas", "set", "peon", "node", "99"),
+        ("admin", "nodes", "drain", "gpu-n0"),
+    ):
+        code, out = run(peon, *args)
+        assert code == 1 and out.startswith("Error: ") and "only admins" in out, out

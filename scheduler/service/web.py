@@ -10,6 +10,7 @@ from typing import Any
 
 import tornado.web
 
+from scheduler.service.handlers.admin import NodeHandler, QuotaHandler, QuotasHandler
 from scheduler.service.handlers.base import NotFoundHandler
 from scheduler.service.handlers.chains import (
     ChainActionHandler,
@@ -56,6 +57,13 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
     (rf"/users/{_USER}", UserHandler, "/users/{user}"),
     (rf"/users/{_USER}/account", UserAccountHandler, "/users/{user}/account"),
     (r"/nodes", NodesHandler, "/nodes"),
+    (r"/nodes/(?P<node>[^/]+)", NodeHandler, "/nodes/{node}"),
+    (r"/quotas", QuotasHandler, "/quotas"),
+    (
+        r"/quotas/(?P<kind>[^/]+)/(?P<subject>[^/]+)/(?P<resource>[^/]+)",
+        QuotaHandler,
+        "/quotas/{kind}/{subject}/{resource}",
+    ),
     (r"/overview", OverviewHandler, "/overview"),
     (r"/devservers", DevServersHandler, "/devservers"),
     (rf"/devservers/{_USER}", DevServerHandler, "/devservers/{user}"),

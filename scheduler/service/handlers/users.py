@@ -10,6 +10,7 @@ them again, or changes their admin flag. Users read their own row; anyone else's
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from scheduler.model import accounts
 from scheduler.model.orm import User
 from scheduler.service.handlers.base import ApiError, BaseHandler
 
-_PATCHABLE = ("disabled", "admin")
+_PATCHABLE = ("disabled", "admin", "group", "system_user")
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -64,14 +65,38 @@ class UserHandler(BaseHandler):
             raise ApiError(404, f"no user {user!r}", "user")
         self.send(found)
 
+    async def post(self, user: str) -> None:
+        """Create a user (admins): ``{admin?, group?}``; 409 if the name exists."""
+        self.query({})
+        if not self.identity.admin:
+            raise ApiError(403, "only admins create users")
+        body = self.body_object(("admin", "group"), required=False)
+        for field, value in body.items():
+            _check_field(field, value)
+
+        def create(s: Session) -> dict[str, Any] | None:
+            if accounts.get_user(s, user) is not None:
+                return None
+            row = accounts.create_user(
+                s, user, admin=bool(body.get("admin")), group=body.get("group")
+            )
+            return user_json(row)
+
+        try:
+            made = await self.ctx.write(create)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), "user") from None
+        if made is None:
+            raise ApiError(409, f"user {user!r} exists already", "user")
+        self.send(made, 201)
+
     async def patch(self, user: str) -> None:
         self.query({})
         if not self.identity.admin:
             raise ApiError(403, "only admins change users")
         changes = self.body_object(_PATCHABLE)
         for field, value in changes.items():
-            if not isinstance(value, bool):
-                raise ApiError(400, f"{field} must be true or false", field)
+            _check_field(field, value)
         if user == self.identity.name and changes.get("disabled"):
             raise ApiError(409, "you cannot disable yourself", "disabled")
 
@@ -83,6 +108,10 @@ class UserHandler(BaseHandler):
                 row.disabled = changes["disabled"]
             if "admin" in changes:
                 row.is_admin = changes["admin"]
+            if "group" in changes:
+                row.group_name = changes["group"]
+            if "system_user" in changes:
+                row.system_user = changes["system_user"]
             s.flush()
             return user_json(row)
 
@@ -93,6 +122,23 @@ class UserHandler(BaseHandler):
         self.ctx.authenticator.forget_user(user)
         self.ctx.app.log.info("admin %s changed user %s: %s", self.identity.name, user, changes)
         self.send(result)
+
+
+def _check_field(field: str, value: Any) -> None:
+    """A user field as PATCH/POST take it: flags are booleans, group and system_user a
+    name (or null to clear it)."""
+    if field in ("disabled", "admin"):
+        if not isinstance(value, bool):
+            raise ApiError(400, f"{field} must be true or false", field)
+        return
+    if value is None:
+        return
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ApiError(400, f"{field} must be a name: {_NAME_RULE} (or null)", field)
+
+
+_NAME_RULE = "1-32 letters, digits, '.', '_' or '-', starting with a letter, digit or '_'"
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,31}")
 
 
 class UserAccountHandler(BaseHandler):
@@ -152,10 +198,21 @@ def _doc() -> None:
         "schema": {"type": "string", "pattern": accounts.USER_NAME_PATTERN},
         "description": accounts.USER_NAME_RULE,
     }
+    name = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$", "nullable": True}
     body = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"disabled": {"type": "boolean"}, "admin": {"type": "boolean"}},
+        "properties": {
+            "disabled": {"type": "boolean"},
+            "admin": {"type": "boolean"},
+            "group": name,
+            "system_user": name,
+        },
+    }
+    new_user = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"admin": {"type": "boolean"}, "group": name},
     }
     forbidden = forbidden_doc()
     list_op = oa._op(
@@ -183,8 +240,19 @@ def _doc() -> None:
             "/users/{user}": {
                 "parameters": [user],
                 "get": oa._op("One user (yourself; admins: anyone)", oa._json(ref)),
+                "post": {
+                    "summary": "Create a user (admins)",
+                    "requestBody": {"content": {"application/json": {"schema": new_user}}},
+                    "responses": {
+                        "201": oa._json(ref, "Created"),
+                        **oa._ERRORS,
+                        **forbidden,
+                        "409": oa._json(oa._ref("Error"), "The name exists"),
+                    },
+                },
                 "patch": {
-                    "summary": "Disable or enable a user, or set their admin flag (admins)",
+                    "summary": "Disable or enable a user, set their admin flag, group or system "
+                    "account (admins)",
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": body}},
