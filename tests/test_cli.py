@@ -375,7 +375,10 @@ def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_
     names = {c["check"]: c["status"] for c in checks["checks"]}
     assert names["env root"] == "ok" and names["disk home"] == "ok"
     assert "gpus" in names or "driver" in names
-    err = fails(home, "validate", env={"HAIENV_ROOT": str(tmp_path / "missing")})
+    # a root not made yet passes (a fresh install); one that cannot be made fails
+    ok(home, "validate", env={"HAIENV_ROOT": str(tmp_path / "missing")})
+    (tmp_path / "a-file").write_text("")
+    err = fails(home, "validate", env={"HAIENV_ROOT": str(tmp_path / "a-file" / "root")})
     assert "env root" in err
     res = hai_cli(home, "haienv", "--help")
     assert res.returncode == 0, res.stderr

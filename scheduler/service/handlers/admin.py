@@ -100,8 +100,7 @@ class QuotaHandler(AdminBase):
         if not await self.ctx.write(remove):
             raise ApiError(404, f"no {kind} quota {resource} for {subject!r}", "resource")
         self.ctx.forget_catalog()
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class NodeHandler(AdminBase):
@@ -189,25 +188,10 @@ def _doc() -> None:
                 "parameters": path_params,
                 "put": {
                     "summary": "Set one quota row (admins)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["limit"],
-                                    "properties": {
-                                        "limit": {
-                                            "type": "integer",
-                                            "minimum": 0,
-                                            "maximum": QUOTA_LIMIT_MAX,
-                                        }
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": oa._body(
+                        {"limit": {"type": "integer", "minimum": 0, "maximum": QUOTA_LIMIT_MAX}},
+                        ("limit",),
+                    ),
                     "responses": {"200": oa._json(quota), **errors},
                 },
                 "delete": {
@@ -221,21 +205,9 @@ def _doc() -> None:
                 ],
                 "patch": {
                     "summary": "Drain a node or put it back (admins)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["state"],
-                                    "properties": {
-                                        "state": {"type": "string", "enum": ["draining", "ready"]}
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": oa._body(
+                        {"state": {"type": "string", "enum": ["draining", "ready"]}}, ("state",)
+                    ),
                     "responses": {
                         "200": oa._json({"type": "object"}),
                         **errors,

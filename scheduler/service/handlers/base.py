@@ -113,6 +113,11 @@ class BaseHandler(RequestHandler):
 
     # ------------------------------------------------------------------ output
 
+    def no_content(self) -> None:
+        """Answer ``204 No Content`` (a deletion done)."""
+        self.set_status(204)
+        self.finish()
+
     def send(self, obj: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(obj, separators=(",", ":"), default=str))

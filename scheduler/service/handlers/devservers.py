@@ -136,8 +136,7 @@ class DevServerHandler(DevServerBase):
         if not await self.ctx.write(release):
             raise ApiError(404, f"{user} has no dev server {server or '(default)'}", "user")
         self.ctx.wake_loop()
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 class RenewHandler(DevServerBase):

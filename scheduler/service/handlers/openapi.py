@@ -61,6 +61,18 @@ def _op(
     return op
 
 
+def _body(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A required JSON request body: an object of exactly these properties."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    if required:
+        schema["required"] = list(required)
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "schema": schema, "description": description}
 
@@ -348,19 +360,7 @@ PATHS: dict[str, Any] = {
         "get": _op("One chain with its jobs and ranks", _json(_ref("Chain"))),
         "patch": {
             "summary": "Change the priority (within your quota)",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["priority"],
-                            "properties": {"priority": _PRIORITY},
-                        }
-                    }
-                },
-            },
+            "requestBody": _body({"priority": _PRIORITY}, ("priority",)),
             "responses": {
                 "200": _json(_ref("Chain")),
                 **_ERRORS,

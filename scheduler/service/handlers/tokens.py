@@ -110,8 +110,7 @@ class TokenHandler(BaseHandler):
         if owner is None:
             raise ApiError(404, f"no token {token_id} (or it is not yours)", "id")
         self.ctx.authenticator.forget_user(owner)
-        self.set_status(204)
-        self.finish()
+        self.no_content()
 
 
 def _doc() -> None:
