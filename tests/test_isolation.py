@@ -183,6 +183,7 @@ def test_each_users_rank_runs_as_that_user_and_reads_nothing_of_anyone_else(
         ids_line, env_line = log_text(alice, a).splitlines()[:2]
         assert ids_line.split()[1:3] == [str(alice_acc.uid), str(alice_acc.gid)]
         assert "HAI_SERVICE_SECRET" not in env_line and "WANDB_API_KEY" in env_line
+        assert "'HAIENV_USER'" in env_line, "haienv.set_env() in a rank finds the owner's envs"
         assert "JUPYTERHUB_API_TOKEN" not in env_line
 
         data = svc.data_dir
