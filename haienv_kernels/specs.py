@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import site
 from pathlib import Path
 
 import haienv
@@ -65,13 +66,41 @@ def kernel_env(
     return env
 
 
+#: executed at kernel start so %hai and haienv work in every haienv kernel
+STARTUP = str(Path(__file__).resolve().parent / "kernel_startup.py")
+
+
+def platform_paths() -> list[str]:
+    """Where the platform's packages are: hai_client's folder and its site-packages."""
+    import hai_client
+
+    here = str(Path(hai_client.__file__).resolve().parent.parent)
+    return list(dict.fromkeys([here, *site.getsitepackages()]))
+
+
+def startup_argv() -> list[str]:
+    """The kernel arguments that run :data:`STARTUP` with the platform's paths."""
+    code = (
+        f"exec(open({STARTUP!r}).read(), "
+        f"{{'_hai_paths': {platform_paths()!r}, 'get_ipython': get_ipython}})"
+    )
+    return [f"--IPKernelApp.exec_lines={[code]!r}"]
+
+
 def kernel_spec_dict(
     info: haienv.EnvInfo, kind: str, display_name: str, env: dict[str, str]
 ) -> dict:
     """The spec, as ``KernelSpec.to_dict()`` would give it (``env``: see
     :func:`kernel_env`; the listing passes ``{}``)."""
     return {
-        "argv": [info.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [
+            info.python,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+            *startup_argv(),
+        ],
         "env": env,
         "display_name": display_name,
         "language": "python",

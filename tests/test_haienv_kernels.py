@@ -30,6 +30,7 @@ from tests.haienv_fixtures import (
     PY_FULL,
     SITE_REL,
     JupyterServer,
+    add_host_distributions,
     add_host_site,
     fake_env,
     server_environ,
@@ -388,3 +389,33 @@ def test_one_line_of_config_enables_it_without_the_extension(built, tmp_path):
         srv.stop()
     assert "haienv-proj" in specs and "haienv-kbase" not in specs
     assert "haienv_kernels | extension was successfully loaded" not in srv.log()
+
+
+@pytest.mark.slow
+def test_hai_magics_and_haienv_work_in_an_env_without_the_platform(server, built, tmp_path_factory):
+    """An env with ipykernel and nothing of the platform: its kernel still has %hai and
+    haienv (imported from the platform at start-up), and nothing else of the platform."""
+    lean = haienv.create_env("lean", config=built, packages=["pkgtiny"], extend=False)
+    add_host_distributions(lean.site_packages, "ipykernel", tmp_path_factory.mktemp("dists"))
+    deadline = time.monotonic() + 30
+    while "haienv-lean" not in server.kernelspecs()["kernelspecs"]:
+        assert time.monotonic() < deadline, server.log()[-2000:]
+        time.sleep(0.5)
+    with server.kernel("haienv-lean") as kid:
+        out = server.execute(
+            kid,
+            "import sys, haienv\n"
+            "print('env', sys.prefix)\n"
+            "print('haienv', haienv.__name__)\n"
+            "print('magic', 'hai' in get_ipython().magics_manager.magics['line'])\n"
+            "try:\n"
+            "    import jupyterhub\n"
+            "    print('platform leaked')\n"
+            "except ImportError:\n"
+            "    print('platform not on the path')\n",
+        )
+        assert f"env {lean.path}" in out, out
+        assert "haienv haienv" in out and "magic True" in out
+        assert "platform not on the path" in out, out
+        usage = server.execute(kid, "%hai --help")
+        assert "submit" in usage and "status" in usage, usage
