@@ -13,6 +13,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 
 import { haiIcon } from './icons';
+import { kernelsPlugin } from './kernels';
 import { LeaseStatus } from './lease';
 import { createLogWidget, LogViewer } from './logs';
 import { HaiModel } from './model';
@@ -139,4 +140,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, kernelsPlugin];

@@ -13,6 +13,7 @@ without a browser download).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +157,39 @@ def test_status_bar_lease_renew_and_spot_reclaim_warning(tmp_path: Path) -> None
             assert "save your work" in reclaim["toast"]
             assert "a training chain needs the node" in reclaim["toast"]
         hai_cli(home, "stop", "big")
+
+
+def test_a_new_haienv_kernel_appears_in_the_launcher_without_reload(tmp_path: Path) -> None:
+    """The lab refreshes kernel specs every few seconds: an env made while the page is open
+    (as `haienv create demo -y` in its terminal would) shows up within seconds."""
+    import subprocess
+
+    from tests.browser_helpers import need_browser
+    from tests.haienv_fixtures import fake_env
+
+    home = tmp_path / "carol"
+    home.mkdir()
+    _quiet_lab_settings(home)
+    root = tmp_path / "envs"
+    env = {"HAIENV_ROOT": str(root), "HAIENV_USER": "carol"}
+    with jupyter_process(home, app="lab", env=env) as lab:
+        script = Path(__file__).with_name("browser") / "lab_kernels.mjs"
+        proc = subprocess.Popen(
+            [need_browser(), str(script)],
+            env={
+                **os.environ,
+                "LAB_URL": lab.url,
+                "LAB_TOKEN": lab.token,
+                "KERNEL_NAME": "demo-fresh",
+                "OUT_DIR": str(ARTIFACTS),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout.readline().strip() == "LOADED", proc.stderr.read()
+        fake_env(root, "demo-fresh", user="carol", ipykernel=True)
+        out, err = proc.communicate(timeout=90)
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["ok"], (seen, err[-2000:])
+    assert seen["before"] == 0 and seen["seconds"] < 15, seen
