@@ -85,6 +85,13 @@ c.HaiLocalSpawner.scheduler_token = scheduler_token
 c.HaiLocalSpawner.public_scheduler_url = f"{public_url}{scheduler_prefix}"
 c.HaiLocalSpawner.home_dir_template = str(data / "home" / "{username}")
 c.Spawner.cmd = [str(Path(sys.executable).with_name("jupyterhub-singleuser"))]
+# one haienv root for dev servers, kernels and the scheduler (which checks and runs a chain's
+# env): each user's envs in users/<name> (theirs, 0700), shared bases in base/ (docs/haienv.md)
+haienv_root = Path(os.environ.get("HAIENV_ROOT") or data / "envs")
+for folder, mode in ((haienv_root, 0o711), (haienv_root / "users", 0o711)):
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(mode)
+c.Spawner.environment = {"HAIENV_ROOT": str(haienv_root)}
 c.Spawner.default_url = "/lab"
 # generous: a burst of 50 spawns on a 2-core machine takes about a minute to be served
 c.Spawner.start_timeout = 120
@@ -111,6 +118,7 @@ c.JupyterHub.services = [
         "name": "hai-scheduler",
         "url": f"http://127.0.0.1:{scheduler_port}",
         "api_token": scheduler_token,
+        "environment": {"HAIENV_ROOT": str(haienv_root)},
         "command": [
             sys.executable,
             "-m",

@@ -29,6 +29,8 @@ from hai_spawner.allocation import InventoryMixin
 from hai_spawner.inventory import InventoryError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#: the rc file of dev-container terminals (login profile, ~/.bashrc, platform commands first)
+TERMINAL_RC = Path(__file__).resolve().parent / "shell" / "bashrc"
 
 
 class HaiLocalSpawner(InventoryMixin, LocalProcessSpawner):
@@ -104,6 +106,10 @@ class HaiLocalSpawner(InventoryMixin, LocalProcessSpawner):
 
     def get_args(self) -> list[str]:
         args = super().get_args()
+        # terminals: not a login shell (its /etc/profile would reset PATH), see TERMINAL_RC
+        args.append(
+            f"--ServerApp.terminado_settings=shell_command=/bin/bash --rcfile {TERMINAL_RC} -i"
+        )
         if not self.isolated and os.geteuid() == 0:
             args.append("--allow-root")  # single-tenant as root: the hub's own account
         return args
@@ -137,6 +143,9 @@ class HaiLocalSpawner(InventoryMixin, LocalProcessSpawner):
         # kernels alike: the folder of the interpreter the hub runs with
         platform_bin = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([platform_bin, env.get("PATH") or DEFAULT_PATH])
+        env["HAI_PLATFORM_BIN"] = platform_bin  # the terminals' rc file puts it first again
+        # each user's own package cache: a shared writable one could be tampered with
+        env.setdefault("HAIENV_UV_CACHE_DIR", os.path.join(self.home, ".cache", "uv"))
         env.update(self.allocation_env())
         if self.allocation is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(self.allocation.gpu_ids)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import site
 from pathlib import Path
 
 import haienv
@@ -70,19 +69,17 @@ def kernel_env(
 STARTUP = str(Path(__file__).resolve().parent / "kernel_startup.py")
 
 
-def platform_paths() -> list[str]:
-    """Where the platform's packages are: hai_client's folder and its site-packages."""
-    import hai_client
-
-    here = str(Path(hai_client.__file__).resolve().parent.parent)
-    return list(dict.fromkeys([here, *site.getsitepackages()]))
-
-
 def startup_argv() -> list[str]:
-    """The kernel arguments that run :data:`STARTUP` with the platform's paths."""
+    """The kernel arguments that run :data:`STARTUP` with the platform's client folder
+    (:func:`haienv_kernels.kernel_site.kernel_site`); none if it cannot be made."""
+    from haienv_kernels.kernel_site import kernel_site
+
+    try:
+        paths = [kernel_site()]
+    except Exception:  # no writable cache: the kernels work, without %hai
+        return []
     code = (
-        f"exec(open({STARTUP!r}).read(), "
-        f"{{'_hai_paths': {platform_paths()!r}, 'get_ipython': get_ipython}})"
+        f"exec(open({STARTUP!r}).read(), {{'_hai_paths': {paths!r}, 'get_ipython': get_ipython}})"
     )
     return [f"--IPKernelApp.exec_lines={[code]!r}"]
 

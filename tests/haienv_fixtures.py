@@ -134,36 +134,11 @@ def add_host_site(site_packages: str | Path) -> Path:
 def add_host_distributions(site_packages: str | Path, root: str, folder: Path) -> Path:
     """Make ``root`` (e.g. ``ipykernel``) and what it needs, and nothing else of the host,
     importable in the env owning ``site_packages``: a folder of links to exactly those
-    distributions' files, on a ``.pth`` line. (The platform's own packages - hai_client,
-    haienv, httpx - stay out, as in an env a user built.)"""
-    import importlib.metadata as md
-    import re as _re
+    distributions (the platform's own helper), on a ``.pth`` line. (The platform's
+    packages - hai_client, haienv, httpx - stay out, as in an env a user built.)"""
+    from haienv_kernels.kernel_site import closure, link_distributions
 
-    from packaging.requirements import Requirement
-
-    folder.mkdir(parents=True, exist_ok=True)
-    todo, seen = [root], set()
-    while todo:
-        name = _re.sub(r"[-_.]+", "-", todo.pop()).lower()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            dist = md.distribution(name)
-        except md.PackageNotFoundError:
-            continue
-        for req in dist.requires or []:
-            r = Requirement(req)
-            if r.marker is None or r.marker.evaluate({"extra": ""}):
-                todo.append(r.name)
-        for f in dist.files or []:
-            top = f.parts[0]
-            if top.endswith((".pth",)) or top == "..":
-                continue
-            source = Path(dist.locate_file(top))
-            target = folder / top
-            if source.exists() and not target.exists():
-                target.symlink_to(source)
+    link_distributions(folder, closure([root]))
     pth = Path(site_packages) / "zz_host_dists.pth"
     pth.write_text(f"{folder}\n")
     return pth

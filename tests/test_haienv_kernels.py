@@ -70,13 +70,15 @@ def test_one_kernel_per_ready_env_with_ipykernel(root):
     model = specs["haienv-vision"]
     spec = model["spec"]
     env_path = root / "users/alice/vision"
-    assert spec["argv"] == [
+    assert spec["argv"][:5] == [
         str(env_path / "bin/python"),
         "-m",
         "ipykernel_launcher",
         "-f",
         "{connection_file}",
     ]
+    # then the start-up that gives the kernel %hai (tests below run it in a real kernel)
+    assert spec["argv"][5].startswith("--IPKernelApp.exec_lines=") and len(spec["argv"]) == 6
     assert spec["display_name"] == f"vision (Python {PY_FULL})"
     assert specs["haienv-torch"]["spec"]["display_name"] == f"torch (base, Python {PY_FULL})"
     assert spec["language"] == "python"
@@ -408,6 +410,8 @@ def test_hai_magics_and_haienv_work_in_an_env_without_the_platform(server, built
             "print('env', sys.prefix)\n"
             "print('haienv', haienv.__name__)\n"
             "print('magic', 'hai' in get_ipython().magics_manager.magics['line'])\n"
+            "import h11, certifi  # what httpx loads only when it connects\n"
+            "print('lazy deps', h11.__name__, certifi.__name__)\n"
             "try:\n"
             "    import jupyterhub\n"
             "    print('platform leaked')\n"
@@ -416,6 +420,7 @@ def test_hai_magics_and_haienv_work_in_an_env_without_the_platform(server, built
         )
         assert f"env {lean.path}" in out, out
         assert "haienv haienv" in out and "magic True" in out
+        assert "lazy deps h11 certifi" in out, out
         assert "platform not on the path" in out, out
         usage = server.execute(kid, "%hai --help")
         assert "submit" in usage and "status" in usage, usage

@@ -328,3 +328,6 @@ def test_dev_servers_run_as_their_owners_account(base: Path, tmp_path: Path) -> 
             hub.scheduler_url + "api/v1/users/alice", headers={"Authorization": f"token {token}"}
         ).json()
         assert me["system_user"] == alice.pw_name
+        # her haienv folder under the shared root is hers alone
+        envs = hub.data / "envs" / "users" / "alice"
+        assert envs.stat().st_uid == alice.pw_uid and (envs.stat().st_mode & 0o077) == 0

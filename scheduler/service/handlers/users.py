@@ -141,6 +141,26 @@ _NAME_RULE = "1-32 letters, digits, '.', '_' or '-', starting with a letter, dig
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,31}")
 
 
+def prepare_env_folder(user: str, account: Any) -> None:
+    """The user's haienv folder (``<root>/users/<user>``) exists and is theirs (0700), so
+    their dev server can build envs there and the scheduler finds them."""
+    import os
+
+    from scheduler.service.envs import env_config
+
+    try:
+        folder = env_config(user).user_dir
+    except Exception:  # a user name haienv refuses: their server has no env folder here
+        return
+    if not folder.parent.is_dir():
+        return  # no shared root is set up (each account's own ~/.haienv then)
+    if not folder.exists():
+        folder.mkdir(mode=0o700)
+    if folder.stat().st_uid != account.uid:
+        os.chown(folder, account.uid, account.gid)
+        folder.chmod(0o700)
+
+
 class UserAccountHandler(BaseHandler):
     """``POST /users/{user}/account``: resolve (and in create mode make) the system account
     ``user``'s code runs as on this machine, and remember it; with pods, the uid/gid they
@@ -159,6 +179,8 @@ class UserAccountHandler(BaseHandler):
             account = accounts_of.resolve(user, row.system_user)
             if not account.is_service and row.system_user is None:
                 row.system_user = account.name
+            if not account.is_service:
+                prepare_env_folder(user, account)
             return {
                 "user": user,
                 "name": account.name,
