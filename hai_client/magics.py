@@ -50,7 +50,10 @@ _KINDS = {".py": "python", ".sh": "bash"}
 
 def _text(table: Any, width: int = 100) -> str:
     """A rich renderable as plain text (the same tables hai-cli prints)."""
-    con = render.Console(file=io.StringIO(), width=width, no_color=True, highlight=False)
+    # force_jupyter=False: in a kernel rich would otherwise also display it (the table twice)
+    con = render.Console(
+        file=io.StringIO(), width=width, no_color=True, highlight=False, force_jupyter=False
+    )
     if isinstance(table, Chain):
         render.show_status(con, table)
     else:

@@ -177,6 +177,7 @@ def test_submit_a_script_then_read_it(kernel: Kernel, home: Path) -> None:
     assert "rank 1 line 4" in r.stdout
 
     r = kernel.ok("%hai status magic-line")
+    assert len(r.results) == 1, "shown once (rich must not display its text table too)"
     assert "magic-line" in r.text and "finished" in r.text
     assert "<b>magic-line</b>" in r.html and "finished (succeeded)" in r.html
     assert r.html.count("<tr>") == 3  # header + 2 ranks
@@ -184,6 +185,7 @@ def test_submit_a_script_then_read_it(kernel: Kernel, home: Path) -> None:
     assert r.stdout.strip() == "finished 2"
 
     r = kernel.ok("%hai list")
+    assert len(r.results) == 1, r.results
     assert "magic-line" in r.text and "page 1 of 1" in r.text
     assert "magic-line" in r.html
     assert "magic-line" in kernel.ok("%hai list --state finished").text
