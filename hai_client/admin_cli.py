@@ -13,8 +13,10 @@ from typing import Any
 
 import click
 
-from hai_client import render
-from hai_client.client import HaiClient
+from hai_client.lazy import lazy_module
+
+render = lazy_module("hai_client.render")
+_client = lazy_module("hai_client.client")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
@@ -50,7 +52,7 @@ def users() -> None:
 @json_option
 def users_list(as_json: bool) -> None:
     """Every user: name, group, system account, flags (one line each)."""
-    with HaiClient() as hai:
+    with _client.HaiClient() as hai:
         rows = hai.users()
     if as_json:
         render.print_json(rows)
@@ -66,13 +68,13 @@ def users_list(as_json: bool) -> None:
 @json_option
 def users_add(name: str, make_admin: bool, group: str | None, as_json: bool) -> None:
     """Add a user (then: hai-cli token create --user NAME gives them a token)."""
-    with HaiClient() as hai:
+    with _client.HaiClient() as hai:
         row = hai.create_user(name, admin=make_admin, **({"group": group} if group else {}))
     _emit(row, as_json, f"added {_user_line(row)}")
 
 
 def _change(name: str, as_json: bool, **fields: Any) -> None:
-    with HaiClient() as hai:
+    with _client.HaiClient() as hai:
         row = hai.change_user(name, **fields)
     _emit(row, as_json, _user_line(row))
 
@@ -132,7 +134,7 @@ def quotas() -> None:
 @json_option
 def quotas_list(as_json: bool) -> None:
     """Every quota row (kind, subject, resource, limit) and the defaults."""
-    with HaiClient() as hai:
+    with _client.HaiClient() as hai:
         data = hai.quotas()
     if as_json:
         render.print_json(data)
@@ -160,7 +162,7 @@ kind_option = click.option(
 def quotas_set(subject: str, resource: str, limit: int, is_group: bool, as_json: bool) -> None:
     """Set SUBJECT's quota RESOURCE (e.g. node-gpu-HIGH, or node) to LIMIT nodes."""
     kind = "group" if is_group else "user"
-    with HaiClient() as hai:
+    with _client.HaiClient() as hai:
         row = hai.set_quota(kind, subject, resource, limit)
     _emit(row, as_json, f"{kind} {subject}: {resource} = {limit}")
 
@@ -172,7 +174,7 @@ def quotas_set(subject: str, resource: str, limit: int, is_group: bool, as_json:
 def quotas_remove(subject: str, resource: str, is_group: bool) -> None:
     """Remove SUBJECT's quota row RESOURCE (the group's or the default applies again)."""
     kind = "group" if is_group else "user"
-    with HaiClient() as hai:
+    with _client.HaiClient() as hai:
         hai.remove_quota(kind, subject, resource)
     click.echo(f"{kind} {subject}: {resource} removed")
 
@@ -186,7 +188,7 @@ def nodes() -> None:
 
 
 def _node_state(node: str, state: str, as_json: bool) -> None:
-    with HaiClient() as hai:
+    with _client.HaiClient() as hai:
         row = hai.set_node_state(node, state)
     _emit(row, as_json, f"{row['name']} ({row['group']}): {row['state']}")
 

@@ -19,18 +19,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
-from hai_client import local_run, render
-from hai_client.client import Chain, HaiClient
 from hai_client.config import DEFAULT_URL, normalize_url, save_config
 from hai_client.errors import HaiError
+from hai_client.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from hai_client.client import Chain, HaiClient
+
+# httpx imports its own command line (click, rich, pygments: ~28 ms) whenever those are
+# installed, and falls back to a stub when that import fails; hai-cli never runs httpx's
+# command line, so the submodule is blocked in this process before httpx is first loaded.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+
+# imported by the first command that needs them (start-up cost: see hai_client.lazy)
+render = lazy_module("hai_client.render")
+local_run = lazy_module("hai_client.local_run")
+_client = lazy_module("hai_client.client")
 
 ENV_VAR = "HF_ENV_NAME"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -91,7 +102,7 @@ class HaiGroup(click.Group):
 
 
 def client() -> HaiClient:
-    return HaiClient()
+    return _client.HaiClient()
 
 
 def out() -> Any:
@@ -107,7 +118,7 @@ def complete_chain(ctx: click.Context, param: click.Parameter, incomplete: str) 
     live chain, and `logs -f`, only chains that have not finished)."""
     live = ctx.info_name in _ACTIVE_ONLY or bool(ctx.params.get("follow"))
     try:
-        with HaiClient(timeout=2.0) as hai:
+        with _client.HaiClient(timeout=2.0) as hai:
             chains = hai.list(page_size=50).chains
     except Exception:
         return []
@@ -170,7 +181,7 @@ def init(token: str, url: str | None, no_check: bool) -> None:
     url = normalize_url(url or DEFAULT_URL)
     who = None
     if not no_check:
-        with HaiClient(url, token) as hai:
+        with _client.HaiClient(url, token) as hai:
             who = hai.whoami()
     path = save_config(token, url)
     if who is not None:
@@ -244,6 +255,9 @@ def token_revoke(token_id: int) -> None:
 @json_option
 def version(as_json: bool) -> None:
     """Versions of hai-cli and of the scheduler it talks to."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
     try:
         mine = package_version("hai-hub")
     except PackageNotFoundError:  # pragma: no cover - source tree without metadata

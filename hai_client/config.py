@@ -17,9 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from hai_client.errors import HaiError
+from hai_client.lazy import lazy_module
+
+yaml = lazy_module("yaml")  # only when a conf.yaml is read or written
 
 DEFAULT_URL = "http://127.0.0.1:8910/"
 

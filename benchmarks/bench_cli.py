@@ -1,0 +1,112 @@
+"""Wall time of the ``hai-cli`` commands users type, beside the interpreter's floor.
+
+Starts the real ``hai-scheduler`` (embedded defaults, SQLite, local backend) with one
+user, points a fresh ``HOME`` at it with ``hai-cli init``, then runs in interleaved rounds
+(so machine noise hits every column alike):
+
+* ``python -S -c pass`` and ``python -c pass`` -- the interpreter's start-up floor;
+* ``hai-cli --help`` -- start-up and argument parsing only (no HTTP client loaded);
+* ``hai-cli list`` -- one request against the running service, table printed;
+* ``hai-cli python x.py -- -n 1`` -- one submission (the chain really runs).
+
+Prints each command's median and p90 over the rounds, its ratio to ``python -c pass``,
+sequential submissions per second, and the slowest imports of ``hai_client.cli``
+(``python -X importtime``) so a regression names its cause.
+
+    python benchmarks/bench_cli.py             # 15 rounds
+    python benchmarks/bench_cli.py --rounds 40
+    python benchmarks/bench_cli.py --compare /tmp/old   # also another checkout's hai_client
+
+``--compare DIR`` adds the same hai-cli commands with ``PYTHONPATH=DIR`` (e.g. a
+``git worktree`` of an older commit), interleaved in the same rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.service_helpers import cli_env, init_cli, scheduler_process  # noqa: E402
+
+PY = sys.executable
+HAI_CLI = str(Path(PY).parent / "hai-cli")
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({res.returncode}): {res.stdout}{res.stderr}")
+    return elapsed
+
+
+def slowest_imports(env: dict[str, str], n: int = 8) -> list[str]:
+    res = subprocess.run(
+        [PY, "-X", "importtime", "-c", "import hai_client.cli"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    rows = [line.split("|") for line in res.stderr.splitlines() if line.count("|") == 2]
+    rows = [r for r in rows if r[1].strip().isdigit()]
+    rows.sort(key=lambda r: int(r[1]), reverse=True)
+    return [f"  {int(r[1]) / 1000:6.1f} ms  {r[2].rstrip()}" for r in rows[:n]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--compare", type=Path, help="another checkout's source folder")
+    args = parser.parse_args()
+    commands = {
+        "python -S -c pass (floor)": [PY, "-S", "-c", "pass"],
+        "python -c pass (floor)": [PY, "-c", "pass"],
+        "hai-cli --help": [HAI_CLI, "--help"],
+        "hai-cli list": [HAI_CLI, "list"],
+        "hai-cli python x.py -- -n 1": [HAI_CLI, "python", "x.py", "--", "-n", "1"],
+    }
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        with scheduler_process(tmp, users=(("alice", False),)) as svc:
+            home = tmp / "home"
+            init_cli(home, svc.url, svc.tokens["alice"])
+            (home / "x.py").write_text("print('hi')\n")
+            env = cli_env(home)
+            envs = {name: env for name in commands}
+            if args.compare:
+                old_env = {**env, "PYTHONPATH": str(args.compare.resolve())}
+                for name, cmd in list(commands.items()):
+                    if name.startswith("hai-cli"):
+                        commands[f"{name} [compare]"] = cmd
+                        envs[f"{name} [compare]"] = old_env
+            times: dict[str, list[float]] = {name: [] for name in commands}
+            for _ in range(args.rounds):
+                for name, cmd in commands.items():
+                    times[name].append(timed(cmd, envs[name], home))
+            imports = slowest_imports(env)
+    floor = statistics.median(times["python -c pass (floor)"])
+    print(f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs, {sys.version.split()[0]}")
+    print(f"{'command':44} {'p50':>8} {'p90':>8} {'x floor':>8}")
+    for name, values in times.items():
+        values.sort()
+        p50 = statistics.median(values)
+        p90 = values[int(0.9 * (len(values) - 1))]
+        print(f"{name:44} {p50 * 1000:6.1f}ms {p90 * 1000:6.1f}ms {p50 / floor:7.1f}x")
+    submit = statistics.median(times["hai-cli python x.py -- -n 1"])
+    print(f"sequential submissions: {1 / submit:.1f}/s (one process each)")
+    print("slowest imports of `import hai_client.cli` (cumulative):")
+    print("\n".join(imports))
+
+
+if __name__ == "__main__":
+    main()
