@@ -7,7 +7,9 @@ user, points a fresh ``HOME`` at it with ``hai-cli init``, then runs in interlea
 * ``python -S -c pass`` and ``python -c pass`` -- the interpreter's start-up floor;
 * ``hai-cli --help`` -- start-up and argument parsing only (no HTTP client loaded);
 * ``hai-cli list`` -- one request against the running service, table printed;
-* ``hai-cli python x.py -- -n 1`` -- one submission (the chain really runs).
+* ``hai-cli python x.py -- -n 1`` -- one submission (the chain really runs);
+* ``bash -c true`` and ``bash -c 'source haienv t1'`` -- entering a real haienv (made
+  with ``haienv create`` before the rounds) beside bash's own start-up.
 
 Prints each command's median and p90 over the rounds, its ratio to ``python -c pass``,
 sequential submissions per second, and the slowest imports of ``hai_client.cli``
@@ -74,6 +76,8 @@ def main() -> None:
         "hai-cli --help": [HAI_CLI, "--help"],
         "hai-cli list": [HAI_CLI, "list"],
         "hai-cli python x.py -- -n 1": [HAI_CLI, "python", "x.py", "--", "-n", "1"],
+        "bash -c true (floor)": ["bash", "-c", "true"],
+        "source haienv t1": ["bash", "-c", 'source haienv t1 && test -n "$HF_ENV_NAME"'],
     }
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -81,12 +85,14 @@ def main() -> None:
             home = tmp / "home"
             init_cli(home, svc.url, svc.tokens["alice"])
             (home / "x.py").write_text("print('hi')\n")
-            env = cli_env(home)
+            env = cli_env(home, HAIENV_ROOT=str(tmp / "envs"))
+            env["PATH"] = f"{Path(PY).parent}:{env['PATH']}"
+            timed([str(Path(PY).parent / "haienv"), "create", "t1", "--no-kernel", "-y"], env, home)
             envs = {name: env for name in commands}
             if args.compare:
                 old_env = {**env, "PYTHONPATH": str(args.compare.resolve())}
                 for name, cmd in list(commands.items()):
-                    if name.startswith("hai-cli"):
+                    if name.startswith(("hai-cli", "source")):
                         commands[f"{name} [compare]"] = cmd
                         envs[f"{name} [compare]"] = old_env
             times: dict[str, list[float]] = {name: [] for name in commands}

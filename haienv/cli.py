@@ -7,6 +7,7 @@ runs this when executed and enters an env when sourced (``source haienv NAME``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -14,9 +15,6 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from .config import HaiEnvConfig, load_config
 from .errors import HaiEnvError
@@ -31,8 +29,27 @@ def _width(stream) -> int | None:
     return None if stream.isatty() else 100_000
 
 
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
-out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+# rich is imported on first output, not at start: `source haienv NAME` runs this command
+# line (shell-activate) and prints only plain text (rich costs ~25 ms of ~80).
+@functools.cache
+def _err():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+
+
+@functools.cache
+def _out():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported when first needed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 class _Group(click.Group):
@@ -40,10 +57,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except HaiEnvError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            _err().print(f"[bold red]error:[/] {escape(str(exc))}")
             sys.exit(1)
         except click.exceptions.Abort:
-            err.print("aborted")
+            _err().print("aborted")
             sys.exit(1)
 
     def resolve_command(self, ctx, args):
@@ -188,24 +205,24 @@ def create(
     )
     for line in plan.describe():
         style = "yellow" if line.startswith("warning:") else ""
-        err.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
+        _err().print(f"[{style}]{escape(line)}[/]" if style else escape(line))
     if not yes:
         click.confirm("Create it?", default=True, abort=True, err=True)
     start = time.perf_counter()
-    if err.is_terminal:
-        with err.status("starting...") as status:
+    if _err().is_terminal:
+        with _err().status("starting...") as status:
             info = execute(plan, config=config, progress=lambda s: status.update(escape(s) + "..."))
     else:
-        info = execute(plan, config=config, progress=lambda s: err.print(escape(f"... {s}")))
+        info = execute(plan, config=config, progress=lambda s: _err().print(escape(f"... {s}")))
     took = time.perf_counter() - start
     ext = f", extends {info.extends}" if info.extends else ""
-    err.print(
+    _err().print(
         f"[green]created[/] {escape(name)} (python {info.python_version}{escape(ext)}) "
         f"in {took:.2f} s: {escape(info.path)}"
     )
     if not shared:
-        err.print(f"enter it:  source haienv {name}    (leave: deactivate)")
-        err.print(f'in Python: import haienv; haienv.set_env("{name}")')
+        _err().print(f"enter it:  source haienv {name}    (leave: deactivate)")
+        _err().print(f'in Python: import haienv; haienv.set_env("{name}")')
 
 
 def _name_from_file(environment_file: str | None) -> str:
@@ -264,6 +281,8 @@ def list_(ctx, output, no_bases):
     if output == "json":
         click.echo(json.dumps([_row(e) for e in envs], indent=2))
         return
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False)
     for col in ("NAME", "KIND", "PATH", "EXTEND", "EXTEND_ENV", "PY", "STATUS", "CREATED"):
         table.add_column(col, overflow="fold")
@@ -280,9 +299,9 @@ def list_(ctx, output, no_bases):
             _when(e),
         )
     if not envs:
-        err.print("no environments yet: haienv create NAME [PACKAGES]...")
+        _err().print("no environments yet: haienv create NAME [PACKAGES]...")
         return
-    out.print(table)
+    _out().print(table)
 
 
 @main.command()
@@ -300,24 +319,24 @@ def status(ctx, name, shared, output, full_log):
         click.echo(json.dumps({**_row(info), "log": text}, indent=2))
         return
     colors = {"ready": "green", "failed": "red", "creating": "yellow"}
-    out.print(f"{escape(info.name)}: [{colors.get(info.status, '')}]{info.status}[/]")
+    _out().print(f"{escape(info.name)}: [{colors.get(info.status, '')}]{info.status}[/]")
     if info.reason:
-        out.print(f"reason: {escape(info.reason)}")
-    out.print(
+        _out().print(f"reason: {escape(info.reason)}")
+    _out().print(
         f"path: {escape(info.path)}\npython: {info.python_version}  "
         f"extends: {escape(info.extends or '-')}  owner: {escape(info.owner)}  "
         f"created: {info.created}"
     )
     for k, v in info.labels.items():
-        out.print(f"label {escape(k)}={escape(v)}")
+        _out().print(f"label {escape(k)}={escape(v)}")
     for k, v in info.annotations.items():
-        out.print(f"annotation {escape(k)}={escape(v)}")
+        _out().print(f"annotation {escape(k)}={escape(v)}")
     if info.note:
-        out.print(f"note: {escape(info.note)}")
+        _out().print(f"note: {escape(info.note)}")
     if text:
         lines = text.splitlines()
         shown = lines if full_log else lines[-20:]
-        out.print(
+        _out().print(
             f"build log {escape(str(log))}"
             + ("" if full_log or len(lines) <= 20 else " (last 20 lines; --log for all)")
             + ":"
@@ -343,7 +362,7 @@ def remove(ctx, name, shared, force, yes):
         what = "shared base" if shared else "env"
         click.confirm(f"Remove {what} {name}?", default=False, abort=True, err=True)
     remove_env(name, config=_config(ctx), shared=shared, force=force)
-    err.print(f"removed {escape(name)}")
+    _err().print(f"removed {escape(name)}")
 
 
 @main.command()
@@ -357,7 +376,7 @@ def export(ctx, name, output):
     text = export_lock(name, config=_config(ctx))
     if output:
         Path(output).write_text(text)
-        err.print(f"wrote {escape(output)}: haienv create NEWNAME --from-lock {escape(output)}")
+        _err().print(f"wrote {escape(output)}: haienv create NEWNAME --from-lock {escape(output)}")
     else:
         click.echo(text, nl=False)
 
@@ -377,7 +396,7 @@ def push(ctx, name, to):
     from .push import push_env
 
     info = push_env(name, to, config=_config(ctx))
-    err.print(f"pushed {escape(name)} to {escape(info.path)} (python {info.python_version})")
+    _err().print(f"pushed {escape(name)} to {escape(info.path)} (python {info.python_version})")
 
 
 @main.command()
@@ -388,7 +407,7 @@ def activate(ctx, name):
     from .activate import env_vars
 
     env_vars(name, config=_config(ctx))  # refuses unknown / not ready envs
-    err.print(f"to enter {name} run:  source haienv {name}    (leave: deactivate)")
+    _err().print(f"to enter {name} run:  source haienv {name}    (leave: deactivate)")
     sys.exit(1)
 
 

@@ -1,4 +1,4 @@
-"""hai-cli's start-up: nothing heavy is imported before the command is known.
+"""Start-up of hai-cli and haienv: nothing heavy is imported before the command is known.
 
 The timing lives in ``benchmarks/bench_cli.py``; this test guards the mechanism that makes
 it (deferred imports in :mod:`hai_client.lazy`, httpx's own command line blocked, TLS
@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 from hai_client.client import _tls_verify
+from tests.haienv_fixtures import fake_env
 
 #: what only some commands need: the HTTP client, tables, YAML, package metadata
 HEAVY = ("httpx", "httpcore", "rich", "yaml", "importlib.metadata", "email.parser", "ssl")
@@ -72,3 +73,31 @@ def test_plain_http_scheduler_trusts_no_certificate() -> None:
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
     assert ctx.get_ca_certs() == []  # any TLS connection through it fails verification
     assert _tls_verify("https://hai.example.org/") is True
+
+
+ACTIVATE_PROBE = """
+import json, sys
+from haienv.cli import main
+try:
+    main(["shell-activate", "t1"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print()
+print(json.dumps(sorted(m for m in ("rich", "rich.console", "rich.markup") if m in sys.modules)))
+"""
+
+
+def test_source_haienv_does_not_load_rich(tmp_path) -> None:
+    """`source haienv NAME` runs `haienv shell-activate NAME`: plain text, no rich."""
+    fake_env(tmp_path, "t1", user="alice")
+    res = subprocess.run(
+        [sys.executable, "-c", ACTIVATE_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HAIENV_ROOT": str(tmp_path), "HAIENV_USER": "alice"},
+    )
+    assert res.returncode == 0, res.stderr
+    *activation, loaded = res.stdout.strip().splitlines()
+    assert "HF_ENV_NAME" in "\n".join(activation)
+    assert loaded == "[]"
