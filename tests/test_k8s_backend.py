@@ -102,6 +102,16 @@ def test_nodes_come_from_labelled_ready_nodes(k8s):
     assert spec.gpus == 7 and spec.gpu_ids[0] == "mig-1g.10gb-0"
 
 
+@pytest.mark.parametrize(
+    ("allocatable", "gpus"), [("8", 8), ("1k", 1000), ("2", 2), ("junk", 0), ("-3", 0)]
+)
+def test_gpu_quantities_are_read_as_kubernetes_writes_them(allocatable, gpus):
+    node = make_node("gpu-9", "gpu", gpus=0)
+    node["status"]["allocatable"]["nvidia.com/gpu"] = allocatable
+    spec = node_spec(node, "hai_mars_group", "nvidia.com/gpu")
+    assert spec.gpus == gpus
+
+
 def test_two_rank_chain_runs_to_success_and_is_swept(k8s, tmp_path, clock):
     app, kube = k8s
     cid = submit(

@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kubernetes.utils import parse_quantity  # once at start-up (the package is large)
+
 from scheduler.backends.base import LogChunk, NodeSpec, RankKey, RankLaunch, RankObservation
 from scheduler.backends.kubernetes import logs, names
 from scheduler.backends.kubernetes.client import (
@@ -367,9 +369,12 @@ def node_spec(node: dict[str, Any], group_label: str, gpu_resource: str) -> Node
 
 
 def _quantity(value: Any) -> int:
+    """A whole-number resource quantity as Kubernetes writes it ("8", "1k"); 0 when the
+    value is missing or not a quantity (such a node offers no GPUs rather than failing
+    discovery). Parsed by the kubernetes client's own helper."""
     try:
-        return int(str(value or "0"))
-    except ValueError:
+        return max(0, int(parse_quantity(value or "0")))
+    except (ValueError, TypeError):
         return 0
 
 
