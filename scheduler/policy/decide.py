@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from scheduler.model.enums import Priority
 from scheduler.policy import reasons
 from scheduler.policy.ordering import queue_buckets
 from scheduler.policy.types import (
@@ -31,8 +32,8 @@ from scheduler.policy.types import (
     quota_resource,
 )
 
-_LEVELS = 8  # victim priority levels: -1 (spot) and 0..6
-_MAX_PRIORITY = 6
+_MAX_PRIORITY = int(max(Priority))
+_LEVELS = _MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0.._MAX_PRIORITY
 _UNSET: Any = object()
 
 

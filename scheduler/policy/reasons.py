@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from scheduler.model.enums import Priority
+
 
 def _nodes(n: int) -> str:
     return f"{n} node" if n == 1 else f"{n} nodes"
@@ -22,7 +24,10 @@ def invalid_node_count(node_count: int) -> str:
 
 
 def invalid_priority(priority: int) -> str:
-    return f"invalid priority {priority}: must be 0 (LOW) to 6 (EXTREME_HIGH)"
+    low, high = min(Priority), max(Priority)
+    return (
+        f"invalid priority {priority}: must be {int(low)} ({low.name}) to {int(high)} ({high.name})"
+    )
 
 
 def group_too_small(need: int, group: str, total: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from scheduler.model.enums import Priority
 from scheduler.policy import reasons
 from scheduler.policy.ordering import effective_priority
 from scheduler.policy.types import (
@@ -86,7 +87,7 @@ def decide_reference(
         if need < 1:
             decision.waiting[chain.id] = reasons.invalid_node_count(need)
             continue
-        if not 0 <= base <= 6:
+        if not 0 <= base <= max(Priority):
             decision.waiting[chain.id] = reasons.invalid_priority(base)
             continue
         if need > len(group_nodes):
