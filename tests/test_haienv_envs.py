@@ -377,8 +377,7 @@ def test_haienv_executed_runs_the_cli(config, base, script_bin):
 
 def test_installed_haienv_is_the_bash_script():
     installed = Path(sys.executable).parent / "haienv"
-    if not installed.exists():
-        pytest.skip("haienv not installed in this venv (uv pip install -e .)")
+    assert installed.exists(), "haienv is not installed in this venv (make install)"
     assert installed.read_text() == SCRIPT.read_text(), (
         "the installed haienv script is stale: uv pip install -e ."
     )
