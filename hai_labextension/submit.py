@@ -2,9 +2,11 @@
 
 The form names a file relative to the Jupyter server's root. A ``.py`` or ``.sh`` file
 runs as it is, with its folder as the workspace. A notebook's code cells are written to
-``.hai/<name>-<hash>.py`` beside it (IPython-only lines such as ``%magic`` and ``!shell``
-are commented out, so the script runs under plain Python); the hash in the file name keeps
-a running chain's script from being overwritten by a later submit.
+``.hai/<name>-<hash>.py`` beside it, through IPython's own input transformer (as
+``jupyter nbconvert --to script`` does): ``%magic``, ``%%bash`` cells and ``x = !ls``
+become ``get_ipython()`` calls, which the script's header binds to an IPython shell when
+(and only when) a cell uses them. The hash in the file name keeps a running chain's script
+from being overwritten by a later submit.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from IPython.core.inputtransformer2 import TransformerManager
 
 from hai_client.cli import default_name
 from hai_client.errors import HaiError
@@ -40,22 +44,35 @@ def resolve_path(root: str, relative: str) -> Path:
     return target
 
 
+#: bound only when a cell uses IPython syntax; the script then needs IPython in its env
+IPYTHON_HEADER = """\
+# Cells below use IPython syntax (%magic, !shell): run them through an IPython shell.
+try:
+    from IPython.core.interactiveshell import InteractiveShell
+except ImportError:
+    raise SystemExit(
+        "this script comes from a notebook using IPython syntax (%magic, !shell): "
+        "install ipython in its environment"
+    ) from None
+get_ipython = InteractiveShell.instance
+"""
+
+
 def notebook_source(nb: dict[str, Any]) -> str:
     """The code cells of a notebook (nbformat 4 JSON) as one Python script."""
+    transformer = TransformerManager()
     parts = []
+    uses_ipython = False
     for i, cell in enumerate(nb.get("cells") or []):
         if cell.get("cell_type") != "code":
             continue
         src = cell.get("source") or ""
         text = "".join(src) if isinstance(src, list) else str(src)
-        lines = []
-        for line in text.splitlines():
-            stripped = line.lstrip()
-            if stripped.startswith(("%", "!")):
-                line = line[: len(line) - len(stripped)] + "# (IPython only) " + stripped
-            lines.append(line)
-        parts.append(f"# --- cell {i + 1}\n" + "\n".join(lines))
-    return "\n\n".join(parts) + "\n"
+        code = transformer.transform_cell(text).rstrip("\n")
+        uses_ipython = uses_ipython or code != text.rstrip("\n")
+        parts.append(f"# --- cell {i + 1}\n{code}")
+    body = "\n\n".join(parts) + "\n"
+    return IPYTHON_HEADER + "\n" + body if uses_ipython else body
 
 
 def notebook_script(path: Path, name: str) -> Path:

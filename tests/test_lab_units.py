@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -85,21 +87,43 @@ def test_submit_form_to_task(tmp_path: Path) -> None:
     assert err.value.field == "path" and err.value.status == 422
 
 
-def test_notebook_becomes_a_plain_script() -> None:
+def test_a_plain_notebook_becomes_a_plain_script() -> None:
     nb = {
         "cells": [
             {"cell_type": "markdown", "source": "# title"},
-            {"cell_type": "code", "source": ["%%time\n", "x = 1\n", "  !ls\n"]},
+            {"cell_type": "code", "source": ["x = 1\n", "if x:\n", "    y = 2\n"]},
             {"cell_type": "raw", "source": "ignored"},
-            {"cell_type": "code", "source": "print(x)"},
+            {"cell_type": "code", "source": "print(x + y)"},
         ]
     }
     text = notebook_source(nb)
-    assert text == (
-        "# --- cell 2\n# (IPython only) %%time\nx = 1\n  # (IPython only) !ls\n\n"
-        "# --- cell 4\nprint(x)\n"
+    assert text == "# --- cell 2\nx = 1\nif x:\n    y = 2\n\n# --- cell 4\nprint(x + y)\n"
+    assert "IPython" not in text  # no IPython needed where no cell uses its syntax
+
+
+def test_ipython_syntax_runs_as_in_the_notebook(tmp_path) -> None:
+    """%%bash cells, `x = !cmd` and line magics run through IPython (they were a
+    SyntaxError or silently commented out before)."""
+    nb = {
+        "cells": [
+            {"cell_type": "code", "source": "%%bash\necho from-bash-$((40 + 2))\n"},
+            {"cell_type": "code", "source": "files = !echo one two\nprint('got', files)\n"},
+            {"cell_type": "code", "source": "%env HAI_NB_TEST=set\nimport os\n"},
+            {"cell_type": "code", "source": "print('env', os.environ['HAI_NB_TEST'])"},
+        ]
+    }
+    script = tmp_path / "nb.py"
+    script.write_text(notebook_source(nb))
+    res = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
-    compile(text, "nb.py", "exec")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
+        "from-bash-42",
+        "got ['one two']",
+        "env: HAI_NB_TEST=set",
+        "env set",
+    ], res.stdout
 
 
 def test_sse_framing() -> None:
