@@ -55,6 +55,16 @@ except ImportError:
         "install ipython in its environment"
     ) from None
 get_ipython = InteractiveShell.instance
+
+
+# A job has no display: %matplotlib selects the file-only Agg backend.
+def _matplotlib_in_a_job(line):
+    import os
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+get_ipython().register_magic_function(_matplotlib_in_a_job, "line", "matplotlib")
 """
 
 

@@ -110,6 +110,8 @@ def test_ipython_syntax_runs_as_in_the_notebook(tmp_path) -> None:
             {"cell_type": "code", "source": "files = !echo one two\nprint('got', files)\n"},
             {"cell_type": "code", "source": "%env HAI_NB_TEST=set\nimport os\n"},
             {"cell_type": "code", "source": "print('env', os.environ['HAI_NB_TEST'])"},
+            # display-only in a job: no display, plots to files (needs no matplotlib here)
+            {"cell_type": "code", "source": "%matplotlib inline\nprint(os.environ['MPLBACKEND'])"},
         ]
     }
     script = tmp_path / "nb.py"
@@ -123,6 +125,7 @@ def test_ipython_syntax_runs_as_in_the_notebook(tmp_path) -> None:
         "got ['one two']",
         "env: HAI_NB_TEST=set",
         "env set",
+        "Agg",
     ], res.stdout
 
 
