@@ -2,28 +2,35 @@
 
 ``hai-cli`` must answer in tens of milliseconds, so the HTTP client (httpx), the table
 library (rich) and YAML are imported by the first command that uses them, not at start.
-:func:`lazy_module` is the standard library's recipe (``importlib.util.LazyLoader``): the
-returned module runs its code on first attribute access. The import set at start is
-asserted by ``tests/test_cli_startup.py``.
+:func:`lazy_module` returns a stand-in whose attributes come from the real module,
+imported on first use through ``importlib.import_module``. The stand-in never enters
+``sys.modules``: every other importer (the lab server, a kernel) gets the real module, and
+the import system's own locks make the first use safe from several threads (the standard
+library's ``LazyLoader`` is not, before Python 3.12). The import set at start is asserted
+by ``tests/test_cli_startup.py``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
+import importlib
+from typing import Any
 
 
-def lazy_module(name: str) -> ModuleType:
-    """The module ``name``, loaded on first use (or the loaded one, if already there)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:  # pragma: no cover - a broken install
-        raise ImportError(f"no module named {name!r}")
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+class _Deferred:
+    """A module imported when one of its attributes is first read."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<deferred module {self._name!r}>"
+
+
+def lazy_module(name: str) -> Any:
+    """The module ``name``, imported when first used."""
+    return _Deferred(name)

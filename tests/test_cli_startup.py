@@ -20,16 +20,14 @@ from tests.haienv_fixtures import fake_env
 HEAVY = ("httpx", "httpcore", "rich", "yaml", "importlib.metadata", "email.parser", "ssl")
 
 PROBE = """
-import importlib.util, json, sys
+import json, sys
 from hai_client.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit:
     pass
 heavy = %r
-lazy = importlib.util._LazyModule  # a deferred module not yet used is not loaded
-loaded = [m for m in heavy if m in sys.modules and type(sys.modules[m]) is not lazy]
-print(json.dumps(sorted(loaded)))
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
 
 
@@ -101,3 +99,24 @@ def test_source_haienv_does_not_load_rich(tmp_path) -> None:
     *activation, loaded = res.stdout.strip().splitlines()
     assert "HF_ENV_NAME" in "\n".join(activation)
     assert loaded == "[]"
+
+
+def test_deferred_modules_load_once_from_many_threads() -> None:
+    """The lab server first uses hai_client.client from several request threads at once."""
+    code = """
+import sys, threading
+from hai_client.lazy import lazy_module
+mod = lazy_module("hai_client.render")
+errors = []
+def use():
+    try:
+        mod.chain_table
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=use) for _ in range(16)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(errors, type(sys.modules["hai_client.render"]).__name__)
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.strip() == "[] module", res.stdout + res.stderr

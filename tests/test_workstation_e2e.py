@@ -49,7 +49,11 @@ def test_a_new_user_has_a_ready_workstation(tmp_path: Path) -> None:
         )
         home = hub.data / "home" / "alice"
         create_log = (home / "create.log").read_text() if (home / "create.log").exists() else ""
-        assert seen["ok"], (seen, stderr, create_log[-2000:], hub.log()[-3000:])
+        assert seen["ok"], (
+            f"browser stopped at {seen['steps'][-1]!r}: {seen.get('error')}\n"
+            f"--- browser stderr\n{stderr[-2000:]}\n--- create.log\n{create_log[-2000:]}\n"
+            f"--- hub\n{hub.log()[-3000:]}"
+        )
         # the terminal: the platform's commands on PATH, hai-cli configured, an env built
         assert json.loads((home / "whoami.json").read_text())["name"] == "alice"
         which = (home / "which.txt").read_text().split()

@@ -35,7 +35,7 @@ async function terminal(command) {
   await newLauncher();
   await page.click('.jp-Launcher:visible .jp-LauncherCard[title*="terminal" i]');
   const term = page.locator('.jp-Terminal').last();
-  await term.waitFor();
+  await term.waitFor({ timeout: 120000 }); // a loaded machine starts the terminal slowly
   await page.waitForTimeout(1500); // the shell prints its prompt
   await term.click();
   await page.keyboard.insertText(command);
