@@ -177,15 +177,17 @@ def kill_everything(data: Path) -> None:
 
 
 def _kill_leftovers(data: Path) -> None:
-    """Single-user servers and rank supervisors started under ``data`` (new sessions)."""
+    """Single-user servers, rank supervisors and the hub's services started under ``data``
+    (new sessions)."""
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
         try:
-            environ = (pid_dir / "environ").read_bytes()
+            # HOME or paths in the environment; the hub's services name it in their argv
+            seen = (pid_dir / "environ").read_bytes() + (pid_dir / "cmdline").read_bytes()
         except OSError:
             continue
-        if str(data).encode() in environ and int(pid_dir.name) != os.getpid():  # HOME or paths
+        if str(data).encode() in seen and int(pid_dir.name) != os.getpid():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(pid_dir.name), signal.SIGKILL)
 
