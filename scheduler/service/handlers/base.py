@@ -169,7 +169,7 @@ class BaseHandler(RequestHandler):
 
     def body_json(self, *, required: bool = True) -> Any:
         body = self.body_bytes()
-        if not body.strip():
+        if not body.strip(b" \t\r\n"):  # JSON's own whitespace; any other byte is not JSON
             if required:
                 raise ApiError(400, "a JSON body is required", "body")
             return {}
