@@ -108,7 +108,7 @@ class Conn:
 
 @dataclass
 class Service:
-    proc: subprocess.Popen
+    proc: subprocess.Popen | None
     port: int
     data_dir: Path
     db_url: str
@@ -116,7 +116,7 @@ class Service:
     log: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(20)
@@ -124,7 +124,14 @@ class Service:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def start_service(work: Path, users: list[str], nodes: int) -> Service:
+def start_service(
+    work: Path,
+    users: list[str],
+    nodes: int | list[dict[str, Any]],
+    env: dict[str, str] | None = None,
+) -> Service:
+    """A fresh database with ``users`` (one token each) and ``nodes`` (a count of nodes in
+    group ``default``, or the local backend's node list), and the service on it."""
     data_dir = work / "data"
     db_url = f"sqlite:///{data_dir / 'scheduler.sqlite'}"
     factory = open_database(db_url)
@@ -134,23 +141,32 @@ def start_service(work: Path, users: list[str], nodes: int) -> Service:
             user = accounts.create_user(s, name, admin=name == "admin")
             tokens[name] = accounts.issue_token(s, user)
     factory.kw["bind"].dispose()
-    node_list = [{"name": f"local-{i}", "group": "default", "gpus": 1} for i in range(nodes)]
-    (work / "hai_scheduler_config.py").write_text(f"c.LocalBackend.nodes = {node_list!r}\n")
+    if isinstance(nodes, int):
+        nodes = [{"name": f"local-{i}", "group": "default", "gpus": 1} for i in range(nodes)]
+    (work / "hai_scheduler_config.py").write_text(f"c.LocalBackend.nodes = {nodes!r}\n")
+    return launch(Service(None, 0, data_dir, db_url, tokens, work / "hai-scheduler.log"), env)
+
+
+def launch(svc: Service, env: dict[str, str] | None = None) -> Service:
+    """(Re)start the service on ``svc``'s data folder; waits until it listens."""
+    work = svc.data_dir.parent
     port_file = work / "port"
-    log = work / "hai-scheduler.log"
+    port_file.unlink(missing_ok=True)
     exe = shutil.which("hai-scheduler", path=str(Path(sys.executable).parent)) or "hai-scheduler"
-    with log.open("wb") as out:
+    with svc.log.open("ab") as out:
         proc = subprocess.Popen(
-            [exe, "--port=0", f"--port-file={port_file}", f"--data-dir={data_dir}",
-             f"--db-url={db_url}", "--log-level=WARN"],
+            [exe, "--port=0", f"--port-file={port_file}", f"--data-dir={svc.data_dir}",
+             f"--db-url={svc.db_url}", "--log-level=WARN"],
             cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **(env or {})},
         )  # fmt: skip
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not (port_file.exists() and port_file.read_text().strip()):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"hai-scheduler did not start:\n{log.read_text()[-3000:]}")
+            raise SystemExit(f"hai-scheduler did not start:\n{svc.log.read_text()[-3000:]}")
         time.sleep(0.05)
-    return Service(proc, int(port_file.read_text()), data_dir, db_url, tokens, log)
+    svc.proc, svc.port = proc, int(port_file.read_text())
+    return svc
 
 
 # --------------------------------------------------------------------------- phases

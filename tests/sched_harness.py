@@ -75,7 +75,9 @@ def submit(
         )
         s.add(chain)
         s.flush()
-        return chain.id
+        chain_id = chain.id
+    app.loop.note_changed(chains=[chain_id])  # as the API does after its commit
+    return chain_id
 
 
 def chain(app: SchedulerApp, chain_id: int) -> Chain:

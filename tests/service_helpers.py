@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -98,11 +98,19 @@ class FakeBackend(Backend):
 
 
 class FakeLoop:
+    """Counts the API's wakes and keeps its change notes (the API tests run no loop)."""
+
     def __init__(self) -> None:
         self.wakes = 0
+        self.noted_chains: list[int] = []
+        self.catalog_notes = 0
 
     def wake(self) -> None:
         self.wakes += 1
+
+    def note_changed(self, chains: Iterable[int] = (), catalog: bool = False) -> None:
+        self.noted_chains.extend(chains)
+        self.catalog_notes += catalog
 
 
 @dataclass

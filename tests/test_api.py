@@ -243,6 +243,23 @@ def test_submit_json_creates_a_waiting_chain_and_wakes_the_loop(srv: ApiServer, 
         assert row.entrypoint == "train.py" and row.owner.name == "alice"
 
 
+def test_every_write_names_what_it_changed_for_the_loop(
+    srv: ApiServer, alice: Api, admin: Api
+) -> None:
+    """The loop re-reads only what the API names (scheduler/service/queue_index.py): each
+    chain written is noted by id, and quota, node and user changes as the catalog."""
+    loop = srv.app.loop
+    cid = alice.submit(name="noted")["id"]
+    assert loop.noted_chains[-1] == cid, "a submission is noted by its id"
+    assert alice.http.post(f"/chains/{cid}/stop").status_code == 200
+    assert loop.noted_chains[-1] == cid, "an intent is noted by the chain's id"
+    before = loop.catalog_notes
+    resp = admin.http.put("/quotas/user/alice/node-gpu-NORMAL", json={"limit": 3})
+    assert resp.status_code == 200 and loop.catalog_notes == before + 1
+    assert admin.http.patch("/users/alice", json={"group": "lab"}).status_code == 200
+    assert loop.catalog_notes == before + 2
+
+
 def test_submit_yaml_text_and_envelope_with_overrides(alice: Api) -> None:
     text = "name: y1\nspec:\n  workspace: /w\n  entrypoint: run.sh\nresource:\n  node_count: 2\n"
     raw = alice.ok("POST", "/chains", content=text, headers={"Content-Type": "application/yaml"})

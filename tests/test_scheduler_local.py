@@ -181,6 +181,7 @@ def test_stop_by_user_is_final(db_url, tmp_path):
     with app.session_factory.begin() as s:
         for c in (s.get(Chain, cid), s.get(Chain, waiting)):
             c.stop_requested_at = utcnow()
+    app.loop.note_changed(chains=[cid, waiting])  # as the API does after its commit
     run_until(app, finished(app, cid), what="stopped chain to finish")
     for _ in range(5):
         app.loop.cycle()

@@ -69,10 +69,21 @@ def decide(
     quotas: QuotaTable,
     config: PolicyConfig,
     now: float,
+    *,
+    presorted: bool = False,
+    complete: bool = True,
 ) -> Decision:
     """Decide one scheduling cycle. Pure: same input, same output; ``now`` is epoch seconds.
 
     See ``docs/scheduling-policy.md`` for the rules in user terms.
+
+    ``presorted``: ``pending`` is already in :func:`~scheduler.policy.ordering.queue_key`
+    order (the loop keeps it so), which spares the sort. ``complete=False``: stop walking the
+    queue once no later chain can start, claim or preempt anything (every group's free and
+    releasing nodes are taken and nothing below the current priority can be preempted);
+    ``starts`` and ``suspends`` are then exactly those of a complete walk, and ``waiting``
+    has the reasons of the chains walked so far (``Decision.complete`` is False). With a
+    deep queue this makes a cycle's cost follow what can happen, not the queue's length.
     """
     starts: list[Placement] = []
     suspends: list[int] = []
@@ -158,9 +169,29 @@ def decide(
     # never rises, free nodes and candidates only shrink) a need that large fails again.
     walk_failed: dict[str, int] = {}
 
+    def exhausted(eff: int) -> bool:
+        """Nothing is left for a chain at ``eff`` or below: no free or releasing node in
+        any group, nothing preemptable below ``eff``."""
+        for group in group_total:
+            if len(free[group]) > free_pos[group] or len(soon[group]) > soon_pos[group]:
+                return False
+            if below.get(group, no_victims)[eff + 1]:
+                return False
+        return True
+
     # --- the queue -----------------------------------------------------------------------
-    for eff, bucket in queue_buckets(pending, config, now):
+    walked_all = True
+    for eff, bucket in queue_buckets(pending, config, now, presorted=presorted):
+        if not complete and exhausted(eff):
+            walked_all = False
+            break
+        consumed = len(starts) + len(suspends)
         for chain in bucket:
+            if not complete and len(starts) + len(suspends) != consumed:
+                consumed = len(starts) + len(suspends)
+                if exhausted(eff):
+                    walked_all = False
+                    break
             cid = chain.id
             group = chain.group
             need = chain.node_count
@@ -299,4 +330,7 @@ def decide(
             used_prio[ukey] = in_use + need
             used_total[user] = in_use_total + need
 
-    return Decision(starts=starts, suspends=suspends, waiting=waiting)
+        if not walked_all:
+            break
+
+    return Decision(starts=starts, suspends=suspends, waiting=waiting, complete=walked_all)

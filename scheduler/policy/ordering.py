@@ -5,7 +5,8 @@ This module owns aging: how long waiting raises a pending chain's effective prio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import groupby
 from operator import attrgetter
 
 from scheduler.model.enums import Priority
@@ -14,6 +15,13 @@ from scheduler.policy.types import PendingChain, PolicyConfig
 _TOP = int(Priority.EXTREME_HIGH)
 _BY_ID = attrgetter("id")
 _BY_QUEUED_AT = attrgetter("queued_at")
+_BY_PRIORITY = attrgetter("priority")
+
+
+def queue_key(chain: PendingChain) -> tuple[int, float, int]:
+    """The queue order without aging: highest priority, then earliest ``queued_at``, then
+    lowest id (what ``presorted`` input to :func:`queue_buckets` is sorted by)."""
+    return (-chain.priority, chain.queued_at, chain.id)
 
 
 def effective_priority(chain: PendingChain, config: PolicyConfig, now: float) -> int:
@@ -35,14 +43,18 @@ def effective_priority(chain: PendingChain, config: PolicyConfig, now: float) ->
 
 
 def queue_buckets(
-    pending: Sequence[PendingChain], config: PolicyConfig, now: float
-) -> list[tuple[int, list[PendingChain]]]:
+    pending: Sequence[PendingChain], config: PolicyConfig, now: float, presorted: bool = False
+) -> Iterable[tuple[int, Iterable[PendingChain]]]:
     """The queue as ``(effective priority, chains)`` buckets, highest priority first; each
     bucket in ``queued_at`` order (a resumed chain keeps its original one), then by id.
 
     Two stable sorts on single keys and a linear bucketing: cheaper than sorting tuples.
-    Aging is inlined here; it must agree with :func:`effective_priority`.
+    Aging is inlined here; it must agree with :func:`effective_priority`. Without aging,
+    ``presorted`` input (in :func:`queue_key` order) is grouped lazily: a caller that stops
+    early pays only for the chains it walked.
     """
+    if presorted and config.aging_seconds <= 0:
+        return groupby(pending, key=_BY_PRIORITY)
     chains = sorted(pending, key=_BY_ID)
     chains.sort(key=_BY_QUEUED_AT)
     buckets: dict[int, list[PendingChain]] = {}

@@ -123,3 +123,4 @@ class Decision:
     starts: list[Placement] = field(default_factory=list)
     suspends: list[int] = field(default_factory=list)
     waiting: dict[int, str] = field(default_factory=dict)
+    complete: bool = True  # False: ``waiting`` covers only the chains walked (see decide)

@@ -76,6 +76,21 @@ class SchedulerApp(Application):
     ).tag(config=True)
 
     tick_seconds = Float(0.5, help="Longest pause between two scheduling cycles.").tag(config=True)
+    catalog_refresh_seconds = Float(
+        10.0,
+        help="The loop re-reads nodes, quotas and users when the API notes a change, and at "
+        "least this often (for writers outside this process).",
+    ).tag(config=True)
+    reasons_refresh_seconds = Float(
+        5.0,
+        help="A cycle walks the queue only as far as anything can start or preempt; the "
+        "reasons of the chains behind that point are refreshed at most this often.",
+    ).tag(config=True)
+    queue_resync_seconds = Float(
+        300.0,
+        help="The loop re-reads chains the API names as changed; every this many seconds it "
+        "also re-reads the whole queue, for writers outside this process.",
+    ).tag(config=True)
     node_sync_seconds = Float(
         60.0, help="How often the node table is refreshed from the backend (new, gone nodes)."
     ).tag(config=True)

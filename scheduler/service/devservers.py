@@ -171,10 +171,12 @@ class DevServerManager(LoggingConfigurable):
         return ds
 
     # -- for the loop ------------------------------------------------------------------------
-    def occupancy(self, s: Session) -> Occupancy:
+    def occupancy(self, s: Session, groups: dict[str, str] | None = None) -> Occupancy:
+        """What dev servers hold; ``groups`` (node -> group) saves reading the node table."""
         spot: list[RunningChain] = []
         blocked: set[str] = set()
-        groups = {n.name: n.group.name for n in s.scalars(select(Node))}
+        if groups is None:
+            groups = {n.name: n.group.name for n in s.scalars(select(Node))}
         for ds in s.scalars(select(DevServer)):
             if ds.profile == "spot":
                 spot.append(

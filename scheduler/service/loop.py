@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import math
 import re
 import socket
 import time
@@ -26,27 +27,19 @@ from traitlets import Any as AnyTrait
 from traitlets.config import LoggingConfigurable
 
 from scheduler.backends.base import RankKey, RankLaunch, RankObservation
-from scheduler.model import accounts
 from scheduler.model.enums import ChainState, NodeState, Priority, RankState, StopCode
-from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup, User
+from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup
 from scheduler.model.states import terminating_to_final
-from scheduler.policy import (
-    Decision,
-    NodeView,
-    PendingChain,
-    PolicyConfig,
-    QuotaTable,
-    RunningChain,
-    decide,
-)
+from scheduler.policy import Decision, PolicyConfig, QuotaTable, decide
 from scheduler.service import envs
-from scheduler.service.rank_env import rank_variables
-
-_ACTIVE_CHAIN_STATES = (
-    ChainState.WAITING_INIT.value,
-    ChainState.RUNNING.value,
-    ChainState.SUSPENDED.value,
+from scheduler.service.policy_inputs import (
+    DecisionKey,
+    PolicyCatalog,
+    next_time_event,
+    running_views,
 )
+from scheduler.service.queue_index import ChangeNotes, WaitingQueue
+from scheduler.service.rank_env import rank_variables
 
 
 def _ts(value: dt.datetime | None) -> float:
@@ -90,6 +83,22 @@ class SchedulerLoop(LoggingConfigurable):
         self.clock = clock
         self._wake: asyncio.Event | None = None
         self._aio: asyncio.AbstractEventLoop | None = None
+        self.changes = ChangeNotes()
+        self.queue = WaitingQueue()
+        self.catalog = PolicyCatalog(refresh_seconds=self.app.catalog_refresh_seconds)
+        self._queue_read_at = -math.inf
+        self._last_key: DecisionKey | None = None
+        self._last_decision = Decision()
+        self._next_event = math.inf
+        self.policy_runs = 0  # cycles that ran the policy (the others had nothing new)
+        self._reasons_at = -math.inf  # the last complete walk of the queue
+        self._reasons_stale = False  # some waiting chains' reasons predate the last changes
+
+    def note_changed(self, chains: Iterable[int] = (), catalog: bool = False) -> None:
+        """Writers (the API, after committing) name what they changed: ``chains`` inserted
+        or changed, or the ``catalog`` (nodes, quotas, users). Safe from any thread; the
+        next cycle re-reads just that (see :mod:`scheduler.service.queue_index`)."""
+        self.changes.note(chains, catalog)
 
     # -- driving ------------------------------------------------------------------------
     def wake(self) -> None:
@@ -113,8 +122,17 @@ class SchedulerLoop(LoggingConfigurable):
                 await asyncio.to_thread(self.cycle)
             except Exception:
                 self.log.exception("scheduling cycle failed; retrying next tick")
+                self.forget()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.app.tick_seconds)
+
+    def forget(self) -> None:
+        """Drop what the loop keeps in memory: the next cycle re-reads it all (after a
+        failed cycle, whose writes may not have landed)."""
+        self.queue.loaded = False
+        self.catalog.read_at = -math.inf
+        self._last_key = None
+        self._reasons_at = -math.inf
 
     def _drain_wake_channel(self, channel: socket.socket) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -155,32 +173,55 @@ class SchedulerLoop(LoggingConfigurable):
                         node.state = NodeState.READY.value
             for gone in nodes.values():
                 gone.state = NodeState.OFFLINE.value
+        self.note_changed(catalog=True)
 
     # -- one cycle ----------------------------------------------------------------------
     def cycle(self) -> Decision:
-        """One full reconcile → decide → act pass; returns the policy's decision."""
+        """One reconcile → decide → act pass; returns the policy's decision.
+
+        Its cost follows what changed, not the queue: running chains are reconciled, the
+        queue is brought in step from the changes writers noted, and the policy runs only
+        when its input changed or a time-dependent rule came due (otherwise the previous
+        decision, which started and suspended nothing, stands).
+        """
         now_f = self.clock()
         now = dt.datetime.fromtimestamp(now_f, dt.UTC)
+        noted, catalog_noted = self.changes.take()
         with self.app.session_factory() as s:
             running = self._load_chains(s, Chain.state == ChainState.RUNNING.value)
             for chain in running:
                 self._reconcile_isolated(s, chain, now)
-            waiting = self._waiting_rows(s)
-            stopped = [w.id for w in waiting if w.stop_requested_at is not None]
+            self._sync_inputs(s, noted, catalog_noted, now_f)
+            stopped = self.queue.stop_requested()
             for chain in self._load_chains(s, Chain.id.in_(stopped)) if stopped else ():
                 self._finish(chain, StopCode.STOPPED_BY_USER, "stopped by user", now)
             s.commit()
-            if stopped or any(c.chain_state is not ChainState.RUNNING for c in running):
-                waiting = self._waiting_rows(s)  # chains that just ended or got suspended
+            left = [c.id for c in running if c.chain_state is not ChainState.RUNNING]
+            if stopped or left:  # finished ones leave the queue, suspended ones join it
+                self.queue.refresh(s, [*stopped, *left])
                 running = [c for c in running if c.chain_state is ChainState.RUNNING]
             with self.app.inventory_lock:  # dev-server allocations wait for this
-                self.app.devservers.release_overdue(s, now)
-                decision = self._decide(s, running, waiting, now_f)
-                started = self._act(s, running, waiting, decision, now)
+                released = self.app.devservers.release_overdue(s, now)
+                decision = self._decide(s, running, now_f, force=bool(released))
+                started = self._act(s, running, decision, now) if decision is not None else []
                 s.commit()
             self._launch(s, started, now)
             s.commit()
-        return decision
+        return decision if decision is not None else self._last_decision
+
+    def _sync_inputs(self, s: Session, noted: set[int], catalog_noted: bool, now: float) -> None:
+        """Bring the catalog and the queue in step: what writers noted, a periodic re-read
+        of the catalog, and now and then a full re-read of the queue (the safety net)."""
+        if catalog_noted or self.catalog.stale(now):
+            self.catalog.read(s, now)
+        if not self.queue.loaded or now - self._queue_read_at >= self.app.queue_resync_seconds:
+            self.queue.reload(s, self.catalog.owners)
+            self._queue_read_at = now
+        else:
+            self.queue.refresh(s, noted)
+        if self.queue.owners_missing():  # a new user's first chain
+            self.catalog.read(s, now)
+        self.queue.set_owners(self.catalog.owners)
 
     def _load_chains(self, s: Session, where: Any) -> list[Chain]:
         """Chains with their owner, jobs and ranks, as ORM objects (for changing them)."""
@@ -191,28 +232,6 @@ class SchedulerLoop(LoggingConfigurable):
                 .options(
                     selectinload(Chain.owner), selectinload(Chain.jobs).selectinload(Job.ranks)
                 )
-            )
-        )
-
-    def _waiting_rows(self, s: Session) -> list[Any]:
-        """Waiting and suspended chains as light rows: there may be many thousands."""
-        return list(
-            s.execute(
-                select(
-                    Chain.id,
-                    Chain.state,
-                    Chain.held,
-                    Chain.stop_requested_at,
-                    Chain.priority,
-                    Chain.node_count,
-                    Chain.group_name,
-                    Chain.queued_at,
-                    Chain.reason,
-                    User.name.label("user"),
-                    User.group_name.label("user_group"),
-                )
-                .join(User, Chain.owner_id == User.id)
-                .where(Chain.state.in_([ChainState.WAITING_INIT.value, ChainState.SUSPENDED.value]))
             )
         )
 
@@ -439,66 +458,41 @@ class SchedulerLoop(LoggingConfigurable):
 
     # -- decide ---------------------------------------------------------------------------
     def _decide(
-        self, s: Session, chains: Iterable[Chain], waiting: Iterable[Any], now: float
-    ) -> Decision:
-        pending = [
-            PendingChain(
-                id=w.id,
-                user=w.user,
-                user_group=w.user_group,
-                group=w.group_name,
-                priority=w.priority,
-                node_count=w.node_count,
-                queued_at=_ts(w.queued_at),
-                is_resume=w.state == ChainState.SUSPENDED.value,
-            )
-            for w in waiting
-            if not w.held and w.stop_requested_at is None
-        ]
-        running: list[RunningChain] = []
-        for c in chains:
-            job = c.current_job
-            held = tuple(r.node for r in job.ranks if not r.rank_state.is_terminal)
-            releasing = (
-                c.stop_requested_at is not None
-                or c.suspend_requested_at is not None
-                or any(r.rank_state.is_terminating or r.rank_state.is_terminal for r in job.ranks)
-            )
-            running.append(
-                RunningChain(
-                    id=c.id,
-                    user=c.owner.name,
-                    user_group=c.owner.group_name,
-                    group=c.group_name,
-                    priority=c.priority,
-                    nodes=held,
-                    started_at=_ts(job.created_at),
-                    releasing=releasing,
-                )
-            )
-        occupancy = self.app.devservers.occupancy(s)
-        running.extend(occupancy.spot)
-        nodes = [
-            NodeView(
-                name=n.name,
-                group=n.group.name,
-                gpus=n.gpus,
-                schedulable=n.state == NodeState.READY.value
-                and n.name not in occupancy.blocked_nodes,
-            )
-            for n in s.scalars(select(Node).options(selectinload(Node.group)))
-        ]
-        quotas = QuotaTable(rows=accounts.all_quota_rows(s), defaults=dict(self.app.default_quota))
-        return decide(pending, running, nodes, quotas, self.policy_config, now)
+        self, s: Session, chains: Sequence[Chain], now: float, force: bool = False
+    ) -> Decision | None:
+        """The policy's decision, or None when its input is what it was last cycle and no
+        time-dependent rule (aging, minimum run time) has come due since.
+
+        The policy walks the queue only as far as anything can start or preempt; the
+        reasons of the chains behind that point are refreshed by a complete walk at most
+        every ``reasons_refresh_seconds`` (and once more after the queue settles)."""
+        occupancy = self.app.devservers.occupancy(s, self.catalog.node_groups)
+        running = [*running_views(chains), *occupancy.spot]
+        nodes = self.catalog.node_views(occupancy.blocked_nodes)
+        config = self.policy_config
+        key = DecisionKey(
+            self.queue.version, self.catalog.version, tuple(running), tuple(nodes), config
+        )
+        reasons_due = now - self._reasons_at >= self.app.reasons_refresh_seconds
+        unchanged = key == self._last_key and now < self._next_event
+        if not force and unchanged and not (reasons_due and self._reasons_stale):
+            return None
+        pending = self.queue.pending()
+        quotas = QuotaTable(rows=self.catalog.quota_rows, defaults=dict(self.app.default_quota))
+        decision = decide(
+            pending, running, nodes, quotas, config, now, presorted=True, complete=reasons_due
+        )
+        self.policy_runs += 1
+        self._reasons_stale = not decision.complete
+        if decision.complete:
+            self._reasons_at = now
+        self._last_key, self._last_decision = key, decision
+        self._next_event = next_time_event(pending, running, config, now)
+        return decision
 
     # -- act ------------------------------------------------------------------------------
     def _act(
-        self,
-        s: Session,
-        chains: list[Chain],
-        waiting: list[Any],
-        decision: Decision,
-        now: dt.datetime,
+        self, s: Session, chains: list[Chain], decision: Decision, now: dt.datetime
     ) -> list[Chain]:
         by_id = {c.id: c for c in chains}
         ids = [p.chain_id for p in decision.starts]
@@ -524,15 +518,8 @@ class SchedulerLoop(LoggingConfigurable):
             chain.suspend_code = StopCode.PREEMPTED.value
             chain.reason = "preempted for a higher-priority chain; may checkpoint, then stops"
             chain.updated_at = now
-        spot = self.app.devservers.reclaiming_by_group(s) if decision.waiting else {}
-        reasons = {cid: spot_aware_reason(reason, spot) for cid, reason in decision.waiting.items()}
-        changed = [
-            {"id": w.id, "reason": reasons[w.id]}
-            for w in waiting
-            if w.id in reasons and w.reason != reasons[w.id]
-        ]
-        if changed:  # one executemany, not thousands of ORM objects
-            s.execute(update(Chain), changed)
+        self.queue.discard(ids)
+        self._write_reasons(s, decision)
         # admin suspends are intents too: forward the suspend command to the ranks
         for chain in chains:
             if chain.chain_state is ChainState.RUNNING and chain.suspend_requested_at is not None:
@@ -544,6 +531,21 @@ class SchedulerLoop(LoggingConfigurable):
                         )
                         r.handle = {**r.handle, "suspend_sent": True}
         return started
+
+    def _write_reasons(self, s: Session, decision: Decision) -> None:
+        """Store each waiting chain's reason where it changed (one executemany)."""
+        spot = self.app.devservers.reclaiming_by_group(s) if decision.waiting else {}
+        rows = self.queue.rows
+        changed: dict[int, str] = {}
+        for cid, reason in decision.waiting.items():
+            if spot:
+                reason = spot_aware_reason(reason, spot)
+            row = rows.get(cid)
+            if row is not None and row.reason != reason:
+                changed[cid] = reason
+        if changed:
+            s.execute(update(Chain), [{"id": cid, "reason": r} for cid, r in changed.items()])
+            self.queue.set_reasons(changed)
 
     def _launch(self, s: Session, started: list[Chain], now: dt.datetime) -> None:
         for chain in started:

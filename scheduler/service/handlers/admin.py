@@ -128,7 +128,7 @@ class NodeHandler(AdminBase):
             raise ApiError(409, str(exc), "node") from None
         if result is None:
             raise ApiError(404, f"no node {node!r}", "node")
-        self.ctx.wake_loop()
+        self.ctx.forget_catalog()
         self.send(result)
 
 

@@ -55,7 +55,7 @@ class ChainBase(BaseHandler):
         """Record an intent on an unfinished chain and wake the loop; 409 if it finished."""
         if not await self.ctx.write(intents.update_unfinished, chain.id, values):
             raise ApiError(409, f"chain {chain.id} has finished", "ref")
-        self.ctx.wake_loop()
+        self.ctx.wake_loop(chains=[chain.id])
 
     async def send_chain(self, ref: str, status: int = 200) -> None:
         chain, owner = await self.find(ref, jobs=True)
@@ -110,7 +110,7 @@ class ChainsHandler(ChainBase):
                 raise ApiError(422, f"{problem} (chains run in a ready haienv)", "spec.haienv")
         values = intents.new_chain_values(spec, self.identity.user_id, group, utcnow())
         chain_id = await self.ctx.write_core(intents.insert_chain, values)
-        self.ctx.wake_loop()
+        self.ctx.wake_loop(chains=[chain_id])
         chain = Chain(id=chain_id, **values)
         self.set_header("Location", f"{self.ctx.base_url}api/v1/chains/{chain_id}")
         self.send(queries.chain_json(chain, self.identity.name), 201)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -90,15 +90,22 @@ class ApiContext:
         return self._catalog[1]
 
     def forget_catalog(self) -> None:
+        """Groups, quotas or users changed: re-read them here and in the loop."""
         self._catalog = None
+        self.wake_loop(catalog=True)
 
-    def wake_loop(self) -> None:
-        """Tell the scheduling loop something changed (call on the IOLoop thread).
+    def wake_loop(self, chains: Iterable[int] = (), catalog: bool = False) -> None:
+        """Tell the scheduling loop what changed (call on the IOLoop thread, after the
+        write committed): ``chains`` inserted or changed, or the ``catalog``.
 
-        The first write wakes the loop at once; further writes within ``wake_interval``
-        are folded into one more wake at its end, so a burst of submissions does not keep
-        the loop cycling back to back (it shares the GIL with this API).
+        The note is taken at once, so the next cycle re-reads those rows. The first write
+        wakes the loop at once; further writes within ``wake_interval`` are folded into one
+        more wake at its end, so a burst of submissions does not keep the loop cycling back
+        to back (it shares the GIL with this API).
         """
+        loop = getattr(self.app, "loop", None)
+        if loop is not None:
+            loop.note_changed(chains, catalog)
         if self._wake_pending:
             return
         now = time.monotonic()

@@ -88,6 +88,7 @@ class UserHandler(BaseHandler):
             raise ApiError(400, str(exc), "user") from None
         if made is None:
             raise ApiError(409, f"user {user!r} exists already", "user")
+        self.ctx.forget_catalog()
         self.send(made, 201)
 
     async def patch(self, user: str) -> None:
@@ -120,6 +121,7 @@ class UserHandler(BaseHandler):
         except ValueError as exc:  # a name the user rules refuse
             raise ApiError(400, str(exc), "user") from None
         self.ctx.authenticator.forget_user(user)
+        self.ctx.forget_catalog()
         self.ctx.app.log.info("admin %s changed user %s: %s", self.identity.name, user, changes)
         self.send(result)
 

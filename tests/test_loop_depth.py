@@ -1,0 +1,185 @@
+"""The loop's cost follows what changed, not the queue (issue #15): the mechanisms.
+
+A cycle re-reads only the chains writers noted (scheduler/service/queue_index.py), skips
+the policy when its input is unchanged and no time rule came due
+(scheduler/service/policy_inputs.py), and a periodic full re-read finds writes nobody
+noted. These tests count SQL statements and policy runs, not milliseconds; the figures are
+in benchmarks/bench_depth.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event, insert, select, update
+
+from scheduler.model import accounts
+from scheduler.model.enums import ChainState, Priority
+from scheduler.model.orm import Chain
+from scheduler.service.queue_index import WaitingQueue
+from tests.sched_harness import TOY, chain, ensure_user, make_app
+
+T0 = 1_900_000_000.0
+# one node: chains asking for two wait for ever ("group too small") and start no process
+ONE_NODE = [{"name": "n0", "group": "gpu", "gpus": 1}]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def queue(app, user: str, count: int, *, node_count: int = 2, when: float = T0) -> list[int]:
+    """``count`` waiting chains inserted in one statement, as the API would (then noted)."""
+    ensure_user(app, user)
+    at = dt.datetime.fromtimestamp(when, dt.UTC)
+    with app.session_factory.begin() as s:
+        owner = accounts.get_user(s, user).id
+        rows = [
+            {
+                "name": f"q{i}",
+                "owner_id": owner,
+                "group_name": "gpu",
+                "node_count": node_count,
+                "priority": int(Priority.NORMAL),
+                "entrypoint": TOY,
+                "parameters": [],
+                "workspace": "/tmp",
+                "environment": {},
+                "options": {},
+                "state": ChainState.WAITING_INIT.value,
+                "queued_at": at,
+                "created_at": at,
+                "updated_at": at,
+            }
+            for i in range(count)
+        ]
+        ids = list(s.scalars(insert(Chain).returning(Chain.id), rows))
+    app.loop.note_changed(chains=ids)
+    return ids
+
+
+@contextmanager
+def statements(app) -> Iterator[list[str]]:
+    """The SQL statements run inside the block."""
+    seen: list[str] = []
+    engine = app.session_factory.kw["bind"]
+
+    def record(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def new_app(db_url, tmp_path, **knobs):
+    app = make_app(db_url, tmp_path / "data", ONE_NODE, **knobs)
+    app.loop.clock = Clock()
+    return app
+
+
+def test_an_idle_cycle_costs_the_same_at_any_depth_and_skips_the_policy(db_url, tmp_path):
+    app = new_app(db_url, tmp_path)
+    queue(app, "alice", 20)
+    app.loop.cycle()
+    runs = app.loop.policy_runs
+    with statements(app) as shallow:
+        app.loop.cycle()
+    assert app.loop.policy_runs == runs, "nothing changed: the policy did not run again"
+
+    queue(app, "bob", 3000)
+    app.loop.cycle()
+    assert app.loop.policy_runs == runs + 1, "noted chains: the policy ran once"
+    assert len(app.loop.queue.pending()) == 3020
+    assert "group 'gpu' has only 1 node" in chain(app, 3020).reason
+    with statements(app) as deep:
+        app.loop.cycle()
+    assert app.loop.policy_runs == runs + 1
+    assert len(deep) == len(shallow), (shallow, deep)
+    assert not any("waiting_init" in s or "suspended" in s for s in deep), deep
+
+
+def test_a_write_nobody_noted_is_found_by_the_periodic_resync(db_url, tmp_path):
+    app = new_app(db_url, tmp_path, queue_resync_seconds=60.0)
+    (cid,) = queue(app, "alice", 1)
+    app.loop.cycle()
+    with app.session_factory.begin() as s:  # a writer outside the API: no note
+        s.execute(update(Chain).where(Chain.id == cid).values(node_count=1))
+    app.loop.cycle()
+    assert chain(app, cid).state == ChainState.WAITING_INIT, "not seen yet"
+    app.loop.clock.t += 60
+    app.loop.cycle()
+    assert chain(app, cid).state == ChainState.RUNNING, "the full re-read found it"
+
+
+def test_aging_runs_the_policy_again_when_a_chain_rises_a_level(db_url, tmp_path):
+    app = new_app(db_url, tmp_path, aging_seconds=100.0)
+    queue(app, "alice", 5)
+    app.loop.cycle()
+    runs = app.loop.policy_runs
+    app.loop.clock.t += 99
+    app.loop.cycle()
+    assert app.loop.policy_runs == runs, "no chain aged a level yet"
+    app.loop.clock.t += 1
+    app.loop.cycle()
+    assert app.loop.policy_runs == runs + 1, "a chain aged a level: decided again"
+
+
+def test_a_users_new_group_reaches_their_queued_chains(db_url, tmp_path):
+    app = new_app(db_url, tmp_path, catalog_refresh_seconds=30.0)
+    queue(app, "alice", 2)
+    app.loop.cycle()
+    with app.session_factory.begin() as s:
+        accounts.get_user(s, "alice").group_name = "lab"
+    app.loop.note_changed(catalog=True)  # as PATCH /users does
+    app.loop.cycle()
+    assert {p.user_group for p in app.loop.queue.pending()} == {"lab"}
+
+
+def _full_read(app) -> dict[int, tuple]:
+    fresh = WaitingQueue()
+    with app.session_factory() as s:
+        fresh.reload(s, app.loop.catalog.owners)
+    return {cid: (r.state, r.held, r.stop_requested, r.priority, r.node_count, r.reason)
+            for cid, r in fresh.rows.items()}  # fmt: skip
+
+
+def test_the_queue_in_memory_matches_a_full_read_after_random_noted_writes(db_url, tmp_path):
+    """Differential: random API-style intents (each noted) and cycles; after every cycle
+    the in-memory queue equals what a full read of the database gives."""
+    rng = random.Random(15)
+    app = new_app(db_url, tmp_path)
+    ids = queue(app, "alice", 30, node_count=1) + queue(app, "bob", 30, node_count=2)
+    for _ in range(40):
+        cid = rng.choice(ids)
+        values = rng.choice(
+            [
+                {"priority": rng.randrange(0, 7)},
+                {"held": rng.random() < 0.5},
+                {"node_count": rng.randrange(1, 3)},
+                {"stop_requested_at": dt.datetime.fromtimestamp(T0, dt.UTC)},
+            ]
+        )
+        with app.session_factory.begin() as s:
+            s.execute(
+                update(Chain)
+                .where(Chain.id == cid, Chain.state != ChainState.FINISHED.value)
+                .values(**values)
+            )
+        app.loop.note_changed(chains=[cid])
+        app.loop.cycle()
+        mine = {cid: (r.state, r.held, r.stop_requested, r.priority, r.node_count, r.reason)
+                for cid, r in app.loop.queue.rows.items()}  # fmt: skip
+        assert mine == _full_read(app)
+    with app.session_factory() as s:
+        running = s.scalars(select(Chain.id).where(Chain.state == "running")).all()
+    assert running, "some chains started on the way"
