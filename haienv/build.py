@@ -386,8 +386,8 @@ def probe(
     pairs, missing = modules_to_check(check, site_dirs) if verify else ([], [])
     step = "checking imports" if check and verify else "checking the interpreter"
     args = [json.dumps(pairs), str(out)]
-    shown = shlex.join([python, "-I", "-c", "<haienv import check>", *args])
-    runner.run(step, [python, "-I", "-c", _PROBE, *args], shown=shown)
+    shown = shlex.join([python, "-I", "-B", "-c", "<haienv import check>", *args])
+    runner.run(step, [python, "-I", "-B", "-c", _PROBE, *args], shown=shown)
     data = json.loads(out.read_text())
     failures = [f"{name}: not installed" for name in missing] + data["failures"]
     for failure in failures:

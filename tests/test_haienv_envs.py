@@ -185,10 +185,13 @@ def test_cli_create_with_python_version(config):
     assert r.returncode == 1 and "no Python 3.1 here (installed: " in r.stderr  # and how to get it
 
 
-def test_extending_installs_only_what_the_base_lacks(config, base):
+def test_extending_installs_only_what_the_base_lacks(config, base, monkeypatch):
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # as on a user's machine
     env = haienv.create_env("ext", config=config, packages=["pkgdep"], base="base1")
     assert env.extends == "base1" and env.extends_path == base.path
     assert own_dists(env) == {"pkgdep"}  # pkgtiny comes from the base
+    caches = list(Path(env.path).rglob("__pycache__"))
+    assert not caches, f"the import check leaves no bytecode behind (uv writes none): {caches}"
     out = run_in(env, "import pkgtiny, pkgdep; print(pkgtiny.__version__, pkgtiny.__file__)")
     version, where = out.split()
     assert version == "1.0" and where.startswith(base.path)
