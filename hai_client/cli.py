@@ -32,12 +32,6 @@ from hai_client.lazy import lazy_module
 if TYPE_CHECKING:
     from hai_client.client import Chain, HaiClient
 
-# httpx imports its own command line (click, rich, pygments: ~28 ms) whenever those are
-# installed, and falls back to a stub when that import fails; hai-cli never runs httpx's
-# command line, so the submodule is blocked in this process before httpx is first loaded.
-if "httpx" not in sys.modules:
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
-
 # imported by the first command that needs them (start-up cost: see hai_client.lazy)
 render = lazy_module("hai_client.render")
 local_run = lazy_module("hai_client.local_run")

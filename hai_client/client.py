@@ -15,7 +15,6 @@ Every failure is a :class:`~hai_client.errors.HaiError` with a message fit to sh
 from __future__ import annotations
 
 import datetime as dt
-import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,8 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
+from hai_client import transport
 from hai_client.config import load_config, normalize_url
 from hai_client.errors import HaiError
 
@@ -223,15 +221,6 @@ class NodeGroupInfo:
         )
 
 
-def _tls_verify(url: str) -> ssl.SSLContext | bool:
-    """Trusted certificates are loaded (~18 ms of every command) only for an https
-    scheduler. For a plain-http one the context trusts nothing, so a TLS connection it is
-    ever asked to make fails verification (closed, never open)."""
-    if url.startswith("https://"):
-        return True
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
 class HaiClient:
     """A synchronous client of one scheduler. Without ``url``/``token``, reads the config."""
 
@@ -241,7 +230,6 @@ class HaiClient:
         token: str | None = None,
         *,
         timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if url is None or token is None:
             cfg = load_config()
@@ -249,12 +237,10 @@ class HaiClient:
             token = token or cfg.token
         self.url = normalize_url(url)
         self.api = self.url + "api/v1"
-        self._http = httpx.Client(
-            base_url=self.api,
-            headers={"Authorization": f"token {token}", "User-Agent": "hai-client"},
-            timeout=timeout,
-            transport=transport,
-            verify=_tls_verify(self.url),
+        self._http = transport.Transport(
+            self.api,
+            {"Authorization": f"token {token}", "User-Agent": "hai-client"},
+            timeout,
         )
 
     def __enter__(self) -> HaiClient:
@@ -272,11 +258,11 @@ class HaiClient:
         """One API call; returns the decoded JSON, raises HaiError with a clear message."""
         try:
             resp = self._http.request(method, path, **kwargs)
-        except httpx.ConnectError as exc:
+        except transport.ConnectFailed as exc:
             raise HaiError(f"cannot reach the HAI scheduler at {self.url} ({_why(exc)})") from None
-        except httpx.TimeoutException:
+        except transport.TimedOut:
             raise HaiError(f"the HAI scheduler at {self.url} did not answer in time") from None
-        except httpx.HTTPError as exc:
+        except transport.TransportError as exc:
             raise HaiError(f"talking to the HAI scheduler at {self.url} failed: {exc}") from None
         try:
             body = resp.json()
@@ -327,7 +313,7 @@ class HaiClient:
         """A call answered 204 on success."""
         try:
             resp = self._http.request(method, path)
-        except httpx.HTTPError as exc:
+        except transport.TransportError as exc:
             raise HaiError(f"talking to the HAI scheduler at {self.url} failed: {exc}") from None
         if resp.status_code != 204:
             try:

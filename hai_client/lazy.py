@@ -1,6 +1,6 @@
 """Deferred imports for the command line's start-up.
 
-``hai-cli`` must answer in tens of milliseconds, so the HTTP client (httpx), the table
+``hai-cli`` must answer in tens of milliseconds, so the API client (hai_client.client), the table
 library (rich) and YAML are imported by the first command that uses them, not at start.
 :func:`lazy_module` returns a stand-in whose attributes come from the real module,
 imported on first use through ``importlib.import_module``. The stand-in never enters

@@ -1,9 +1,9 @@
 """Start-up of hai-cli and haienv: nothing heavy is imported before the command is known.
 
 The timing lives in ``benchmarks/bench_cli.py``; this test guards the mechanism that makes
-it (deferred imports in :mod:`hai_client.lazy`, httpx's own command line blocked, TLS
-certificates loaded only for an https scheduler), so a regression fails here whatever
-the machine's speed.
+it (deferred imports in :mod:`hai_client.lazy`, the standard library's HTTP client
+instead of httpx, TLS loaded only for an https scheduler), so a regression fails here
+whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import ssl
 import subprocess
 import sys
 
-from hai_client.client import _tls_verify
+from hai_client.transport import Transport
 from tests.haienv_fixtures import fake_env
 
 #: what only some commands need: the HTTP client, tables, YAML, package metadata
-HEAVY = ("httpx", "httpcore", "rich", "yaml", "importlib.metadata", "email.parser", "ssl")
+HEAVY = (
+    "httpx", "httpcore", "anyio", "rich", "yaml", "importlib.metadata", "http.client", "ssl",
+)  # fmt: skip
 
 PROBE = """
 import json, sys
@@ -51,26 +53,17 @@ def test_help_and_parsing_import_nothing_heavy() -> None:
 
 def test_a_command_that_talks_to_the_scheduler_loads_what_it_uses() -> None:
     # no config anywhere: the command fails cleanly, after loading the HTTP client
+    # the standard library's http.client (which imports the ssl module; certificates are
+    # loaded only for an https scheduler), no httpx, no tables before there are rows
     loaded = loaded_after("list")
-    assert "httpx" in loaded, loaded
+    assert loaded == ["http.client", "ssl"], loaded
 
 
-def test_httpx_command_line_is_not_imported_by_hai_cli() -> None:
-    res = subprocess.run(
-        [sys.executable, "-c", "import hai_client.cli, httpx, sys; print('rich' in sys.modules)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert res.stdout.strip() == "False", res.stderr
-
-
-def test_plain_http_scheduler_trusts_no_certificate() -> None:
-    ctx = _tls_verify("http://127.0.0.1:8000/")
-    assert isinstance(ctx, ssl.SSLContext)
+def test_an_https_scheduler_gets_a_verifying_tls_connection() -> None:
+    conn = Transport("https://hai.example.org/api/v1", {}, 5.0)._connection()
+    ctx = conn._context  # type: ignore[attr-defined]
+    assert isinstance(ctx, ssl.SSLContext) and conn.port == 443
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
-    assert ctx.get_ca_certs() == []  # any TLS connection through it fails verification
-    assert _tls_verify("https://hai.example.org/") is True
 
 
 ACTIVATE_PROBE = """
