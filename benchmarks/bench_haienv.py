@@ -8,6 +8,8 @@ One run, side by side, all from the same local wheel folder (no index):
   (c) haienv create extending a base that has PACKAGES   (warm cache: nothing to install)
   (d) haienv create extending that base + 1 cached package the base lacks
   (e) like (c) through the command line (process start + imports included)
+  (f) the command line extending a base that lacks PACKAGES (they are installed)
+  (u) plain `uv venv` + `uv pip install PACKAGES`, warm cache: uv's own floor
 
 Disk: bytes a child env adds beyond the shared uv cache, counted like `du` (allocated blocks,
 each inode once, files hardlinked from the cache not counted), next to its apparent size.
@@ -17,7 +19,8 @@ Usage:
   python benchmarks/bench_haienv.py --synthetic        # tiny generated wheels, no downloads
   python benchmarks/bench_haienv.py --wheels DIR --packages a,b --extra c
 Wheels are fetched once with `pip download` from whatever index pip is configured with.
-Exit status 2 when a target is missed: (d) < 0.2 s, (a)/(d) >= 20x, (c) adds < 5 MB.
+Exit status 2 when a target is missed: (d) < 0.2 s, (a)/(d) >= 20x, (c) adds < 5 MB,
+(f) <= (u), (u)/(e) >= 2x, (f) adds no more disk beyond the cache than (u).
 """
 
 from __future__ import annotations
@@ -201,30 +204,52 @@ def main() -> None:
             d_times.append(t)
         c, d = statistics.median(c_times), statistics.median(d_times)
 
-        # (e) through the command line --------------------------------------------------------
+        # (e), (f) through the command line, interleaved with plain uv (u) -----------------
         env = dict(os.environ, HAIENV_ROOT=str(root), HAIENV_USER="bench")
         (root / "haienv_config.json").write_text(
             json.dumps({"HaiEnvConfig": {"find_links": [str(wheels)], "no_index": True}})
         )
-        e_times = []
-        for i in range(min(args.repeat, 3)):
-            cmd = [sys.executable, "-m", "haienv", "create", f"cli-{i}", *packages]
+        haienv.create_env("bare", config=config, packages=[], shared=True)  # lacks them all
+        uv_env = dict(env, UV_CACHE_DIR=str(config.uv_cache_dir), UV_OFFLINE="1")
+        e_times, f_times, u_times = [], [], []
+
+        def cli(name: str, base_name: str) -> float:
+            cmd = [sys.executable, "-m", "haienv", "create", name, *packages]
             t, proc = timed(
-                lambda cmd=cmd: subprocess.run(
-                    [*cmd, "--base", "base", "-y"], env=env, capture_output=True
+                lambda: subprocess.run(
+                    [*cmd, "--base", base_name, "-y"], env=env, capture_output=True
                 )
             )
             if proc.returncode != 0:
                 sys.exit(f"cli create failed: {proc.stderr.decode()[-500:]}")
-            e_times.append(t)
-        e = statistics.median(e_times)
+            return t
+
+        for i in range(max(args.repeat, 3)):
+            e_times.append(cli(f"cli-{i}", "base"))
+            f_times.append(cli(f"cli-bare-{i}", "bare"))
+            target = work / f"uv-{i}"
+            cmd = (
+                f"{config.uv} venv -q --python {sys.executable} {target} && {config.uv} pip "
+                f"install -q --python {target}/bin/python --no-index --find-links {wheels} "
+                + " ".join(packages)
+            )
+            t, proc = timed(
+                lambda c=cmd: subprocess.run(c, shell=True, env=uv_env, capture_output=True)
+            )
+            if proc.returncode != 0:
+                sys.exit(f"uv failed: {proc.stderr.decode()[-500:]}")
+            u_times.append(t)
+        e, f, u = (statistics.median(x) for x in (e_times, f_times, u_times))
 
         # disk -------------------------------------------------------------------------------
         cache = inodes(Path(config.uv_cache_dir))
         ext0 = Path(haienv.get_env("ext-0", config).path)
         extra0 = Path(haienv.get_env("extra-0", config).path)
         solo0 = Path(haienv.get_env("solo-0", config).path)
+        bare0 = Path(haienv.get_env("cli-bare-0", config).path)
         disk = {
+            "uv_beyond_cache": du(work / "uv-0", cache),
+            "cli_over_bare_base_beyond_cache": du(bare0, cache),
             "venv_pip": a_disk,
             "standalone_apparent": apparent(solo0),
             "standalone_beyond_cache": du(solo0, cache),
@@ -242,29 +267,49 @@ def main() -> None:
             extend_same_s=c,
             extend_plus_one_s=d,
             extend_same_cli_s=e,
+            cli_base_lacks_s=f,
+            uv_venv_install_s=u,
             ratio_a_over_c=a / c,
             ratio_a_over_d=a / d,
             disk=disk,
-            runs={"a": pip_times, "b": b_warm_times, "c": c_times, "d": d_times, "e": e_times},
+            runs={
+                "a": pip_times,
+                "b": b_warm_times,
+                "c": c_times,
+                "d": d_times,
+                "e": e_times,
+                "f": f_times,
+                "u": u_times,
+            },
         )
 
         pk = ", ".join(packages)
         print(f"haienv benchmark - python {results['python']}, {results['machine']}")
         print(f"packages: {pk}; extra (d): {extra}; {source}")
         print(f"wheels: {', '.join(files)}")
-        print(f"median of {args.repeat} runs (a, e: of {min(args.repeat, 3)})\n")
+        print(
+            f"median of {args.repeat} runs (a: of {min(args.repeat, 3)}; e, f, u: of "
+            f"{max(args.repeat, 3)}, interleaved)\n"
+        )
         rows = [
             ("(a) python -m venv + pip install", a, ""),
             ("(b) haienv standalone, cold uv cache", b_cold, "1 run"),
             ("(b') haienv standalone, warm uv cache", b_warm, ""),
             ("(c) haienv extending base (has them)", c, f"{a / c:.0f}x faster than (a)"),
             (f"(d) (c) + {extra} (cached, not in base)", d, f"{a / d:.0f}x faster than (a)"),
-            ("(e) (c) via CLI (process start incl.)", e, f"{a / e:.0f}x faster than (a)"),
+            ("(e) (c) via CLI (process start incl.)", e, f"{u / e:.1f}x faster than (u)"),
+            ("(f) CLI, extending a base that lacks them", f, f"{u / f:.2f}x the speed of (u)"),
+            ("(u) uv venv + uv pip install (warm cache)", u, "plain uv, same wheels, same cache"),
         ]
         for label, t, note in rows:
             print(f"  {label:<44} {t:8.3f} s  {note}")
         print("\ndisk (du: allocated, hardlinks to the uv cache not counted):")
         print(f"  (a) venv + pip                      {mb(disk['venv_pip'])}")
+        print(f"  (u) uv venv + uv pip                {mb(disk['uv_beyond_cache'])} beyond cache")
+        print(
+            f"  (f) CLI over a bare base            "
+            f"{mb(disk['cli_over_bare_base_beyond_cache'])} beyond the cache"
+        )
         print(
             f"  (b) standalone env                  {mb(disk['standalone_beyond_cache'])} "
             f"beyond the cache (apparent {mb(disk['standalone_apparent'])})"
@@ -285,9 +330,14 @@ def main() -> None:
             f"  extended env adds < 5 MB beyond the cache: (c) "
             f"{mb(disk['extending_beyond_cache'])}  {small}"
         )
+        print(f"  CLI no slower than uv when the base lacks them: (f) {f:.3f} s vs (u) {u:.3f} s"
+              f"  {f <= u}")  # fmt: skip
+        print(f"  CLI >= 2x faster than uv when the base has them: {u / e:.1f}x  {u / e >= 2}")
+        lean = disk["cli_over_bare_base_beyond_cache"] <= disk["uv_beyond_cache"]
+        print(f"  no more disk beyond the cache than uv: {lean}")
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
-        met = d < 0.2 and a / d >= 20 and small
+        met = d < 0.2 and a / d >= 20 and small and f <= u and u / e >= 2 and lean
     finally:
         if args.keep:
             print(f"\nkept {work}")
