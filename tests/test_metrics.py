@@ -146,6 +146,8 @@ def test_a_real_scheduler_reports_starts_preemption_resume_and_finishes(tmp_path
         alice = Chains(svc.url, svc.tokens["alice"], work)
         low = alice.submit("low", 80, "NORMAL")
         alice.wait(low, "running")
+        gpu = alice.http.get(f"/chains/{low}/ranks/0").json()["gpu"]  # simulated GPUs
+        assert gpu["available"] is False and gpu["reason"].startswith("no GPU data"), gpu
         m = scrape(svc.url, admin)
         assert value(m, "hai_chains", state="running", priority="NORMAL") == 1
         assert value(m, "hai_chain_starts_total", kind="first") == 1
@@ -192,7 +194,7 @@ def test_a_real_scheduler_reports_starts_preemption_resume_and_finishes(tmp_path
         declared = types(text)
         for series, kind in documented_series().items():
             assert declared.get(series) == kind, f"docs/usage.md: {series} ({kind})"
-        samples = {name for name, _ in m}
+        samples = {name for name, _ in m} | set(declared)  # a family may have no sample yet
         for series in dashboard_metrics():
             assert series in samples, f"the dashboard queries {series}, the scrape lacks it"
 

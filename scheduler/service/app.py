@@ -153,7 +153,9 @@ class SchedulerApp(Application):
         self.session_factory = open_database(self.db_url)
         self.backend = self.backend_class(parent=self, data_dir=self.data_dir)
         self.devservers = DevServerManager(parent=self)
-        self.metrics = SchedulerMetrics(parent=self, session_factory=self.session_factory)
+        self.metrics = SchedulerMetrics(
+            parent=self, session_factory=self.session_factory, backend=self.backend
+        )
         self.inventory_lock = threading.Lock()
         self.loop = SchedulerLoop(parent=self, app=self)
         self.loop.sync_nodes()

@@ -4,7 +4,8 @@
 one process, as in the tests) holding
 
 * the state of the platform, read from the database at scrape time
-  (:class:`~scheduler.service.metrics_state.StateCollector`);
+  (:class:`~scheduler.service.metrics_state.StateCollector`), and each running rank's
+  GPU utilisation (:class:`~scheduler.service.metrics_gpu.RankGpuCollector`);
 * what only the running process sees: the duration of each scheduling cycle, the
   preemptions the policy decided, the API's request latency per route;
 * the process itself (CPU, memory, file descriptors, Python's garbage collector).
@@ -34,6 +35,7 @@ from traitlets import Bool
 from traitlets.config import LoggingConfigurable
 
 from scheduler.policy import Decision
+from scheduler.service.metrics_gpu import RankGpuCollector
 from scheduler.service.metrics_state import StateCollector
 
 CYCLE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -54,12 +56,15 @@ class SchedulerMetrics(LoggingConfigurable):
     ).tag(config=True)
 
     session_factory = AnyTrait(help="Where the state series are read from at scrape time.")
+    backend = AnyTrait(None, allow_none=True, help="The backend: per-rank GPU samples.")
 
     def __init__(self, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.clock = clock
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(StateCollector(self.session_factory, clock))
+        if self.backend is not None:
+            self.registry.register(RankGpuCollector(self.session_factory, self.backend, clock))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)

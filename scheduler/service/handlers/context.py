@@ -35,7 +35,7 @@ class ApiContext:
         self.engine = app.session_factory.kw["bind"]
         self.authenticator = app.authenticator
         self.metrics = getattr(app, "metrics", None) or SchedulerMetrics(
-            session_factory=app.session_factory
+            session_factory=app.session_factory, backend=app.backend
         )
         self.readers = ThreadPoolExecutor(read_threads, thread_name_prefix="hai-api-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="hai-api-write")
