@@ -62,6 +62,12 @@ class Backend(LoggingConfigurable):
         """Timestamped output lines of a rank from ``offset``."""
         raise NotImplementedError
 
+    def gpu_usage(self, key: RankKey) -> dict[str, Any]:
+        """A rank's GPU utilisation: ``available``, ``reason`` (why not) and ``samples``
+        (``{"time": epoch, "gpus": {id: {"utilization": 0-1, "memory_used_bytes": n}}}``,
+        oldest first). This default has none."""
+        return {"available": False, "reason": "no GPU data from this backend", "samples": []}
+
     def wake_channel(self) -> socket.socket | None:
         """A socket that becomes readable when a rank changed (e.g. exited), so the loop can
         react at once instead of at its next tick; None if the backend has none."""

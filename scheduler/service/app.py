@@ -27,6 +27,7 @@ from scheduler.model import accounts
 from scheduler.model.db import open_database
 from scheduler.service.devservers import DevServerManager
 from scheduler.service.loop import SchedulerLoop
+from scheduler.service.metrics import SchedulerMetrics
 
 
 class SchedulerApp(Application):
@@ -144,6 +145,7 @@ class SchedulerApp(Application):
     session_factory: sessionmaker[Session]
     backend: Backend
     devservers: DevServerManager
+    metrics: SchedulerMetrics
     inventory_lock: threading.Lock
     loop: SchedulerLoop
     authenticator: Any
@@ -166,6 +168,9 @@ class SchedulerApp(Application):
         self.session_factory = open_database(self.db_url)
         self.backend = self.backend_class(parent=self, data_dir=self.data_dir)
         self.devservers = DevServerManager(parent=self)
+        self.metrics = SchedulerMetrics(
+            parent=self, session_factory=self.session_factory, backend=self.backend
+        )
         self.inventory_lock = threading.Lock()
         self.loop = SchedulerLoop(parent=self, app=self)
         self.loop.sync_nodes()

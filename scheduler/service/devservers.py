@@ -23,6 +23,18 @@ from scheduler.model.orm import DevServer, JobRank, Node, NodeGroup
 from scheduler.policy import SPOT_PRIORITY, RunningChain
 
 PROFILES = ("mig-gpu", "spot")
+#: what :func:`devserver_state` answers
+DEVSERVER_STATES = ("active", "expired", "reclaiming")
+
+
+def devserver_state(ds: DevServer, now: dt.datetime) -> str:
+    """``reclaiming`` (a chain needs its spot node), ``expired`` (its lease ran out) or
+    ``active``."""
+    if ds.reclaim_requested_at is not None:
+        return "reclaiming"
+    if ds.lease_expires_at is not None and ds.lease_expires_at <= now:
+        return "expired"
+    return "active"
 
 
 class NoCapacity(RuntimeError):

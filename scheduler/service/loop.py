@@ -119,7 +119,7 @@ class SchedulerLoop(LoggingConfigurable):
                 if time.monotonic() - synced > self.app.node_sync_seconds:
                     synced = time.monotonic()
                     await asyncio.to_thread(self.sync_nodes)
-                await asyncio.to_thread(self.cycle)
+                await self.app.metrics.observe_cycle(asyncio.to_thread(self.cycle))
             except Exception:
                 self.log.exception("scheduling cycle failed; retrying next tick")
                 self.forget()

@@ -26,6 +26,7 @@ from scheduler.service.handlers.devservers import (
     RenewHandler,
 )
 from scheduler.service.handlers.logs import LogsHandler
+from scheduler.service.handlers.metrics import MetricsHandler
 from scheduler.service.handlers.nodes import NodesHandler, OverviewHandler
 from scheduler.service.handlers.openapi import OpenAPIHandler
 from scheduler.service.handlers.tokens import TokenHandler, TokensHandler
@@ -65,6 +66,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
         "/quotas/{kind}/{subject}/{resource}",
     ),
     (r"/overview", OverviewHandler, "/overview"),
+    (r"/metrics", MetricsHandler, "/metrics"),
     (r"/devservers", DevServersHandler, "/devservers"),
     (rf"/devservers/{_USER}", DevServerHandler, "/devservers/{user}"),
     (rf"/devservers/{_USER}/renew", RenewHandler, "/devservers/{user}/renew"),
@@ -92,17 +94,34 @@ def api_root(base_url: str) -> str:
     return f"{base_url}{API_PREFIX}"
 
 
+class ApiApplication(tornado.web.Application):
+    """Tornado's Application, timing every answered request into the metrics by route."""
+
+    def log_request(self, handler: tornado.web.RequestHandler) -> None:
+        super().log_request(handler)
+        self.settings["hai_ctx"].metrics.observe_request(
+            getattr(handler, "route", ""),
+            handler.request.method or "",
+            handler.get_status(),
+            handler.request.request_time(),
+        )
+
+
 def make_web_app(app: Any, **settings: Any) -> tornado.web.Application:
     """The tornado Application serving the API of ``app`` (a SchedulerApp or a stand-in).
 
     ``app`` provides ``session_factory``, ``authenticator``, ``backend``, ``loop`` (with
-    ``wake()``), ``base_url``, ``default_quota`` and ``log``.
+    ``wake()``), ``base_url``, ``default_quota`` and ``log``; ``metrics`` if it has them
+    (a stand-in without gets its own).
     """
     ctx = ApiContext(app)
     root = api_root(app.base_url)
-    handlers = [(root + pattern + "$", handler, {"ctx": ctx}) for pattern, handler, _ in ROUTES]
+    handlers = [
+        (root + pattern + "$", handler, {"ctx": ctx, "route": path})
+        for pattern, handler, path in ROUTES
+    ]
     handlers.append((root + r"/.*", NotFoundHandler, {"ctx": ctx}))
-    return tornado.web.Application(
+    return ApiApplication(
         handlers,
         default_handler_class=NotFoundHandler,
         default_handler_args={"ctx": ctx},

@@ -51,6 +51,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "http://%s-scheduler.%s.svc:8910" (include "hai.fullname" .) .Release.Namespace -}}
 {{- end -}}
 
+{{/* Where the scheduler serves its Prometheus metrics (under JUPYTERHUB_SERVICE_PREFIX). */}}
+{{- define "hai.metricsPath" -}}
+/services/hai-scheduler/api/v1/metrics
+{{- end -}}
+
 {{- define "hai.pullSecrets" -}}
 {{- with .Values.images.pullSecrets }}
 imagePullSecrets:

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from traitlets import Integer, List, Unicode, default
+from traitlets import Float, Integer, List, Unicode, default
 
 from scheduler.backends.base import (
     Backend,
@@ -35,6 +35,7 @@ from scheduler.backends.base import (
 from scheduler.backends.local import control
 from scheduler.backends.local.accounts import Account, SystemAccounts
 from scheduler.backends.local.gpus import discover_gpus
+from scheduler.backends.local.gpustats import read_usage
 from scheduler.backends.local.logfiles import read_log
 from scheduler.backends.local.proctree import RankTree, mechanism
 from scheduler.backends.types import rank_argv
@@ -61,6 +62,10 @@ class LocalBackend(Backend):
     max_line_bytes = Integer(16384, help="Longer output lines are truncated.").tag(config=True)
     log_segment_bytes = Integer(8 << 20, help="A rank's log rotates at this size.").tag(config=True)
     log_keep_segments = Integer(4, help="Rotated segments kept per rank.").tag(config=True)
+    gpu_sample_seconds = Float(
+        5.0, help="How often a rank's supervisor samples its GPUs' utilisation (NVML)."
+    ).tag(config=True)
+    gpu_samples_kept = Integer(60, help="GPU samples kept per rank (the newest).").tag(config=True)
 
     jupyter_group = Unicode("jupyter", help="Group of the default dev-container node.").tag(
         config=True
@@ -178,6 +183,9 @@ class LocalBackend(Backend):
                 "segment_bytes": self.log_segment_bytes,
                 "keep_segments": self.log_keep_segments,
                 "wake": self.wake_address.hex(),
+                "gpu_ids": list(gpu_ids),
+                "gpu_sample_seconds": self.gpu_sample_seconds,
+                "gpu_samples_kept": self.gpu_samples_kept,
             },
         )
         pid = self._launch(cdir)
@@ -347,6 +355,10 @@ class LocalBackend(Backend):
 
     def read_log(self, key: RankKey, offset: int = 0, max_bytes: int = 1 << 20) -> LogChunk:
         return read_log(self.log_dir(key), offset, max_bytes)
+
+    def gpu_usage(self, key: RankKey) -> dict[str, Any]:
+        """What the rank's supervisor sampled of its GPUs (:mod:`.gpustats`)."""
+        return read_usage(self.control_dir(key))
 
 
 # what a rank may store with set_whole_life_state(): the chains' INTEGER column on both

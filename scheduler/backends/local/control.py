@@ -9,6 +9,7 @@ belongs to the service (mode 0700) and holds what the scheduler trusts::
     runner.json        the supervisor's pid and process start time
     child.pid          the user process's pid (= its process group id)
     exit.json          the outcome, written once the user process ended
+    gpu.json           the rank's GPU utilisation samples (:mod:`.gpustats`)
 
 The **task** folder, ``<data_dir>/tasks/<chain>/<job seq>/<rank>/`` (``$HAI_CONTROL_DIR``
 in the rank), belongs to the rank's owner (mode 0700) and holds what the rank says::

@@ -4,7 +4,8 @@ It runs the user's command as the rank owner's account (uid, gid, supplementary 
 the supervisor itself keeps the service's identity, as slurmstepd does), in a session, a
 process group and, where possible, a cgroup of its own (:mod:`.proctree`); it stores every
 output line with a timestamp (:mod:`.logfiles`), writes the exit status to the private
-control folder (:mod:`.control`), and ends whatever the command left running. The
+control folder (:mod:`.control`), samples its GPUs' utilisation where NVML exists
+(:mod:`.gpustats`), and ends whatever the command left running. The
 scheduler starts it in a new session, so killing the scheduler (even with SIGKILL) leaves
 the rank running; a restarted scheduler adopts it.
 
@@ -22,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scheduler.backends.local import control
+from scheduler.backends.local import control, gpustats
 from scheduler.backends.local.logfiles import LogWriter
 from scheduler.backends.local.proctree import RankTree
 
@@ -67,7 +68,9 @@ def run(control_dir: Path) -> int:
     (control_dir / control.CHILD_PID).write_text(str(proc.pid))
     control.create_user_flag(Path(spec["task_dir"]), control.RANK_PID, str(proc.pid).encode())
     fd = proc.stdout.fileno()
+    gpus = gpustats.sampler_for(spec, control_dir)  # NVML, every few seconds
     while True:
+        gpus.tick()
         ready, _, _ = select.select([fd], [], [], 0.5)
         if ready:
             data = os.read(fd, 65536)
@@ -80,6 +83,7 @@ def run(control_dir: Path) -> int:
             if not ready:
                 break
     returncode = proc.wait()
+    gpus.close()
     RankTree(spec["tree"], pgid=proc.pid).kill_all()  # nothing outlives the rank
     writer.close()
     code = _signal_exit_code(returncode)

@@ -81,9 +81,11 @@ class BaseHandler(RequestHandler):
     auth_required = True
     ctx: ApiContext
     identity: Identity
+    route = ""  # the OpenAPI path this handler answers (the metrics' route label)
 
-    def initialize(self, ctx: ApiContext) -> None:
+    def initialize(self, ctx: ApiContext, route: str = "") -> None:
         self.ctx = ctx
+        self.route = route
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")

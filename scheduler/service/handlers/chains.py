@@ -1,15 +1,16 @@
 """Chain endpoints: submit, list, get, describe, stop, suspend/resume (admin), priority,
-and one rank's details (for ``hai-cli ssh`` / ``prof``).
+and one rank's details (for ``hai-cli ssh`` / ``prof``), with its GPU utilisation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from scheduler.backends.base import RankKey
 from scheduler.model.enums import ChainState, Priority
 from scheduler.model.orm import Chain, utcnow
 from scheduler.model.spec import SpecError, TaskSpec, submitted_spec
-from scheduler.service import envs, queries
+from scheduler.service import envs, queries, rank_gpu
 from scheduler.service.handlers import intents
 from scheduler.service.handlers.base import (
     ApiError,
@@ -59,7 +60,8 @@ class ChainBase(BaseHandler):
 
     async def send_chain(self, ref: str, status: int = 200) -> None:
         chain, owner = await self.find(ref, jobs=True)
-        self.send(queries.chain_json(chain, owner, jobs=True), status)
+        out = queries.chain_json(chain, owner, jobs=True)
+        self.send(await self.ctx.in_thread(rank_gpu.add_latest, self.ctx.app.backend, out), status)
 
 
 class ChainsHandler(ChainBase):
@@ -211,6 +213,10 @@ class RankHandler(ChainBase):
         job = chain.current_job
         row = job.ranks[r] if job is not None and r < len(job.ranks) else None
         env = rank_variables(chain, job, r, row)
+        usage = rank_gpu.NOT_STARTED
+        if row is not None:
+            key = RankKey(chain.id, job.seq, r)
+            usage = await self.ctx.in_thread(self.ctx.app.backend.gpu_usage, key)
         self.send(
             {
                 "chain_id": chain.id,
@@ -224,5 +230,6 @@ class RankHandler(ChainBase):
                 "haienv": chain.haienv,
                 "environment": env,
                 "chain_state": chain.state,
+                "gpu": rank_gpu.full_view(usage),
             }
         )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from scheduler.service.metrics import SchedulerMetrics
 from scheduler.service.queries import Catalog, load_catalog
 
 T = TypeVar("T")
@@ -33,6 +34,9 @@ class ApiContext:
         self.sessions = app.session_factory
         self.engine = app.session_factory.kw["bind"]
         self.authenticator = app.authenticator
+        self.metrics = getattr(app, "metrics", None) or SchedulerMetrics(
+            session_factory=app.session_factory, backend=app.backend
+        )
         self.readers = ThreadPoolExecutor(read_threads, thread_name_prefix="hai-api-read")
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="hai-api-write")
         self.catalog_seconds = catalog_seconds

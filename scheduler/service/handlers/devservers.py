@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.model.orm import NAME_MAX, DevServer, utcnow
-from scheduler.service.devservers import NoCapacity
+from scheduler.service.devservers import NoCapacity, devserver_state
 from scheduler.service.handlers.base import ApiError, BaseHandler
 
 _FIELDS = ("user", "server", "profile")
@@ -27,12 +27,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def devserver_json(ds: DevServer, now: dt.datetime) -> dict[str, Any]:
     left = (ds.lease_expires_at - now).total_seconds() if ds.lease_expires_at else None
-    if ds.reclaim_requested_at is not None:
-        state = "reclaiming"
-    elif left is not None and left <= 0:
-        state = "expired"
-    else:
-        state = "active"
+    state = devserver_state(ds, now)
     return {
         "user": ds.user_name,
         "server": ds.server_name,

@@ -46,6 +46,16 @@ _PRIORITY = {"type": "string", "enum": [p.name for p in Priority]}
 _STATE = {"type": "string", "enum": [s.value for s in ChainState]}
 # what chains.states_param accepts: states separated by commas, nothing else
 _STATES_LIST = "^({0})(,({0}))*$".format("|".join(s.value for s in ChainState))
+# one GPU in one sample of a rank's GPU utilisation (scheduler.service.rank_gpu)
+_GPU_SAMPLE = {
+    "type": "object",
+    "properties": {
+        "utilization": {"type": "number", "minimum": 0, "maximum": 1},
+        "memory_used_bytes": {"type": "integer"},
+        "memory_total_bytes": {"type": "integer"},
+        "error": {"type": "string"},
+    },
+}
 # a query text parameter: what handlers.base.text_param accepts
 _TEXT = {"type": "string", "maxLength": 256, "pattern": "^[^\\x00]*$"}
 
@@ -98,6 +108,29 @@ SCHEMAS: dict[str, Any] = {
             "reason": {"type": "string"},
             "started_at": _TIME,
             "ended_at": _TIME,
+            "gpu": _ref("RankGpu"),  # the newest sample, on active ranks of the current job
+        },
+    },
+    "RankGpu": {
+        "type": "object",
+        "description": "GPU utilisation sampled by the rank's supervisor (NVML); "
+        "available false with the reason where there is no data",
+        "properties": {
+            "available": {"type": "boolean"},
+            "reason": {"type": "string"},
+            "interval_seconds": {"type": "number", "nullable": True},
+            "time": {"type": "string", "nullable": True},
+            "gpus": {"type": "object", "nullable": True, "additionalProperties": _GPU_SAMPLE},
+            "samples": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "time": {"type": "string"},
+                        "gpus": {"type": "object", "additionalProperties": _GPU_SAMPLE},
+                    },
+                },
+            },
         },
     },
     "Job": {
@@ -252,6 +285,7 @@ SCHEMAS: dict[str, Any] = {
             "haienv": {"type": "string", "nullable": True},
             "environment": {"type": "object", "additionalProperties": {"type": "string"}},
             "chain_state": _STATE,
+            "gpu": _ref("RankGpu"),
         },
     },
     "NodeGroup": {
