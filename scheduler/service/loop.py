@@ -207,7 +207,9 @@ class SchedulerLoop(LoggingConfigurable):
                 s.commit()
             self._launch(s, started, now)
             s.commit()
-        return decision if decision is not None else self._last_decision
+        if decision is None:  # nothing new: nothing to start or suspend, the same reasons
+            return Decision(waiting=self._last_decision.waiting)
+        return decision
 
     def _sync_inputs(self, s: Session, noted: set[int], catalog_noted: bool, now: float) -> None:
         """Bring the catalog and the queue in step: what writers noted, a periodic re-read
