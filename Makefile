@@ -13,15 +13,27 @@ LABEXT := hai_labextension/labextension/package.json
 LABEXT_SRC := $(wildcard src/*.ts style/*.css style/*.js) tsconfig.json package.json
 LABEXT_VENV := $(VENV)/share/jupyter/labextensions/hai-hub/package.json
 CHROMIUM := /usr/bin/chromium
+# the exact versions `make install` and docker/Dockerfile install (pyproject.toml has ranges)
+CONSTRAINTS := constraints.txt
+UV_COMPILE := pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	--overrides overrides.txt --custom-compile-command "make constraints"
 
-.PHONY: up scheduler test lint install clean
+.PHONY: up scheduler test lint install clean constraints
 
+# everything, every extra (pyproject.toml), at the versions of constraints.txt
 # (the lab extension is built first, so the package's build hook has nothing to do)
-$(STAMP): pyproject.toml overrides.txt | $(LABEXT)
+$(STAMP): pyproject.toml overrides.txt $(CONSTRAINTS) | $(LABEXT)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q --python $(BIN)/python --overrides overrides.txt -e '.[test]'
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) uv
+	$(BIN)/uv pip install -q --python $(BIN)/python --overrides overrides.txt \
+		-c $(CONSTRAINTS) -e '.[all,test]'
 	touch $(STAMP)
+
+# Re-resolve constraints.txt after a change to pyproject.toml's requirements (kept pins stay;
+# `make constraints UPGRADE=--upgrade` moves everything to the newest versions in range).
+constraints:
+	$(BIN)/uv $(UV_COMPILE) $(UPGRADE) -o $(CONSTRAINTS)
 
 # configurable-http-proxy (JupyterHub's proxy) and the lab extension's build tools and
 # playwright-core (browser test) from the npm registry; Playwright downloads no browser
