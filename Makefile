@@ -35,10 +35,12 @@ $(STAMP): pyproject.toml overrides.txt $(CONSTRAINTS) | $(LABEXT)
 constraints:
 	$(BIN)/uv $(UV_COMPILE) $(UPGRADE) -o $(CONSTRAINTS)
 
-# configurable-http-proxy (JupyterHub's proxy) and the lab extension's build tools and
-# playwright-core (browser test) from the npm registry; Playwright downloads no browser
+# configurable-http-proxy (JupyterHub's proxy), the lab extension's build and lint tools and
+# playwright-core (browser test) from the npm registry, exactly as package-lock.json says
+# (`npm ci` never rewrites it; the lock holds every platform's optional packages);
+# Playwright downloads no browser. After changing package.json: npm install, commit the lock.
 $(NODE_STAMP): package.json package-lock.json
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
 $(LABEXT): $(NODE_STAMP) $(LABEXT_SRC)
@@ -66,9 +68,11 @@ up: install
 scheduler: install
 	$(BIN)/hai-scheduler up
 
+# Python: ruff; the lab extension's TypeScript: prettier and eslint (eslint.config.mjs)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	npm run --silent lint:check
 
 test: install lint $(CHROMIUM)
 	$(BIN)/python -m pytest

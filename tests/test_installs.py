@@ -262,3 +262,41 @@ def test_scheduler_extra_makes_hai_scheduler_start(tmp_path):
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, proc.stderr
+
+
+# -- npm: package-lock.json is whole, so `npm ci` (make install) works on any platform ------
+
+
+def _resolve(packages: dict, frm: str, name: str) -> str | None:
+    """Node's lookup: <frm>/node_modules/<name>, then each enclosing node_modules."""
+    base = frm
+    while True:
+        cand = f"{base}/node_modules/{name}" if base else f"node_modules/{name}"
+        if cand in packages:
+            return cand
+        if not base:
+            return None
+        cut = base.rfind("/node_modules/")
+        base = base[:cut] if cut >= 0 else ""
+
+
+def test_package_lock_is_whole():
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    manifest = json.loads((REPO / "package.json").read_text())
+    packages = lock["packages"]
+    root = packages[""]
+    for kind in ("dependencies", "devDependencies"):
+        assert root.get(kind, {}) == manifest.get(kind, {}), f"lock is stale ({kind})"
+    missing = []
+    for path, meta in packages.items():
+        optional_peers = meta.get("peerDependenciesMeta", {})
+        for kind in ("dependencies", "optionalDependencies", "peerDependencies"):
+            for dep in meta.get(kind, {}):
+                if kind == "peerDependencies" and optional_peers.get(dep, {}).get("optional"):
+                    continue
+                if _resolve(packages, path, dep) is None:
+                    missing.append(f"{path or '(root)'} → {dep} ({kind})")
+    assert not missing, "run npm install and commit package-lock.json:\n" + "\n".join(missing)
+    # every platform's optional native package is there, not only this machine's
+    rspack = [p for p in packages if p.startswith("node_modules/@rspack/binding-")]
+    assert any("darwin" in p for p in rspack) and any("win32" in p for p in rspack), rspack
