@@ -13,20 +13,34 @@ LABEXT := hai_labextension/labextension/package.json
 LABEXT_SRC := $(wildcard src/*.ts style/*.css style/*.js) tsconfig.json package.json
 LABEXT_VENV := $(VENV)/share/jupyter/labextensions/hai-hub/package.json
 CHROMIUM := /usr/bin/chromium
+# the exact versions `make install` and docker/Dockerfile install (pyproject.toml has ranges)
+CONSTRAINTS := constraints.txt
+UV_COMPILE := pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	--overrides overrides.txt --custom-compile-command "make constraints"
 
-.PHONY: up scheduler test lint install clean
+.PHONY: up scheduler test lint install clean constraints
 
+# everything, every extra (pyproject.toml), at the versions of constraints.txt
 # (the lab extension is built first, so the package's build hook has nothing to do)
-$(STAMP): pyproject.toml overrides.txt | $(LABEXT)
+$(STAMP): pyproject.toml overrides.txt $(CONSTRAINTS) | $(LABEXT)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q --python $(BIN)/python --overrides overrides.txt -e '.[test]'
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) uv
+	$(BIN)/uv pip install -q --python $(BIN)/python --overrides overrides.txt \
+		-c $(CONSTRAINTS) -e '.[all,test]'
 	touch $(STAMP)
 
-# configurable-http-proxy (JupyterHub's proxy) and the lab extension's build tools and
-# playwright-core (browser test) from the npm registry; Playwright downloads no browser
+# Re-resolve constraints.txt after a change to pyproject.toml's requirements (kept pins stay;
+# `make constraints UPGRADE=--upgrade` moves everything to the newest versions in range).
+constraints:
+	$(BIN)/uv $(UV_COMPILE) $(UPGRADE) -o $(CONSTRAINTS)
+
+# configurable-http-proxy (JupyterHub's proxy), the lab extension's build and lint tools and
+# playwright-core (browser test) from the npm registry, exactly as package-lock.json says
+# (`npm ci` never rewrites it; the lock holds every platform's optional packages);
+# Playwright downloads no browser. After changing package.json: npm install, commit the lock.
 $(NODE_STAMP): package.json package-lock.json
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
 $(LABEXT): $(NODE_STAMP) $(LABEXT_SRC)
@@ -54,9 +68,11 @@ up: install
 scheduler: install
 	$(BIN)/hai-scheduler up
 
+# Python: ruff; the lab extension's TypeScript: prettier and eslint (eslint.config.mjs)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	npm run --silent lint:check
 
 test: install lint $(CHROMIUM)
 	$(BIN)/python -m pytest

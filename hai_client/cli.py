@@ -751,10 +751,10 @@ def prof(ref: str, rank: int, native: bool) -> None:
         pid = int((Path(detail["control_dir"]) / "rank.pid").read_text().strip())
     except (OSError, ValueError):
         raise HaiError(f"rank {rank} has no process id recorded yet") from None
-    beside = Path(sys.executable).with_name("py-spy")  # installed with hai-hub
+    beside = Path(sys.executable).with_name("py-spy")  # installed with hai-hub[prof]
     spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
-        raise HaiError("py-spy is not installed here (pip install py-spy)")
+        raise HaiError("py-spy is not installed here: pip install 'hai-hub[prof]'")
     argv = [spy, "dump", "--pid", str(pid)] + (["--native"] if native else [])
     code = subprocess.call(argv)
     if code:

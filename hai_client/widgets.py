@@ -16,7 +16,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import ipywidgets as widgets
+try:
+    import ipywidgets as widgets
+except ModuleNotFoundError as exc:  # the core install has no Jupyter
+    from hai_client.extras import extra_for, install_hint
+
+    if extra_for(exc) is None:
+        raise
+    raise ModuleNotFoundError(
+        f"hai_client.widgets needs ipywidgets: {install_hint('lab')}", name=exc.name
+    ) from None
 
 from hai_client import render
 from hai_client.client import Chain, HaiClient

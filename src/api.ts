@@ -124,7 +124,10 @@ export function haiUrl(path: string): string {
 }
 
 /** One JSON request to `/hai/<path>`; HaiApiError with the server's message on failure. */
-export async function requestAPI<T>(path: string, init: RequestInit = {}): Promise<T> {
+export async function requestAPI<T>(
+  path: string,
+  init: RequestInit = {}
+): Promise<T> {
   const settings = ServerConnection.makeSettings();
   let response: Response;
   try {
@@ -141,8 +144,13 @@ export async function requestAPI<T>(path: string, init: RequestInit = {}): Promi
   }
   if (!response.ok) {
     const message =
-      (data && (data.error || data.message)) || `HTTP ${response.status} from /hai/${path}`;
-    throw new HaiApiError(message, response.status, (data && data.field) || null);
+      (data && (data.error || data.message)) ||
+      `HTTP ${response.status} from /hai/${path}`;
+    throw new HaiApiError(
+      message,
+      response.status,
+      (data && data.field) || null
+    );
   }
   return data as T;
 }
@@ -151,7 +159,11 @@ export function postAPI<T>(path: string, body: unknown = {}): Promise<T> {
   return requestAPI<T>(path, { method: 'POST', body: JSON.stringify(body) });
 }
 
-export type EventHandler = (event: string, data: any, id: string | null) => void;
+export type EventHandler = (
+  event: string,
+  data: any,
+  id: string | null
+) => void;
 
 /**
  * A server-sent event stream read with fetch. Reconnects after a pause when the stream
@@ -162,7 +174,10 @@ export class EventStream {
   constructor(
     private readonly urlFor: () => string,
     private readonly onEvent: EventHandler,
-    private readonly onState: (connected: boolean, error?: string) => void = () => {}
+    private readonly onState: (
+      connected: boolean,
+      error?: string
+    ) => void = () => {}
   ) {}
 
   start(): void {
@@ -192,7 +207,10 @@ export class EventStream {
         if (!this._running) {
           break;
         }
-        this.onState(false, error instanceof HaiApiError ? error.message : String(error));
+        this.onState(
+          false,
+          error instanceof HaiApiError ? error.message : String(error)
+        );
         if (error instanceof HaiApiError && error.status === 403) {
           delay = 30000; // logged out: do not hammer the server
         }

@@ -26,7 +26,10 @@ export function duration(seconds: number): string {
 }
 
 /** "12s ago", "3m ago", "yesterday"-free: the age of an ISO time stamp. */
-export function age(value: string | null | undefined, now: Date = new Date()): string {
+export function age(
+  value: string | null | undefined,
+  now: Date = new Date()
+): string {
   const date = parseTime(value);
   if (!date) {
     return '';

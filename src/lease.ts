@@ -16,7 +16,11 @@ export class LeaseStatus extends Widget {
     super();
     this.addClass('hai-LeaseStatus');
     this._text = h('span', { class: 'hai-LeaseStatus-text' });
-    this._renew = h('button', { type: 'button', class: 'hai-LinkButton hai-LeaseStatus-renew' }, 'Renew');
+    this._renew = h(
+      'button',
+      { type: 'button', class: 'hai-LinkButton hai-LeaseStatus-renew' },
+      'Renew'
+    );
     this._renew.addEventListener('click', () => void this.renew());
     this.node.append(this._text, this._renew);
     model.leaseChanged.connect(this._onLease, this);
@@ -42,7 +46,9 @@ export class LeaseStatus extends Widget {
         { autoClose: 4000 }
       );
     } catch (error: any) {
-      Notification.error(`Could not renew the lease: ${error.message}`, { autoClose: 8000 });
+      Notification.error(`Could not renew the lease: ${error.message}`, {
+        autoClose: 8000
+      });
     } finally {
       this._renew.disabled = false;
     }
@@ -51,11 +57,16 @@ export class LeaseStatus extends Widget {
   private _onLease(): void {
     this._receivedAt = Date.now();
     const lease = this.model.lease;
-    const reclaim = lease?.state === 'reclaiming' ? lease.reclaim_requested_at ?? 'now' : null;
+    const reclaim =
+      lease?.state === 'reclaiming'
+        ? (lease.reclaim_requested_at ?? 'now')
+        : null;
     if (reclaim && reclaim !== this._warnedFor) {
       this._warnedFor = reclaim;
       const deadline = parseTime(lease?.reclaim_deadline);
-      const when = deadline ? ` in ${duration((deadline.getTime() - Date.now()) / 1000)}` : ' soon';
+      const when = deadline
+        ? ` in ${duration((deadline.getTime() - Date.now()) / 1000)}`
+        : ' soon';
       Notification.warning(
         `This spot server will be reclaimed${when}: save your work now.` +
           (lease?.reclaim_reason ? ` (${lease.reclaim_reason})` : ''),
@@ -75,11 +86,15 @@ export class LeaseStatus extends Widget {
     const elapsed = (Date.now() - this._receivedAt) / 1000;
     let text: string;
     let title = `${lease.profile} on ${lease.node}`;
-    const renewable = lease.profile !== 'spot' && lease.lease_seconds_left !== null;
+    const renewable =
+      lease.profile !== 'spot' && lease.lease_seconds_left !== null;
     if (lease.state === 'reclaiming') {
       const deadline = parseTime(lease.reclaim_deadline);
       const left = deadline ? (deadline.getTime() - Date.now()) / 1000 : null;
-      text = left !== null ? `⚠ Spot reclaim in ${duration(left)}` : '⚠ Spot server being reclaimed';
+      text =
+        left !== null
+          ? `⚠ Spot reclaim in ${duration(left)}`
+          : '⚠ Spot server being reclaimed';
       title += ` · reclaimed: ${lease.reclaim_reason ?? 'the node is needed'} · save your work`;
       this.node.classList.add('hai-mod-danger');
     } else if (lease.lease_seconds_left !== null) {

@@ -23,13 +23,21 @@ export class LogViewer extends Widget {
   constructor(private target: ILogTarget) {
     super();
     this.addClass('hai-LogViewer');
-    this._rankSelect = h('select', { class: 'jp-mod-styled hai-LogViewer-rank', 'aria-label': 'Rank' });
+    this._rankSelect = h('select', {
+      class: 'jp-mod-styled hai-LogViewer-rank',
+      'aria-label': 'Rank'
+    });
     for (let r = 0; r < Math.max(1, target.ranks); r++) {
       this._rankSelect.append(h('option', { value: String(r) }, `rank ${r}`));
     }
     this._rankSelect.value = String(target.rank);
-    this._rankSelect.addEventListener('change', () => this.setRank(Number(this._rankSelect.value)));
-    this._followBox = h('input', { type: 'checkbox', class: 'hai-LogViewer-follow' });
+    this._rankSelect.addEventListener('change', () =>
+      this.setRank(Number(this._rankSelect.value))
+    );
+    this._followBox = h('input', {
+      type: 'checkbox',
+      class: 'hai-LogViewer-follow'
+    });
     this._followBox.checked = true;
     this._followBox.addEventListener('change', () => {
       if (this._followBox.checked) {
@@ -37,9 +45,15 @@ export class LogViewer extends Widget {
       }
     });
     this._state = h('span', { class: 'hai-LogViewer-state' }, 'connecting…');
-    this._body = h('div', { class: 'hai-LogViewer-body', role: 'log', 'aria-live': 'off' });
+    this._body = h('div', {
+      class: 'hai-LogViewer-body',
+      role: 'log',
+      'aria-live': 'off'
+    });
     this._body.addEventListener('scroll', () => {
-      const atEnd = this._body.scrollTop + this._body.clientHeight >= this._body.scrollHeight - 4;
+      const atEnd =
+        this._body.scrollTop + this._body.clientHeight >=
+        this._body.scrollHeight - 4;
       if (!atEnd && this._followBox.checked && !this._autoScrolling) {
         this._followBox.checked = false;
       }
@@ -133,7 +147,11 @@ export class LogViewer extends Widget {
         h(
           'div',
           { class: `hai-LogLine${line.marker ? ' hai-mod-marker' : ''}` },
-          h('span', { class: 'hai-LogLine-time' }, line.time.replace('T', ' ').replace(/\.\d+Z?$|Z$/, '')),
+          h(
+            'span',
+            { class: 'hai-LogLine-time' },
+            line.time.replace('T', ' ').replace(/\.\d+Z?$|Z$/, '')
+          ),
           h('span', { class: 'hai-LogLine-text' }, line.text)
         )
       );

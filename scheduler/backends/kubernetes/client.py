@@ -186,10 +186,13 @@ class OfficialKubeApi:
         return self._json(self._call(self.core.patch_namespaced_pod, name, namespace, patch))
 
     def delete_pod(self, namespace: str, name: str, grace_period_seconds: int | None) -> None:
-        kwargs = {}
+        # The answer (the pod, or a Status) is not read: kubernetes 37's pydantic models
+        # refuse to deserialize a Status as the V1Pod the method declares, so it is not
+        # deserialized at all (_preload_content=False), which works with 36 and 37.
+        kwargs: dict[str, Any] = {"_preload_content": False}
         if grace_period_seconds is not None:
             kwargs["grace_period_seconds"] = grace_period_seconds
-        self._call(self.core.delete_namespaced_pod, name, namespace, **kwargs)
+        self._call(self.core.delete_namespaced_pod, name, namespace, **kwargs).read()
 
     def create_service(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._json(self._call(self.core.create_namespaced_service, namespace, body))
@@ -204,7 +207,10 @@ class OfficialKubeApi:
         return json.loads(resp.data).get("items") or []
 
     def delete_service(self, namespace: str, name: str) -> None:
-        self._call(self.core.delete_namespaced_service, name, namespace)
+        # not deserialized, as in delete_pod; read so the connection goes back to the pool
+        self._call(
+            self.core.delete_namespaced_service, name, namespace, _preload_content=False
+        ).read()
 
     def read_pod_log(
         self, namespace: str, name: str, container: str, limit_bytes: int | None
