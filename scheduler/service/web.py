@@ -29,6 +29,7 @@ from scheduler.service.handlers.logs import LogsHandler
 from scheduler.service.handlers.nodes import NodesHandler, OverviewHandler
 from scheduler.service.handlers.openapi import OpenAPIHandler
 from scheduler.service.handlers.tokens import TokenHandler, TokensHandler
+from scheduler.service.handlers.usage import UsageHandler
 from scheduler.service.handlers.users import UserAccountHandler, UserHandler, UsersHandler
 from scheduler.service.handlers.whoami import InfoHandler, WhoamiHandler
 
@@ -65,6 +66,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
         "/quotas/{kind}/{subject}/{resource}",
     ),
     (r"/overview", OverviewHandler, "/overview"),
+    (r"/usage", UsageHandler, "/usage"),
     (r"/devservers", DevServersHandler, "/devservers"),
     (rf"/devservers/{_USER}", DevServerHandler, "/devservers/{user}"),
     (rf"/devservers/{_USER}/renew", RenewHandler, "/devservers/{user}/renew"),
