@@ -230,6 +230,7 @@ def usage(as_json: bool, as_csv: bool, **filters: Any) -> None:
         render.usage_csv(data, sys.stdout)
     else:
         out().print(render.usage_table(data))
+        click.echo(render.usage_window(data))
 
 
 @cli.group()

@@ -180,19 +180,28 @@ def _num(hours: float) -> str:
 def usage_table(data: dict[str, Any]) -> Table:
     """One row per group of ``by``, then the total and the cluster's total."""
     by = data["by"]
-    scope = "everyone" if data.get("scope") == "all" else "you"
-    title = f"GPU-hours of {scope}, {data['since']} to {data['until']} (UTC)"
-    table = _table(*by, "gpu_hours", "node_hours", title=title)
+    table = _table(*by, "gpu_hours", "node_hours")
     for row in data["rows"]:
         table.add_row(
             *(_t(row.get(d)) for d in by), _t(_num(row["gpu_hours"])), _t(_num(row["node_hours"]))
         )
     for label, totals in (("total", data["total"]), ("cluster", data["cluster"])):
-        pad = [_t("")] * max(len(by) - 1, 0)
+        pad = [Text("")] * max(len(by) - 1, 0)
         table.add_row(
             Text(label), *pad, _t(_num(totals["gpu_hours"])), _t(_num(totals["node_hours"]))
         )
     return table
+
+
+def usage_window(data: dict[str, Any]) -> str:
+    """Whose hours, over which window (the line under the usage table)."""
+    scope = "everyone" if data.get("scope") == "all" else "you; cluster: everyone"
+    since, until = (_utc(data[k]) for k in ("since", "until"))
+    return f"GPU-hours of {scope}, {since} to {until} UTC"
+
+
+def _utc(value: str) -> str:
+    return dt.datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
 
 
 def usage_csv(data: dict[str, Any], stream: Any) -> None:
