@@ -29,7 +29,7 @@ from traitlets.config import LoggingConfigurable
 from scheduler.accounting import sources
 from scheduler.accounting.segments import Segment, hours
 from scheduler.model.orm import DevServer
-from scheduler.model.usage import UsageCursor, UsageFolded, UsageHour
+from scheduler.model.usage import UsageCursor, UsageDay, UsageFolded, UsageHour
 
 DEFAULT_MARGIN = dt.timedelta(hours=1)
 DEFAULT_BATCH = 20_000
@@ -72,21 +72,42 @@ def bucket_rows(segments: Iterable[Segment]) -> list[dict[str, Any]]:
     ]
 
 
-def add_segments(s: Session, segments: Iterable[Segment]) -> None:
-    """Add ``segments`` to the rollup (an upsert per hour bucket)."""
-    rows = bucket_rows(segments)
-    if not rows:
-        return
+def day_rows(hour_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The hour increments summed per UTC day (``day`` instead of ``hour``)."""
+    acc: dict[tuple, dict[str, Any]] = {}
+    for row in hour_rows:
+        day = row["hour"].replace(hour=0)
+        key = (day, *(row[c] for c in _KEY_COLUMNS[1:]))
+        cell = acc.get(key)
+        if cell is None:
+            cell = acc[key] = {**row, "gpu_us": 0, "node_us": 0}
+            del cell["hour"]
+            cell["day"] = day
+        cell["gpu_us"] += row["gpu_us"]
+        cell["node_us"] += row["node_us"]
+    return list(acc.values())
+
+
+def _upsert(s: Session, table: Any, time_column: str, rows: list[dict[str, Any]]) -> None:
     dialect = s.get_bind().dialect.name
-    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(UsageHour.__table__)
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
     stmt = ins.on_conflict_do_update(
-        index_elements=list(_KEY_COLUMNS),
+        index_elements=[time_column, *_KEY_COLUMNS[1:]],
         set_={
-            "gpu_us": UsageHour.__table__.c.gpu_us + ins.excluded.gpu_us,
-            "node_us": UsageHour.__table__.c.node_us + ins.excluded.node_us,
+            "gpu_us": table.c.gpu_us + ins.excluded.gpu_us,
+            "node_us": table.c.node_us + ins.excluded.node_us,
         },
     )
     s.execute(stmt, rows)
+
+
+def add_segments(s: Session, segments: Iterable[Segment]) -> None:
+    """Add ``segments`` to the rollups (an upsert per hour bucket and per day)."""
+    rows = bucket_rows(segments)
+    if not rows:
+        return
+    _upsert(s, UsageHour.__table__, "hour", rows)
+    _upsert(s, UsageDay.__table__, "day", day_rows(rows))
 
 
 def fold_ranks(

@@ -22,16 +22,16 @@ from scheduler.accounting import sources
 from scheduler.accounting.fold import DEFAULT_MARGIN, fold_ranks
 from scheduler.accounting.segments import HOUR_US, Segment, ceil_hour, clip, floor_hour, hours
 from scheduler.model.enums import Priority
-from scheduler.model.usage import NO_PRIORITY, UsageCursor, UsageHour
+from scheduler.model.usage import NO_PRIORITY, UsageCursor, UsageDay, UsageHour
 
 DIMENSIONS = ("user", "group", "node_group", "priority", "day", "profile", "kind")
-_COLUMNS = {
-    "user": UsageHour.user_name,
-    "group": UsageHour.user_group,
-    "node_group": UsageHour.node_group,
-    "priority": UsageHour.priority,
-    "profile": UsageHour.profile,
-    "kind": UsageHour.kind,
+_ATTRS = {
+    "user": "user_name",
+    "group": "user_group",
+    "node_group": "node_group",
+    "priority": "priority",
+    "profile": "profile",
+    "kind": "kind",
 }
 
 
@@ -53,31 +53,48 @@ def window(since: dt.datetime, until: dt.datetime, now: dt.datetime) -> tuple[dt
     return floor_hour(since), min(ceil_hour(until), now)
 
 
-def _where(q: Any, f: Filters) -> Any:
-    q = q.where(UsageHour.hour >= f.since, UsageHour.hour < ceil_hour(f.until))
-    for column, value in (
-        (UsageHour.user_name, f.user),
-        (UsageHour.user_group, f.group),
-        (UsageHour.node_group, f.node_group),
-        (UsageHour.priority, f.priority),
-        (UsageHour.kind, f.kind),
+def _parts(
+    since: dt.datetime, until: dt.datetime
+) -> list[tuple[Any, Any, dt.datetime, dt.datetime]]:
+    """(table, its time column, from, to): whole days from ``usage_days``, the hours
+    before the first and after the last midnight from ``usage_hours``."""
+    first = floor_hour(since).replace(hour=0)
+    first = first if first == since else first + dt.timedelta(days=1)
+    last = until.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = ceil_hour(until)
+    if first >= last:
+        return [(UsageHour, UsageHour.hour, since, end)]
+    parts = [(UsageDay, UsageDay.day, first, last)]
+    if since < first:
+        parts.append((UsageHour, UsageHour.hour, since, first))
+    if last < end:
+        parts.append((UsageHour, UsageHour.hour, last, end))
+    return parts
+
+
+def _filtered(q: Any, model: Any, f: Filters) -> Any:
+    for attr, value in (
+        ("user_name", f.user),
+        ("user_group", f.group),
+        ("node_group", f.node_group),
+        ("priority", f.priority),
+        ("kind", f.kind),
     ):
         if value is not None:
-            q = q.where(column == value)
+            q = q.where(getattr(model, attr) == value)
     return q
 
 
 def _rollup(s: Session, f: Filters, by: tuple[str, ...]) -> Iterable[tuple[tuple, int, int]]:
-    cols = [func.date(UsageHour.hour) if d == "day" else _COLUMNS[d] for d in by]
-    q = select(*cols, func.sum(UsageHour.gpu_us), func.sum(UsageHour.node_us))
-    q = _where(q, f).group_by(*cols) if cols else _where(q, f)
-    for row in s.execute(q):
-        if row[-2] is not None:
-            yield (
-                tuple(str(v) if d == "day" else v for d, v in zip(by, row, strict=False)),
-                int(row[-2]),
-                int(row[-1]),
-            )
+    for model, time_col, lo, hi in _parts(f.since, f.until):
+        cols = [func.date(time_col) if d == "day" else getattr(model, _ATTRS[d]) for d in by]
+        q = select(*cols, func.sum(model.gpu_us), func.sum(model.node_us))
+        q = _filtered(q.where(time_col >= lo, time_col < hi), model, f)
+        for row in s.execute(q.group_by(*cols) if cols else q):
+            if row[-2] is None:
+                continue
+            dims = tuple(str(v) if d == "day" else v for d, v in zip(by, row, strict=False))
+            yield dims, int(row[-2]), int(row[-1])
 
 
 def _matches(seg: Segment, f: Filters) -> bool:

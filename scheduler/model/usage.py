@@ -6,6 +6,8 @@ folded hours. :mod:`scheduler.accounting` owns what is written here and when.
 
 * ``usage_hours``: GPU- and node-microseconds per hour bucket and per (kind, user, user
   group, node group, priority, profile). Integers, so sums are exact.
+* ``usage_days``: the same per UTC day, written in the same transaction; a report reads
+  whole days here and only the partial days at its ends from ``usage_hours``.
 * ``usage_folded``: the ranks already folded into ``usage_hours`` (keyed by rank id, so a
   rank is folded once whatever restarts), pruned once they can no longer be candidates.
 * ``usage_cursor``: one row; the newest ``ended_at`` folded, and the row every fold and
@@ -39,6 +41,28 @@ class UsageHour(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     hour: Mapped[dt.datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(16))
+    user_name: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
+    user_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    node_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=NO_PRIORITY)
+    profile: Mapped[str] = mapped_column(String(32), default="")
+    gpu_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    node_us: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageDay(Base):
+    """The same sums per UTC day (``day`` is its midnight): a year is 365 rows per key."""
+
+    __tablename__ = "usage_days"
+    __table_args__ = (
+        UniqueConstraint(
+            "day", "kind", "user_name", "user_group", "node_group", "priority", "profile"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.datetime] = mapped_column()
     kind: Mapped[str] = mapped_column(String(16))
     user_name: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
     user_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")

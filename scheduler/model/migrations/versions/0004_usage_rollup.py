@@ -1,4 +1,4 @@
-"""usage accounting: hourly rollup, fold ledger and cursor; index on job_ranks.ended_at
+"""usage accounting: hourly and daily rollups, fold ledger and cursor; index on job_ranks.ended_at
 
 Revision ID: 0004
 Revises: 0003
@@ -39,6 +39,25 @@ def upgrade() -> None:
     with op.batch_alter_table("usage_hours", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_usage_hours_user_name"), ["user_name"], unique=False)
     op.create_table(
+        "usage_days",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("day", _TIME(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("user_name", sa.String(length=128), nullable=False),
+        sa.Column("user_group", sa.String(length=128), nullable=False),
+        sa.Column("node_group", sa.String(length=128), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("profile", sa.String(length=32), nullable=False),
+        sa.Column("gpu_us", sa.BigInteger(), nullable=False),
+        sa.Column("node_us", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint(
+            "day", "kind", "user_name", "user_group", "node_group", "priority", "profile"
+        ),
+    )
+    with op.batch_alter_table("usage_days", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_usage_days_user_name"), ["user_name"], unique=False)
+    op.create_table(
         "usage_folded",
         sa.Column("rank_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("ended_at", _TIME(), nullable=False),
@@ -66,6 +85,9 @@ def downgrade() -> None:
     with op.batch_alter_table("usage_folded", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_usage_folded_ended_at"))
     op.drop_table("usage_folded")
+    with op.batch_alter_table("usage_days", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_usage_days_user_name"))
+    op.drop_table("usage_days")
     with op.batch_alter_table("usage_hours", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_usage_hours_user_name"))
     op.drop_table("usage_hours")
