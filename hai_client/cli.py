@@ -57,7 +57,7 @@ HELP_SECTIONS = {
         "ssh",
     ),
     "Cluster Commands": ("nodes", "monitor", "validate"),
-    "User Commands": ("init", "whoami", "token", "version", "completion"),
+    "User Commands": ("init", "whoami", "usage", "token", "version", "completion"),
     "Admin Commands": ("admin",),
     "UGC Commands": ("haienv",),
 }
@@ -187,7 +187,7 @@ def init(token: str, url: str | None, no_check: bool) -> None:
 @cli.command()
 @json_option
 def whoami(as_json: bool) -> None:
-    """Your user name, role, quotas and what you use now."""
+    """Your user name, role, quotas, what you use now and your GPU-hours."""
     with client() as hai:
         me = hai.whoami()
     if as_json:
@@ -196,6 +196,35 @@ def whoami(as_json: bool) -> None:
     con = out()
     for table in render.whoami_tables(me):
         con.print(table)
+
+
+@cli.command()
+@click.option(
+    "--by",
+    default="user",
+    show_default=True,
+    help="Rows per: user, group, node_group, priority, day, profile, kind (by commas).",
+)
+@click.option("--since", help="Start: YYYY-MM-DD, a date-time, or 7d / 12h ago (default 30d).")
+@click.option("--until", help="End (default now); a window is at most 366 days.")
+@click.option("--user", help="Only this user (others than you: admins).")
+@click.option("--group", help="Only this user group.")
+@click.option("--node-group", help="Only this node group.")
+@click.option("--priority", help="Only this priority (training).")
+@click.option("--kind", type=click.Choice(["training", "devserver"]), help="Only this kind.")
+@json_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (a header, one row a line).")
+def usage(as_json: bool, as_csv: bool, **filters: Any) -> None:
+    """GPU- and node-hours: yours and the cluster's total (admins: everyone's)."""
+    with client() as hai:
+        data = hai.usage(**filters)
+    if as_json:
+        render.print_json(data)
+    elif as_csv:
+        render.usage_csv(data, sys.stdout)
+    else:
+        out().print(render.usage_table(data))
+        click.echo(render.usage_window(data))
 
 
 @cli.group()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -465,6 +465,36 @@ class HaiClient:
                 return
             if page.eof:
                 time.sleep(poll)
+
+    def usage(
+        self,
+        *,
+        by: str | Sequence[str] = "user",
+        since: str | None = None,
+        until: str | None = None,
+        user: str | None = None,
+        group: str | None = None,
+        node_group: str | None = None,
+        priority: str | int | None = None,
+        kind: str | None = None,
+    ) -> dict[str, Any]:
+        """GPU- and node-hours over a window (default: the last 30 days), one row per
+        ``by`` group (any of user, group, node_group, priority, day, profile, kind), with
+        ``total`` and the ``cluster``'s total. ``since``/``until``: a date, a date-time or
+        ``7d``/``12h`` (ago). Yours only, unless you are an admin."""
+        params: dict[str, Any] = {"by": by if isinstance(by, str) else ",".join(by)}
+        for key, value in (
+            ("since", since),
+            ("until", until),
+            ("user", user),
+            ("group", group),
+            ("node_group", node_group),
+            ("priority", priority),
+            ("kind", kind),
+        ):
+            if value is not None:
+                params[key] = str(value)
+        return self.request("GET", "/usage", params=params)
 
     def nodes(self) -> list[NodeGroupInfo]:
         return [NodeGroupInfo.from_json(g) for g in self.request("GET", "/nodes")["groups"]]

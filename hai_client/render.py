@@ -147,7 +147,78 @@ def whoami_tables(me: Whoami) -> list[Table]:
     states = _table("state", "chains", title="your chains")
     for state, n in me.usage.get("chains_by_state", {}).items():
         states.add_row(_t(state), _t(n))
-    return [head, quotas, states]
+    tables = [head, quotas, states]
+    if me.usage.get("gpu_hours"):
+        tables.append(gpu_hours_table(me.usage["gpu_hours"]))
+    return tables
+
+
+def _share(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.1f}%"
+
+
+def gpu_hours_table(recent: dict[str, dict[str, Any]]) -> Table:
+    """Your GPU-hours today / 7d / 30d against the cluster's (whoami)."""
+    table = _table(
+        "window", "gpu_hours", "node_hours", "cluster_gpu_hours", "share", title="GPU-hours"
+    )
+    for window, v in recent.items():
+        table.add_row(
+            _t(window),
+            _t(_num(v["gpu_hours"])),
+            _t(_num(v["node_hours"])),
+            _t(_num(v["cluster_gpu_hours"])),
+            _t(_share(v.get("share"))),
+        )
+    return table
+
+
+def _num(hours: float) -> str:
+    return f"{hours:.2f}"
+
+
+def usage_table(data: dict[str, Any]) -> Table:
+    """One row per group of ``by``, then the total and the cluster's total."""
+    by = data["by"]
+    table = _table(*by, "gpu_hours", "node_hours")
+    for row in data["rows"]:
+        table.add_row(
+            *(_t(row.get(d)) for d in by), _t(_num(row["gpu_hours"])), _t(_num(row["node_hours"]))
+        )
+    for label, totals in (("total", data["total"]), ("cluster", data["cluster"])):
+        pad = [Text("")] * max(len(by) - 1, 0)
+        table.add_row(
+            Text(label), *pad, _t(_num(totals["gpu_hours"])), _t(_num(totals["node_hours"]))
+        )
+    return table
+
+
+def usage_window(data: dict[str, Any]) -> str:
+    """Whose hours, over which window (the line under the usage table)."""
+    scope = "everyone" if data.get("scope") == "all" else "you; cluster: everyone"
+    since, until = (_utc(data[k]) for k in ("since", "until"))
+    return f"GPU-hours of {scope}, {since} to {until} UTC"
+
+
+def _utc(value: str) -> str:
+    return dt.datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+
+
+def usage_csv(data: dict[str, Any], stream: Any) -> None:
+    """The rows as CSV: the ``by`` columns, gpu_hours, node_hours (no totals)."""
+    import csv
+
+    by = data["by"]
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([*by, "gpu_hours", "node_hours"])
+    for row in data["rows"]:
+        writer.writerow(
+            [
+                *("" if row.get(d) is None else row[d] for d in by),
+                row["gpu_hours"],
+                row["node_hours"],
+            ]
+        )
 
 
 def nodes_tables(groups: list[NodeGroupInfo]) -> list[Table]:

@@ -233,7 +233,7 @@ class JobRank(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     handle: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the backend's reference
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
-    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
 
     job: Mapped[Job] = relationship(back_populates="ranks")
 

@@ -21,6 +21,7 @@ from traitlets import Bool, Dict, Float, Integer, Unicode, default
 from traitlets import Type as TypeTrait
 from traitlets.config import Application, catch_config_error
 
+from scheduler.accounting.fold import UsageAccountant
 from scheduler.backends.base import Backend
 from scheduler.backends.local.backend import LocalBackend
 from scheduler.model import accounts
@@ -148,6 +149,7 @@ class SchedulerApp(Application):
     metrics: SchedulerMetrics
     inventory_lock: threading.Lock
     loop: SchedulerLoop
+    accountant: UsageAccountant
     authenticator: Any
 
     @catch_config_error
@@ -173,6 +175,7 @@ class SchedulerApp(Application):
         )
         self.inventory_lock = threading.Lock()
         self.loop = SchedulerLoop(parent=self, app=self)
+        self.accountant = UsageAccountant(parent=self)
         self.loop.sync_nodes()
         self.log.info("%s", self.backend.describe())
 
@@ -223,9 +226,11 @@ class SchedulerApp(Application):
         for sig in (signal.SIGINT, signal.SIGTERM):
             running.add_signal_handler(sig, stop.set)
         task = asyncio.create_task(self.loop.run())
+        usage = asyncio.create_task(self.accountant.run(self.session_factory, self.loop.clock))
         await stop.wait()
         self.log.info("hai-scheduler stopping (ranks keep running and are adopted on restart)")
         task.cancel()
+        usage.cancel()
         server.stop()
 
 

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from traitlets import Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from scheduler.accounting.fold import fold_devserver
 from scheduler.model.enums import NodeState, RankState
-from scheduler.model.orm import DevServer, JobRank, Node, NodeGroup
+from scheduler.model.orm import DevServer, JobRank, Node, NodeGroup, utcnow
 from scheduler.policy import SPOT_PRIORITY, RunningChain
 
 PROFILES = ("mig-gpu", "spot")
@@ -158,10 +159,13 @@ class DevServerManager(LoggingConfigurable):
             )
         ).one_or_none()
 
-    def release(self, s: Session, user: str, server_name: str) -> bool:
+    def release(
+        self, s: Session, user: str, server_name: str, now: dt.datetime | None = None
+    ) -> bool:
         ds = self.get(s, user, server_name)
         if ds is None:
             return False
+        fold_devserver(s, ds, now or utcnow())  # its hours, in the same transaction
         s.delete(ds)
         s.flush()
         return True
@@ -243,5 +247,6 @@ class DevServerManager(LoggingConfigurable):
                 ds.user_name,
                 ds.node,
             )
+            fold_devserver(s, ds, now)
             s.delete(ds)
         return overdue

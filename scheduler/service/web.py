@@ -30,6 +30,7 @@ from scheduler.service.handlers.metrics import MetricsHandler
 from scheduler.service.handlers.nodes import NodesHandler, OverviewHandler
 from scheduler.service.handlers.openapi import OpenAPIHandler
 from scheduler.service.handlers.tokens import TokenHandler, TokensHandler
+from scheduler.service.handlers.usage import UsageHandler
 from scheduler.service.handlers.users import UserAccountHandler, UserHandler, UsersHandler
 from scheduler.service.handlers.whoami import InfoHandler, WhoamiHandler
 
@@ -67,6 +68,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler], str]] = [
     ),
     (r"/overview", OverviewHandler, "/overview"),
     (r"/metrics", MetricsHandler, "/metrics"),
+    (r"/usage", UsageHandler, "/usage"),
     (r"/devservers", DevServersHandler, "/devservers"),
     (rf"/devservers/{_USER}", DevServerHandler, "/devservers/{user}"),
     (rf"/devservers/{_USER}/renew", RenewHandler, "/devservers/{user}/renew"),

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import scheduler.model.usage  # noqa: F401  (its tables are part of the schema)
 from scheduler.model.orm import Base
 
 config = context.config

@@ -1,12 +1,15 @@
-"""``GET /whoami``: the caller's name, role, group, quotas and what they use now, and
+"""``GET /whoami``: the caller's name, role, group, quotas, what they use now and their
+GPU-hours today / 7 days / 30 days, and
 ``GET /`` (service name and version, no authentication)."""
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from scheduler.accounting.report import recent
 from scheduler.service import queries
 from scheduler.service.handlers.base import BaseHandler
+from scheduler.service.handlers.usage import fold_margin, service_now
 
 
 def service_version() -> str:
@@ -21,6 +24,9 @@ class WhoamiHandler(BaseHandler):
         self.query({})
         catalog = await self.ctx.catalog()
         used = await self.ctx.read(queries.usage, self.identity)
+        used["gpu_hours"] = await self.ctx.read(
+            recent, self.identity.name, service_now(self.ctx.app), fold_margin(self.ctx.app)
+        )
         self.send(
             {
                 "name": self.identity.name,

@@ -1,0 +1,153 @@
+"""``GET /usage``: GPU- and node-hours per user, group, node group, priority, day or
+profile, over a window, from the accounting rollup (:mod:`scheduler.accounting`).
+
+Admins see everyone's rows; anyone else sees their own rows and the cluster's total.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from scheduler.accounting import params
+from scheduler.accounting.fold import DEFAULT_MARGIN
+from scheduler.accounting.report import Filters, report
+from scheduler.model.orm import NAME_MAX
+from scheduler.service.handlers.base import ApiError, BaseHandler, text_param
+
+_ACCEPTED = {
+    "user": text_param(NAME_MAX),
+    "group": text_param(NAME_MAX),
+    "node_group": text_param(NAME_MAX),
+    "priority": params.priority_shape,
+    "kind": params.kind_shape,
+    "since": params.time_shape,
+    "until": params.time_shape,
+    "by": params.by_shape,
+}
+
+
+def service_now(app: Any) -> dt.datetime:
+    """The service's "now": the loop's clock (injected in tests), else the wall clock."""
+    clock = getattr(getattr(app, "loop", None), "clock", None) or time.time
+    return dt.datetime.fromtimestamp(clock(), dt.UTC)
+
+
+def fold_margin(app: Any) -> dt.timedelta:
+    accountant = getattr(app, "accountant", None)
+    return accountant.margin if accountant is not None else DEFAULT_MARGIN
+
+
+class UsageHandler(BaseHandler):
+    async def get(self) -> None:
+        q = self.query(_ACCEPTED)
+        me = self.identity
+        user = q.get("user")
+        if not me.admin:
+            if user is not None and user != me.name:
+                raise ApiError(403, "you may see only your own usage (and the totals)", "user")
+            user = me.name
+        now = service_now(self.ctx.app)
+        try:
+            since, until = params.resolve_window(q.get("since"), q.get("until"), now)
+        except params.Unacceptable as exc:
+            raise ApiError(422, f"{exc.args[1]}: {exc.args[0]}", exc.args[1]) from None
+        filters = Filters(
+            since=since,
+            until=until,
+            user=user,
+            group=q.get("group"),
+            node_group=q.get("node_group"),
+            priority=q.get("priority"),
+            kind=q.get("kind"),
+        )
+        by = q.get("by", ("user",))
+        result = await self.ctx.read(_report, filters, by, now, fold_margin(self.ctx.app))
+        self.send({"scope": "all" if me.admin else "own", **result})
+
+
+def _report(s: Any, f: Filters, by: tuple[str, ...], now: dt.datetime, margin: Any) -> Any:
+    return report(s, f, by, now, margin=margin)
+
+
+def _doc() -> None:
+    """Describe this endpoint in the API's OpenAPI document."""
+    from scheduler.service.handlers import openapi as oa
+
+    hours = {"type": "number", "minimum": 0}
+    totals = {
+        "type": "object",
+        "required": ["gpu_hours", "node_hours"],
+        "properties": {"gpu_hours": hours, "node_hours": hours},
+    }
+    name = {"type": "string", "maxLength": NAME_MAX, "pattern": "^[^\\x00]*$"}
+    time_ = {"type": "string", "maxLength": params.TIME_MAX_LEN, "pattern": params.TIME_PATTERN}
+    dim = {"type": "string", "nullable": True}
+    oa.add_paths(
+        {
+            "/usage": {
+                "get": oa._op(
+                    "GPU- and node-hours over a window, grouped (yours and the cluster's "
+                    "total; admins: everyone's)",
+                    oa._json(oa._ref("Usage")),
+                    params=[
+                        oa._query("user", name, "Only this user (others than you: admins)"),
+                        oa._query("group", name, "Only this user group"),
+                        oa._query("node_group", name, "Only this node group"),
+                        oa._query(
+                            "priority",
+                            {"type": "string", "pattern": params.PRIORITY_PATTERN},
+                            "Only this priority (training)",
+                        ),
+                        oa._query(
+                            "kind",
+                            {"type": "string", "enum": list(params.KINDS)},
+                            "Only training chains or only dev servers",
+                        ),
+                        oa._query(
+                            "since", time_, "Start: date, date-time or Nd/Nh ago (default 30d)"
+                        ),
+                        oa._query("until", time_, "End (default now); at most 366 days"),
+                        oa._query(
+                            "by",
+                            {
+                                "type": "string",
+                                "maxLength": params.BY_MAX_LEN,
+                                "pattern": params.BY_PATTERN,
+                            },
+                            "Group rows by these, separated by commas (default user)",
+                        ),
+                    ],
+                )
+            }
+        },
+        {
+            "Usage": {
+                "type": "object",
+                "properties": {
+                    "scope": {"type": "string", "enum": ["own", "all"]},
+                    "since": {"type": "string", "format": "date-time"},
+                    "until": {"type": "string", "format": "date-time"},
+                    "by": {"type": "array", "items": {"type": "string"}},
+                    "rows": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["gpu_hours", "node_hours"],
+                            "properties": {
+                                **{d: dim for d in params.BY_DIMENSIONS},
+                                "gpu_hours": hours,
+                                "node_hours": hours,
+                            },
+                        },
+                    },
+                    "total": totals,
+                    "cluster": totals,
+                },
+            }
+        },
+    )
+
+
+_doc()
