@@ -38,6 +38,7 @@ from .spec import (
     parse_environment_file,
     requested_from,
     requirement_map,
+    satisfied_by_base,
 )
 from .store import CREATING, FAILED, READY, EnvInfo, Store, now_iso, read_json
 
@@ -439,8 +440,15 @@ def _build(
         inputs.write_text("\n".join(lines) + "\n")
         if not lines:
             pass
+        elif plan.base is not None and satisfied_by_base(
+            lines, base_dists := installed_distributions(plan.base.site_packages)
+        ):
+            installed = set()
+            runner.log(
+                f"the base {plan.base.name} has every requested package in an allowed "
+                f"version ({' '.join(lines)}): nothing to resolve or install"
+            )
         elif plan.base is not None:
-            base_dists = installed_distributions(plan.base.site_packages)
             constraints = work / "base-constraints.txt"
             constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
             pins = build.resolve(

@@ -154,6 +154,29 @@ def _version_allowed(version: str, spec: str) -> bool:
         return False
 
 
+def satisfied_by_base(lines: list[str], base: dict[str, str]) -> bool:
+    """Does the base already hold every requirement line, so that resolving against it
+    (base versions as constraints) installs nothing and the resolver need not run?
+
+    Only plain lines count (a name, a version specifier): an extra may need packages the
+    base lacks, a URL or path is what it is, a marker or option is left to the resolver.
+    The base was resolved as a whole when it was built, so what these need is there too.
+    """
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for line in lines:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:  # options (-r file), paths, anything else
+            return False
+        if req.extras or req.url or req.marker is not None:
+            return False
+        version = base.get(canonical(req.name))
+        if version is None or not req.specifier.contains(version, prereleases=True):
+            return False
+    return bool(lines)
+
+
 def base_constraints(base: dict[str, str], requested: list[Requested]) -> list[str]:
     """``name==version`` for every base distribution, minus those the user asks for in a
     version the base does not have (so their request can shadow the base)."""

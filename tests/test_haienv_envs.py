@@ -201,6 +201,9 @@ def test_extending_installs_only_what_the_base_lacks(config, base, monkeypatch):
 def test_extending_with_what_the_base_has_installs_nothing(config, base):
     env = haienv.create_env("same", config=config, packages=["pkgtiny"], base="base1")
     assert own_dists(env) == set()
+    log = Path(env.log_path).read_text()
+    assert "has every requested package in an allowed version (pkgtiny)" in log, log
+    assert "uv pip compile" not in log, "nothing to resolve: the resolver did not run"
     assert run_in(env, "import pkgtiny; print(pkgtiny.__version__)") == "1.0"
     cache_inodes = {
         (st.st_dev, st.st_ino)
