@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml overrides.txt $(CONSTRAINTS) | $(LABEXT)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) uv
 	$(BIN)/uv pip install -q --python $(BIN)/python --overrides overrides.txt \
-		-c $(CONSTRAINTS) -e '.[all,test]'
+		--compile-bytecode -c $(CONSTRAINTS) -e '.[all,test]'
 	touch $(STAMP)
 
 # Re-resolve constraints.txt after a change to pyproject.toml's requirements (kept pins stay;
