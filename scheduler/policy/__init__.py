@@ -7,11 +7,14 @@ processes, no ``time.time()``. The rules are in ``docs/scheduling-policy.md``.
 """
 
 from scheduler.policy.decide import decide
+from scheduler.policy.fairshare import fair_share_score
 from scheduler.policy.ordering import effective_priority, queue_order
 from scheduler.policy.types import (
     SPOT_PRIORITY,
     TOTAL_NODES,
     Decision,
+    FairShareConfig,
+    FairShareUsage,
     NodeView,
     PendingChain,
     Placement,
@@ -25,6 +28,8 @@ __all__ = [
     "SPOT_PRIORITY",
     "TOTAL_NODES",
     "Decision",
+    "FairShareConfig",
+    "FairShareUsage",
     "NodeView",
     "PendingChain",
     "Placement",
@@ -33,6 +38,7 @@ __all__ = [
     "RunningChain",
     "decide",
     "effective_priority",
+    "fair_share_score",
     "queue_order",
     "quota_resource",
 ]

@@ -7,7 +7,8 @@ counts of preemptable nodes by priority, as prefix sums) so that each of the tho
 pending chains costs O(1) unless it actually preempts: "can free + releasing + preemptable
 nodes below my effective priority (less my own bucket) cover my need?" is one lookup, and a
 failed victim walk is remembered per group. The queue itself is two stable sorts and a
-bucketing (:mod:`scheduler.policy.ordering`), so a cycle is O(n log n).
+bucketing (:mod:`scheduler.policy.ordering`), plus, with fair share on, one stable sort per
+priority on a score computed once per user, so a cycle is O(n log n).
 :mod:`scheduler.policy.reference` implements the same rules by re-scanning everything; the
 two must agree on every input.
 """
@@ -23,6 +24,7 @@ from scheduler.policy.ordering import queue_buckets
 from scheduler.policy.types import (
     TOTAL_NODES,
     Decision,
+    FairShareUsage,
     NodeView,
     PendingChain,
     Placement,
@@ -69,6 +71,7 @@ def decide(
     quotas: QuotaTable,
     config: PolicyConfig,
     now: float,
+    usage: FairShareUsage | None = None,
     *,
     presorted: bool = False,
     complete: bool = True,
@@ -77,10 +80,12 @@ def decide(
 
     See ``docs/scheduling-policy.md`` for the rules in user terms.
 
-    ``presorted``: ``pending`` is already in :func:`~scheduler.policy.ordering.queue_key`
-    order (the loop keeps it so), which spares the sort. ``complete=False``: stop walking the
-    queue once no later chain can start, claim or preempt anything (every group's free and
-    releasing nodes are taken and nothing below the current priority can be preempted);
+    ``usage`` (recent usage per user and group) matters only with ``config.fair_share``
+    set; None then means nobody used anything. ``presorted``: ``pending`` is already in
+    :func:`~scheduler.policy.ordering.queue_key` order (the loop keeps it so), which spares
+    the sort. ``complete=False``: stop walking the queue once no later chain can start,
+    claim or preempt anything (every group's free and releasing nodes are taken and
+    nothing below the current priority can be preempted);
     ``starts`` and ``suspends`` are then exactly those of a complete walk, and ``waiting``
     has the reasons of the chains walked so far (``Decision.complete`` is False). With a
     deep queue this makes a cycle's cost follow what can happen, not the queue's length.
@@ -181,7 +186,7 @@ def decide(
 
     # --- the queue -----------------------------------------------------------------------
     walked_all = True
-    for eff, bucket in queue_buckets(pending, config, now, presorted=presorted):
+    for eff, bucket in queue_buckets(pending, config, now, usage, presorted=presorted):
         if not complete and exhausted(eff):
             walked_all = False
             break

@@ -1,6 +1,8 @@
-"""Queue order of pending chains: effective (aged) priority, then queue time, then id.
+"""Queue order of pending chains: effective (aged) priority, then (with fair share on)
+recent usage, then queue time, then id.
 
 This module owns aging: how long waiting raises a pending chain's effective priority.
+Fair share's score is :mod:`scheduler.policy.fairshare`'s.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from itertools import groupby
 from operator import attrgetter
 
 from scheduler.model.enums import Priority
-from scheduler.policy.types import PendingChain, PolicyConfig
+from scheduler.policy.fairshare import by_fair_share
+from scheduler.policy.types import FairShareUsage, PendingChain, PolicyConfig
 
 _TOP = int(Priority.EXTREME_HIGH)
 _BY_ID = attrgetter("id")
@@ -43,10 +46,16 @@ def effective_priority(chain: PendingChain, config: PolicyConfig, now: float) ->
 
 
 def queue_buckets(
-    pending: Sequence[PendingChain], config: PolicyConfig, now: float, presorted: bool = False
+    pending: Sequence[PendingChain],
+    config: PolicyConfig,
+    now: float,
+    usage: FairShareUsage | None = None,
+    presorted: bool = False,
 ) -> Iterable[tuple[int, Iterable[PendingChain]]]:
     """The queue as ``(effective priority, chains)`` buckets, highest priority first; each
-    bucket in ``queued_at`` order (a resumed chain keeps its original one), then by id.
+    bucket in ``queued_at`` order (a resumed chain keeps its original one), then by id,
+    and with fair share on, first by the owner's fair-share score (``usage``; each bucket
+    sorted once more, stably, when it is reached).
 
     Two stable sorts on single keys and a linear bucketing: cheaper than sorting tuples.
     Aging is inlined here; it must agree with :func:`effective_priority`. Without aging,
@@ -54,7 +63,10 @@ def queue_buckets(
     early pays only for the chains it walked.
     """
     if presorted and config.aging_seconds <= 0:
-        return groupby(pending, key=_BY_PRIORITY)
+        grouped = groupby(pending, key=_BY_PRIORITY)
+        if config.fair_share is None:
+            return grouped
+        return by_fair_share(grouped, config.fair_share, usage)
     chains = sorted(pending, key=_BY_ID)
     chains.sort(key=_BY_QUEUED_AT)
     buckets: dict[int, list[PendingChain]] = {}
@@ -79,12 +91,20 @@ def queue_buckets(
             if bucket is None:
                 bucket = buckets[chain.priority] = []
             bucket.append(chain)
-    return [(eff, buckets[eff]) for eff in sorted(buckets, reverse=True)]
+    ordered = [(eff, buckets[eff]) for eff in sorted(buckets, reverse=True)]
+    if config.fair_share is None:
+        return ordered
+    return by_fair_share(ordered, config.fair_share, usage)
 
 
 def queue_order(
-    pending: Sequence[PendingChain], config: PolicyConfig, now: float
+    pending: Sequence[PendingChain],
+    config: PolicyConfig,
+    now: float,
+    usage: FairShareUsage | None = None,
 ) -> list[tuple[int, PendingChain]]:
     """``(effective priority, chain)`` pairs, highest effective priority first, then
-    earliest ``queued_at`` (a resumed chain keeps its original one), then lowest id."""
-    return [(eff, chain) for eff, chains in queue_buckets(pending, config, now) for chain in chains]
+    (fair share on) lowest fair-share score, then earliest ``queued_at`` (a resumed chain
+    keeps its original one), then lowest id."""
+    buckets = queue_buckets(pending, config, now, usage)
+    return [(eff, chain) for eff, chains in buckets for chain in chains]

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 
 from scheduler.model.enums import Priority
 from scheduler.policy import reasons
+from scheduler.policy.fairshare import fair_share_score
 from scheduler.policy.ordering import effective_priority
 from scheduler.policy.types import (
     TOTAL_NODES,
     Decision,
+    FairShareUsage,
     NodeView,
     PendingChain,
     Placement,
@@ -34,6 +36,7 @@ def decide_reference(
     quotas: QuotaTable,
     config: PolicyConfig,
     now: float,
+    usage: FairShareUsage | None = None,
 ) -> Decision:
     """Same contract and same result as :func:`scheduler.policy.decide.decide`."""
     decision = Decision()
@@ -72,9 +75,14 @@ def decide_reference(
                 total += g_count
         return total
 
+    def score(chain: PendingChain) -> float:
+        if config.fair_share is None:
+            return 0.0
+        return fair_share_score(chain.user, chain.user_group, config.fair_share, usage)
+
     queue = sorted(
         ((effective_priority(c, config, now), c) for c in pending),
-        key=lambda ec: (-ec[0], ec[1].queued_at, ec[1].id),
+        key=lambda ec: (-ec[0], score(ec[1]), ec[1].queued_at, ec[1].id),
     )
     for eff, chain in queue:
         group, need, base, user = chain.group, chain.node_count, chain.priority, chain.user

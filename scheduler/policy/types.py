@@ -8,6 +8,8 @@ the database, a backend or the clock.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from scheduler.model.enums import Priority
@@ -90,6 +92,50 @@ class QuotaTable:
         return self.defaults.get(default_key(resource))
 
 
+def _check_number(value: float, what: str, *, positive: bool) -> None:
+    """Raise ValueError unless ``value`` is finite and positive (or, else, at least 0)."""
+    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        sign = "positive" if positive else "zero or positive"
+        raise ValueError(f"{what} must be a finite {sign} number, not {value!r}")
+
+
+@dataclass(slots=True, frozen=True)
+class FairShareConfig:
+    """How recent usage orders chains of the same effective priority (fair share on).
+
+    A pending chain's fair-share score is
+    ``user_weight * usage(user) / share(user) + group_weight * usage(group) / share(group)``
+    (decayed GPU-seconds, see :class:`FairShareUsage`); lower scores go first. A share
+    missing from ``user_shares``/``group_shares`` is 1; a user without a group is a group
+    of their own (their own usage and share).
+    """
+
+    user_weight: float = 1.0
+    group_weight: float = 1.0
+    user_shares: Mapping[str, float] = field(default_factory=dict)
+    group_shares: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_number(self.user_weight, "fair-share user_weight", positive=False)
+        _check_number(self.group_weight, "fair-share group_weight", positive=False)
+        for name, share in self.user_shares.items():
+            _check_number(share, f"fair-share share of user {name!r}", positive=True)
+        for name, share in self.group_shares.items():
+            _check_number(share, f"fair-share share of group {name!r}", positive=True)
+
+
+@dataclass(slots=True, frozen=True)
+class FairShareUsage:
+    """Recent usage at ``now``: decayed GPU-seconds per user and per (user) group.
+
+    The service computes it each cycle (:mod:`scheduler.policy.decay`); a name missing
+    here has used nothing recently.
+    """
+
+    users: Mapping[str, float] = field(default_factory=dict)
+    groups: Mapping[str, float] = field(default_factory=dict)
+
+
 @dataclass(slots=True, frozen=True)
 class PolicyConfig:
     """Knobs of the policy (traitlets of the same names on the scheduler service).
@@ -97,11 +143,13 @@ class PolicyConfig:
     ``min_run_seconds``: a chain that has run less than this is not preempted.
     ``aging_seconds``: every this many seconds of waiting raise a pending chain's effective
     priority by one, up to ``max(base, aging_max_priority)``; 0 disables aging.
+    ``fair_share``: None (off) or how recent usage orders chains of one effective priority.
     """
 
     min_run_seconds: float = 0.0
     aging_seconds: float = 0.0
     aging_max_priority: int = Priority.HIGH
+    fair_share: FairShareConfig | None = None
 
 
 @dataclass(slots=True, frozen=True)

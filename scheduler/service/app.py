@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import math
 import os
 import signal
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
-from traitlets import Bool, Dict, Float, Integer, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, default, validate
 from traitlets import Type as TypeTrait
 from traitlets.config import Application, catch_config_error
 
@@ -27,6 +28,7 @@ from scheduler.backends.local.backend import LocalBackend
 from scheduler.model import accounts
 from scheduler.model.db import open_database
 from scheduler.service.devservers import DevServerManager
+from scheduler.service.fairshare import UsageCache
 from scheduler.service.loop import SchedulerLoop
 from scheduler.service.metrics import SchedulerMetrics
 
@@ -114,6 +116,37 @@ class SchedulerApp(Application):
     default_quota = Dict(
         help="Limits where no quota row exists, e.g. {'NORMAL': 4, 'node': 16}; missing: unlimited."
     ).tag(config=True)
+    fair_share_half_life_seconds = Float(
+        0.0,
+        help="Fair share: recent GPU usage orders chains of the same priority, a GPU-second "
+        "counting half as much every this many seconds (0 = off).",
+    ).tag(config=True)
+    fair_share_user_weight = Float(
+        1.0, help="Fair share: weight of a user's own usage / share in the score."
+    ).tag(config=True)
+    fair_share_group_weight = Float(
+        1.0, help="Fair share: weight of the user's group's usage / share in the score."
+    ).tag(config=True)
+    fair_share_user_shares = Dict(
+        value_trait=Float(), help="Fair share: shares of users, e.g. {'alice': 2}; missing: 1."
+    ).tag(config=True)
+    fair_share_group_shares = Dict(
+        value_trait=Float(), help="Fair share: shares of groups, e.g. {'lab': 3}; missing: 1."
+    ).tag(config=True)
+
+    @validate("fair_share_half_life_seconds", "fair_share_user_weight", "fair_share_group_weight")
+    def _check_fair_share_number(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if not math.isfinite(value) or value < 0:
+            raise TraitError(f"{proposal['trait'].name} must be finite and >= 0, not {value!r}")
+        return value
+
+    @validate("fair_share_user_shares", "fair_share_group_shares")
+    def _check_fair_share_shares(self, proposal: Any) -> dict[str, float]:
+        for name, share in proposal["value"].items():
+            if not math.isfinite(share) or share <= 0:
+                raise TraitError(f"{proposal['trait'].name}[{name!r}] must be > 0, not {share!r}")
+        return proposal["value"]
 
     first_user = Unicode(help="`up` creates this admin user (default: your login name).").tag(
         config=True
@@ -148,6 +181,7 @@ class SchedulerApp(Application):
     devservers: DevServerManager
     metrics: SchedulerMetrics
     inventory_lock: threading.Lock
+    usage_cache: UsageCache
     loop: SchedulerLoop
     accountant: UsageAccountant
     authenticator: Any
@@ -174,6 +208,7 @@ class SchedulerApp(Application):
             parent=self, session_factory=self.session_factory, backend=self.backend
         )
         self.inventory_lock = threading.Lock()
+        self.usage_cache = UsageCache()  # fair share's folded usage, kept between cycles
         self.loop = SchedulerLoop(parent=self, app=self)
         self.accountant = UsageAccountant(parent=self)
         self.loop.sync_nodes()

@@ -32,6 +32,7 @@ from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup
 from scheduler.model.states import terminating_to_final
 from scheduler.policy import Decision, PolicyConfig, QuotaTable, decide
 from scheduler.service import envs
+from scheduler.service.fairshare import fair_share_config, fair_share_usage
 from scheduler.service.policy_inputs import (
     DecisionKey,
     PolicyCatalog,
@@ -147,6 +148,7 @@ class SchedulerLoop(LoggingConfigurable):
             min_run_seconds=self.app.min_run_seconds,
             aging_seconds=self.app.aging_seconds,
             aging_max_priority=int(Priority.parse(self.app.aging_max_priority)),
+            fair_share=fair_share_config(self.app),
         )
 
     def sync_nodes(self) -> None:
@@ -481,8 +483,17 @@ class SchedulerLoop(LoggingConfigurable):
             return None
         pending = self.queue.pending()
         quotas = QuotaTable(rows=self.catalog.quota_rows, defaults=dict(self.app.default_quota))
+        usage = fair_share_usage(self.app, s, now)  # None: fair share is off
         decision = decide(
-            pending, running, nodes, quotas, config, now, presorted=True, complete=reasons_due
+            pending,
+            running,
+            nodes,
+            quotas,
+            config,
+            now,
+            usage,
+            presorted=True,
+            complete=reasons_due,
         )
         self.policy_runs += 1
         self._reasons_stale = not decision.complete
