@@ -5,7 +5,9 @@ about 800 running chains (some spot servers, some already releasing), all 7 prio
 node counts 1/2/4/8 and quotas for many users and groups; then times
 :func:`scheduler.policy.decide` over several repetitions and, as the baseline, the naive
 :func:`scheduler.policy.reference.decide_reference` on the same input, checks both decide the
-same, and prints min/median/p95 in milliseconds and the ratio.
+same, and prints min/median/p95 in milliseconds and the ratio. Every input is timed twice,
+interleaved: with fair share off and on (recent usage for every user and group, shares
+for the groups and some users).
 
 Run from the repository root::
 
@@ -15,6 +17,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import platform
@@ -30,6 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from scheduler.model.enums import Priority
 from scheduler.policy import (
     Decision,
+    FairShareConfig,
+    FairShareUsage,
     NodeView,
     PendingChain,
     PolicyConfig,
@@ -122,14 +127,43 @@ def build(seed: int) -> tuple[Any, ...]:
     return pending, running, nodes, QuotaTable(rows, defaults), config, NOW
 
 
-def timed(fn: Callable[..., Decision], args: tuple[Any, ...], reps: int) -> list[float]:
-    """Wall time of ``reps`` calls in milliseconds (GC collected before each, not disabled)."""
-    out = []
+def with_fair_share(args: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
+    """The same input with fair share on: decayed usage (GPU-seconds, about 0-100 GPU-hours a
+    user, 80% of users) summed into their groups, shares for every group and 50 users."""
+    pending, running, nodes, quotas, config, now = args
+    rng = random.Random(seed + 1_000_003)  # its own stream: the base input stays the same
+    members = {(c.user, c.user_group) for c in (*pending, *running) if c.priority >= 0}
+    users: dict[str, float] = {}
+    groups: dict[str, float] = {}
+    for user, group in sorted(members, key=str):
+        if user in users or rng.random() > 0.8:
+            continue
+        users[user] = rng.expovariate(1 / (20 * 3600 * 8))
+        if group is not None:
+            groups[group] = groups.get(group, 0.0) + users[user]
+    fair = FairShareConfig(
+        user_weight=1.0,
+        group_weight=1.0,
+        user_shares={u: rng.choice([0.5, 2.0, 4.0]) for u in rng.sample(sorted(users), 50)},
+        group_shares={g: float(rng.randrange(1, 10)) for g in USER_GROUPS},
+    )
+    usage = FairShareUsage(users, groups)
+    return pending, running, nodes, quotas, dataclasses.replace(config, fair_share=fair), now, usage
+
+
+def timed(
+    fn: Callable[..., Decision], inputs: list[tuple[Any, ...]], reps: int
+) -> list[list[float]]:
+    """Wall times in milliseconds of ``reps`` rounds, each calling ``fn`` once on every input
+    in turn (interleaved, so drift on a shared machine hits them alike); GC collected before
+    each call, not disabled. One list of times per input."""
+    out: list[list[float]] = [[] for _ in inputs]
     for _ in range(reps):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn(*args)
-        out.append((time.perf_counter() - t0) * 1000)
+        for args, times in zip(inputs, out, strict=True):
+            gc.collect()
+            t0 = time.perf_counter()
+            fn(*args)
+            times.append((time.perf_counter() - t0) * 1000)
     return out
 
 
@@ -150,10 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
 
     args = build(opts.seed)
+    fair_args = with_fair_share(args, opts.seed)
     pending, running, nodes, quotas, _config, _now = args
     fast = decide(*args)
-    ref = decide_reference(*args)
-    if fast != ref:
+    fair = decide(*fair_args)
+    if fast != decide_reference(*args) or fair != decide_reference(*fair_args):
         print("MISMATCH: decide and the reference implementation disagree", file=sys.stderr)
         return 1
     n_shapes = sum(len(n.nodes) for n in running)
@@ -162,19 +197,28 @@ def main(argv: list[str] | None = None) -> int:
         f"input: {len(pending)} pending, {len(running)} running on {n_shapes} nodes, "
         f"{len(nodes)} nodes in {len(GROUPS)} groups, {len(quotas.rows)} quota rows"
     )
-    print(
-        f"decision: {len(fast.starts)} starts, {len(fast.suspends)} suspends, "
-        f"{len(fast.waiting)} waiting (identical to the reference)"
-    )
-    fast_ms = timed(decide, args, opts.reps)
-    base_ms = timed(decide_reference, args, opts.baseline_reps)
-    print(f"decide            {summary(fast_ms)}")
-    print(f"naive reference   {summary(base_ms)}")
+    usage = fair_args[-1]
+    print(f"fair share: usage of {len(usage.users)} users and {len(usage.groups)} groups")
+    for label, d in (("off", fast), ("on ", fair)):
+        print(
+            f"decision, fair share {label}: {len(d.starts)} starts, {len(d.suspends)} suspends, "
+            f"{len(d.waiting)} waiting (identical to the reference)"
+        )
+    fast_ms, fair_ms = timed(decide, [args, fair_args], opts.reps)
+    base_ms, base_fair_ms = timed(decide_reference, [args, fair_args], opts.baseline_reps)
+    print(f"decide                   {summary(fast_ms)}")
+    print(f"decide, fair share       {summary(fair_ms)}")
+    print(f"naive reference          {summary(base_ms)}")
+    print(f"naive ref., fair share   {summary(base_fair_ms)}")
     ratio = statistics.median(base_ms) / statistics.median(fast_ms)
     print(f"ratio (median naive / median decide): {ratio:.0f}x")
+    cost = statistics.median(fair_ms) - statistics.median(fast_ms)
+    print(f"fair share costs {cost:+.1f} ms a cycle (difference of the medians)")
     target = 50.0
-    ok = statistics.median(fast_ms) < target
-    print(f"target: one cycle < {target:.0f} ms: {'met' if ok else 'NOT met'} (median)")
+    ok = max(statistics.median(fast_ms), statistics.median(fair_ms)) < target
+    print(
+        f"target: one cycle < {target:.0f} ms, fair share off and on: {'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 2
 
 
