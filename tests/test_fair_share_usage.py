@@ -122,6 +122,19 @@ def test_cache_agrees_with_a_fresh_read_cycle_after_cycle(db_url: str) -> None:
         assert cache.open_ids == {r.id for r, _, _ in live}
 
 
+def test_a_deleted_running_rank_is_forgotten(db_url: str) -> None:
+    with open_database(db_url)() as s:
+        c = Cluster(s)
+        rank = c.rank(c.user("alice", None), "n8", T0 - H, None)
+        cache = UsageCache()
+        assert decayed_usage(s, T0, H, cache).users["alice"] > 0
+        assert cache.open_ids == {rank.id}
+        s.delete(rank.job.chain)
+        s.flush()
+        assert decayed_usage(s, T0 + 1, H, cache).users == {}
+        assert cache.open_ids == set()
+
+
 def test_cache_restarts_when_the_clock_goes_back_or_the_half_life_changes(db_url: str) -> None:
     with open_database(db_url)() as s:
         c = Cluster(s)

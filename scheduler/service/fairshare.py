@@ -110,7 +110,9 @@ def decayed_usage(
     cache = cache if cache is not None else UsageCache()
     cache.advance(now, half_life)
     running: list[UsageSegment] = []
-    for row in _unread_ranks(session, cache):
+    rows = _unread_ranks(session, cache)
+    cache.open_ids.intersection_update(row.id for row in rows)  # the others were deleted
+    for row in rows:
         cache.last_id = max(cache.last_id, row.id)
         start, end = _ts(row.started_at), _ts(row.ended_at)
         segment = None if start is None else _segment(row, start, end)
