@@ -152,18 +152,21 @@ def with_fair_share(args: tuple[Any, ...], seed: int) -> tuple[Any, ...]:
 
 
 def timed(
-    fn: Callable[..., Decision], inputs: list[tuple[Any, ...]], reps: int
+    fn: Callable[..., Decision],
+    inputs: list[tuple[Any, ...]],
+    reps: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> list[list[float]]:
-    """Wall times in milliseconds of ``reps`` rounds, each calling ``fn`` once on every input
+    """Times in milliseconds of ``reps`` rounds, each calling ``fn`` once on every input
     in turn (interleaved, so drift on a shared machine hits them alike); GC collected before
     each call, not disabled. One list of times per input."""
     out: list[list[float]] = [[] for _ in inputs]
     for _ in range(reps):
         for args, times in zip(inputs, out, strict=True):
             gc.collect()
-            t0 = time.perf_counter()
+            t0 = clock()
             fn(*args)
-            times.append((time.perf_counter() - t0) * 1000)
+            times.append((clock() - t0) * 1000)
     return out
 
 
@@ -181,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=30, help="repetitions of decide")
     parser.add_argument("--baseline-reps", type=int, default=3, help="repetitions of the naive")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the process's CPU time, not wall time (a busy, shared machine)",
+    )
     opts = parser.parse_args(argv)
 
     args = build(opts.seed)
@@ -204,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             f"decision, fair share {label}: {len(d.starts)} starts, {len(d.suspends)} suspends, "
             f"{len(d.waiting)} waiting (identical to the reference)"
         )
-    fast_ms, fair_ms = timed(decide, [args, fair_args], opts.reps)
-    base_ms, base_fair_ms = timed(decide_reference, [args, fair_args], opts.baseline_reps)
+    clock = time.process_time if opts.cpu_time else time.perf_counter
+    print(f"clock: {'CPU time of this process' if opts.cpu_time else 'wall time'}")
+    fast_ms, fair_ms = timed(decide, [args, fair_args], opts.reps, clock)
+    base_ms, base_fair_ms = timed(decide_reference, [args, fair_args], opts.baseline_reps, clock)
     print(f"decide                   {summary(fast_ms)}")
     print(f"decide, fair share       {summary(fair_ms)}")
     print(f"naive reference          {summary(base_ms)}")
