@@ -37,14 +37,15 @@ def ran(app: SchedulerApp, clock: Clock, user: str, start: float, end: float, ws
 
 
 def start_order(app: SchedulerApp, ids: list[int]) -> list[int]:
-    """Cycle (the clock stands still) until every chain has finished; the order of starts."""
-    order: list[int] = []
-    deadline = time.monotonic() + 60
-    while not all(chain(app, cid).state == ChainState.FINISHED for cid in ids):
-        assert time.monotonic() < deadline, f"chains did not finish; started {order}"
-        order += [p.chain_id for p in app.loop.cycle().starts]
-        time.sleep(0.05)
-    return order
+    """Cycle (the clock stands still) until every chain has finished; the chains in the
+    order their first job was made (job ids grow; every job has the same clock time)."""
+    run_until(
+        app,
+        lambda: all(chain(app, cid).state == ChainState.FINISHED for cid in ids),
+        timeout=60,
+        what="the queued chains to finish",
+    )
+    return sorted(ids, key=lambda cid: chain(app, cid).jobs[0].id)
 
 
 @pytest.mark.parametrize(

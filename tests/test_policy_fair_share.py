@@ -19,7 +19,7 @@ from scheduler.policy import (
     fair_share_score,
 )
 from scheduler.policy.decay import UsageSegment, decayed_usage
-from scheduler.policy.ordering import queue_order
+from scheduler.policy.ordering import queue_key, queue_order
 from scheduler.policy.reference import decide_reference
 from tests.test_policy import HIGH, LOW, NORMAL, NOW, _random_case, nodes, pend, run
 
@@ -227,3 +227,39 @@ def test_fair_share_decision_is_independent_of_input_order() -> None:
         rng.shuffle(p)
         rng.shuffle(r)
         assert decide(p, r, node_list, quotas, config, now, usage) == first
+
+
+def _presorted(case: tuple, complete: bool) -> Decision:
+    """decide() as the loop calls it: pending kept in queue_key order."""
+    pending, running, node_list, quotas, config, now, usage = case
+    ordered = sorted(pending, key=queue_key)
+    return decide(
+        ordered, running, node_list, quotas, config, now, usage, presorted=True, complete=complete
+    )
+
+
+@pytest.mark.parametrize("seed", range(0, 300, 2))
+def test_presorted_early_stop_with_fair_share_decides_the_same(seed: int) -> None:
+    """The loop's deep-queue mode (input kept in queue_key order, walk stopped once nothing
+    can start or preempt) with fair share on: the reference's starts and suspends, and its
+    reasons for every chain walked."""
+    case = _fair_share_case(seed)
+    full = decide_reference(*case)
+    assert _presorted(case, complete=True) == full
+    part = _presorted(case, complete=False)
+    assert (part.starts, part.suspends) == (full.starts, full.suspends)
+    assert part.waiting.items() <= full.waiting.items()
+    assert part.complete == (part.waiting.keys() == full.waiting.keys())
+
+
+def test_random_fair_share_cases_take_the_lazy_presorted_path() -> None:
+    """Guard: without aging, presorted input is grouped lazily and sorted by score per
+    bucket; many of those cases must also stop early."""
+    lazy = stopped = 0
+    for seed in range(0, 300, 2):
+        case = _fair_share_case(seed)
+        if case[4].aging_seconds > 0:
+            continue
+        lazy += 1
+        stopped += not _presorted(case, complete=False).complete
+    assert lazy >= 30 and stopped >= 5, (lazy, stopped)
