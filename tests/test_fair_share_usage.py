@@ -50,7 +50,7 @@ class Cluster:
 
     def rank(self, user: User, node: str, start: float | None, end: float | None) -> JobRank:
         chain = Chain(name="c", owner=user, group_name="gpu", entrypoint="x.py")
-        chain.gpus_per_node = 1  # ignored: a rank holds (and is charged) its whole node
+        chain.gpus_per_node = None  # no request: charged its whole node, as accounting counts
         rank = JobRank(rank=0, node=node, started_at=at(start), ended_at=at(end))
         chain.jobs.append(Job(seq=0, ranks=[rank]))
         self.s.add(chain)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from scheduler.accounting.segments import rank_gpus
 from scheduler.model.orm import Chain, Job, JobRank, Node, User
 from scheduler.policy import FairShareConfig, FairShareUsage
 from scheduler.policy.decay import UsageSegment, combined, decayed, segment_usage
@@ -70,8 +71,10 @@ def _ts(value: dt.datetime | None) -> float | None:
 
 
 def _segment(row: Any, start: float, end: float | None) -> UsageSegment:
-    """A rank's run: every GPU of its node (at least one), its owner and their group."""
-    return UsageSegment(row.user, row.group, max(1, row.gpus or 0), start, end)
+    """A rank's run: the GPUs it holds as accounting counts them (at least one, so a
+    CPU-only run still counts), its owner and their group."""
+    gpus = rank_gpus(row.gpus_per_node, row.gpus)
+    return UsageSegment(row.user, row.group, max(1, gpus), start, end)
 
 
 def _unread_ranks(session: Session, cache: UsageCache) -> list[Any]:
@@ -86,6 +89,7 @@ def _unread_ranks(session: Session, cache: UsageCache) -> list[Any]:
             JobRank.ended_at,
             User.name.label("user"),
             User.group_name.label("group"),
+            Chain.gpus_per_node,
             Node.gpus,
         )
         .join(Job, JobRank.job_id == Job.id)
