@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,14 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hai_client.errors import HaiError
+from hai_client.rank_env import RankContext, free_port, rank_variables
 
 KINDS = ("python", "bash", "exec")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def local_argv(kind: str, script: str, args: Sequence[str], python: str | None = None) -> list[str]:
@@ -62,26 +56,26 @@ def rank_environment(
     extra: Mapping[str, str] | None = None,
     job_seq: int = 0,
     whole_life_state: int = 0,
+    priority: str = "NORMAL",
 ) -> dict[str, str]:
-    """The environment a single local rank runs with (on top of this process's own); job
+    """The environment a single local rank runs with (on top of this process's own): the
+    variables of :func:`hai_client.rank_env.rank_variables` as chain ``local``; job
     ``job_seq`` > 0 is a resumed job, as after a suspend on the cluster."""
     env = dict(os.environ)
     env.update(extra or {})
-    env.update(
-        {
-            "RANK": "0",
-            "WORLD_SIZE": "1",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": str(free_port()),
-            "HAI_CHAIN_ID": "local",
-            "HAI_CHAIN_NAME": "local",
-            "HAI_JOB_SEQ": str(job_seq),
-            "HAI_CONTROL_DIR": control_dir,
-            "HAI_IS_RESUME": "1" if job_seq else "0",
-            "HAI_WHOLE_LIFE_STATE": str(whole_life_state),
-            "HAI_SUSPEND_COUNT": str(job_seq),
-        }
+    local = RankContext(
+        chain_id="local",
+        chain_name="local",
+        rank=0,
+        world_size=1,
+        job_seq=job_seq,
+        suspend_count=job_seq,
+        whole_life_state=whole_life_state,
+        priority=priority,
+        master_port=free_port(),
     )
+    env.update(rank_variables(local))
+    env.update({"MASTER_ADDR": "127.0.0.1", "HAI_CONTROL_DIR": control_dir})
     if env_name:
         _enter_haienv(env, env_name)
         env["HF_ENV_NAME"] = env_name

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 from traitlets import Any as AnyTrait
 from traitlets.config import LoggingConfigurable
 
+from hai_client.rank_env import free_port
 from scheduler.backends.base import RankKey, RankLaunch, RankObservation
 from scheduler.model.enums import ChainState, NodeState, Priority, RankState, StopCode
 from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup
@@ -66,12 +67,6 @@ def spot_aware_reason(reason: str, reclaiming: dict[str, list[str]]) -> str:
         reason,
     )
     return f"{reason}; {'; '.join(servers)}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SchedulerLoop(LoggingConfigurable):
@@ -515,7 +510,7 @@ class SchedulerLoop(LoggingConfigurable):
         for chain, placement in zip(started, decision.starts, strict=True):
             job = Job(seq=len(chain.jobs), created_at=now)
             chain.jobs.append(job)
-            port = _free_port()
+            port = free_port()
             for i, node in enumerate(placement.nodes):
                 job.ranks.append(JobRank(rank=i, node=node, handle={"master_port": port}))
             if chain.started_at is None:
