@@ -9,7 +9,6 @@ Pure: no database, no scheduler import (this module is in the core install).
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 DEFAULT_MASTER_PORT = 29500  # torch.distributed's default, when no port was picked
@@ -48,6 +47,8 @@ def rank_variables(ctx: RankContext) -> dict[str, str]:
 
 def free_port() -> int:
     """A TCP port free on this machine now (for a job's ``MASTER_PORT``)."""
+    import socket  # only a run that starts a rank needs it (hai-cli's start-up)
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
