@@ -159,7 +159,7 @@ async def drain(admin: Conn, blocker: int, count: int, timeout: float) -> float:
                 marks[mark] = time.perf_counter()
         if count in marks:
             return (count - 20) / (marks[count] - marks[20])
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     return float("nan")
 
 
