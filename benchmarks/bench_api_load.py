@@ -129,9 +129,11 @@ def start_service(
     users: list[str],
     nodes: int | list[dict[str, Any]],
     env: dict[str, str] | None = None,
+    before_launch: Any = None,
 ) -> Service:
     """A fresh database with ``users`` (one token each) and ``nodes`` (a count of nodes in
-    group ``default``, or the local backend's node list), and the service on it."""
+    group ``default``, or the local backend's node list), and the service on it;
+    ``before_launch(service)`` may fill the database first."""
     data_dir = work / "data"
     db_url = f"sqlite:///{data_dir / 'scheduler.sqlite'}"
     factory = open_database(db_url)
@@ -144,7 +146,10 @@ def start_service(
     if isinstance(nodes, int):
         nodes = [{"name": f"local-{i}", "group": "default", "gpus": 1} for i in range(nodes)]
     (work / "hai_scheduler_config.py").write_text(f"c.LocalBackend.nodes = {nodes!r}\n")
-    return launch(Service(None, 0, data_dir, db_url, tokens, work / "hai-scheduler.log"), env)
+    svc = Service(None, 0, data_dir, db_url, tokens, work / "hai-scheduler.log")
+    if before_launch is not None:
+        before_launch(svc)
+    return launch(svc, env)
 
 
 def launch(svc: Service, env: dict[str, str] | None = None) -> Service:

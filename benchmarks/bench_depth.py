@@ -1,10 +1,9 @@
 """The scheduler at depth: what users feel with 100 / 10,000 / 100,000 chains queued.
 
-For each depth D a fresh ``hai-scheduler`` (SQLite WAL, local backend, 8 nodes in group
-``default`` and 1 in group ``free``) runs a blocker that holds the 8 nodes; the service is
-stopped, D trivial chains (``true``) are written into its database behind the blocker,
-and the service is started again (it adopts the blocker and reads the queue). Then, with
-the D chains waiting:
+For each depth D, D trivial chains (``true``) are written into a fresh database whose 8
+nodes of group ``default`` are draining (and 1 node in group ``free``), a ``hai-scheduler``
+(SQLite WAL, local backend) is started on it, a blocker (HIGH, 8 nodes) is submitted and
+the 8 nodes are made ready: the blocker takes them, the D chains wait behind it. Then:
 
 - idle CPU: the service's CPU time over ``--idle`` seconds with nothing changing;
 - RSS of the service;
@@ -46,7 +45,6 @@ from bench_api_load import (
     Client,
     Conn,
     Service,
-    launch,
     parse_time,
     pct,
     start_service,
@@ -58,7 +56,7 @@ from sqlalchemy import insert
 
 from scheduler.model import accounts
 from scheduler.model.db import open_database
-from scheduler.model.orm import Chain
+from scheduler.model.orm import Chain, Node, NodeGroup
 
 NODES = [{"name": f"local-{i}", "group": "default", "gpus": 1} for i in range(8)] + [
     {"name": "free-0", "group": "free", "gpus": 1}
@@ -80,10 +78,16 @@ def rss_mb(pid: int) -> float:
 
 
 def preload(svc: Service, depth: int) -> None:
-    """``depth`` waiting chains, written straight into the (stopped) service's database."""
+    """``depth`` waiting chains and draining nodes, written into the database before the
+    service starts."""
     factory = open_database(svc.db_url)
     now = dt.datetime.now(dt.UTC)
     with factory.begin() as s:
+        groups = {name: NodeGroup(name=name) for name in {n["group"] for n in NODES}}
+        s.add_all(groups.values())
+        for n in NODES:
+            state = "draining" if n["group"] == "default" else "ready"
+            s.add(Node(name=n["name"], group=groups[n["group"]], gpus=1, state=state))
         owners = [accounts.get_user(s, u).id for u in USERS[1:]]
         base = {
             "group_name": "default", "node_count": 1, "priority": 1, "entrypoint": "true",
@@ -182,22 +186,23 @@ async def measure(svc: Service, depth: int, args: argparse.Namespace, env: dict)
 
 
 async def start_blocker(svc: Service) -> int:
+    """The blocker first in line, then the draining nodes made ready: it takes them all."""
     admin = Conn(HOST, svc.port, svc.tokens["admin"])
     body = task("blocker", ["sleep", "100000"], priority="HIGH", nodes=8)
     status, made = await admin.request("POST", "/api/v1/chains", body)
     assert status == 201, made
-    await wait_state(admin, made["id"], {"running"}, 60)
+    for n in NODES[:8]:
+        status, _ = await admin.request("PATCH", f"/api/v1/nodes/{n['name']}", {"state": "ready"})
+        assert status == 200
+    await wait_state(admin, made["id"], {"running"}, 120)
     return made["id"]
 
 
 def one_run(depth: int, args: argparse.Namespace, env: dict[str, str]) -> dict:
     work = Path(tempfile.mkdtemp(prefix="hai-bench-depth-"))
-    svc = start_service(work, USERS, NODES, env)
+    svc = start_service(work, USERS, NODES, env, before_launch=lambda s: preload(s, depth))
     try:
         args.blocker_id = asyncio.run(start_blocker(svc))
-        svc.stop()  # the blocker's ranks live on; the service adopts them at its restart
-        preload(svc, depth)
-        launch(svc, env)
         return asyncio.run(measure(svc, depth, args, env))
     finally:
         svc.stop()
