@@ -20,7 +20,7 @@ from scheduler.model import accounts
 from scheduler.model.enums import ChainState, Priority
 from scheduler.model.orm import Chain
 from scheduler.service.queue_index import WaitingQueue
-from tests.sched_harness import TOY, chain, ensure_user, make_app
+from tests.sched_harness import TOY, chain, ensure_user, make_app, run_until, submit
 
 T0 = 1_900_000_000.0
 # one node: chains asking for two wait for ever ("group too small") and start no process
@@ -183,3 +183,25 @@ def test_the_queue_in_memory_matches_a_full_read_after_random_noted_writes(db_ur
     with app.session_factory() as s:
         running = s.scalars(select(Chain.id).where(Chain.state == "running")).all()
     assert running, "some chains started on the way"
+
+
+def test_reasons_behind_the_early_stop_are_filled_in_once_the_queue_settles(db_url, tmp_path):
+    app = new_app(db_url, tmp_path)
+    ensure_user(app, "alice")
+    long_run = submit(
+        app, "alice", name="long", entrypoint=TOY, workspace=tmp_path / "w",
+        parameters=["100000", "0.1", str(tmp_path / "w" / "r")],
+    )  # fmt: skip
+    app.loop.cycle()  # it takes the only node (a complete walk: the first one)
+    assert chain(app, long_run).state == ChainState.RUNNING
+    behind = queue(app, "bob", 5, node_count=1)
+    app.loop.cycle()  # something changed: the walk stops at once (nothing can start)
+    assert app.loop.last_walk_complete is False
+    assert all(chain(app, cid).reason == "" for cid in behind)
+    app.loop.cycle()  # nothing new: the queue settled, every reason is filled in
+    assert app.loop.last_walk_complete is True
+    assert all("waiting for nodes in group 'gpu'" in chain(app, cid).reason for cid in behind)
+    with app.session_factory.begin() as s:
+        s.get(Chain, long_run).stop_requested_at = dt.datetime.fromtimestamp(T0, dt.UTC)
+    app.loop.note_changed(chains=[long_run])
+    run_until(app, lambda: chain(app, long_run).state == ChainState.FINISHED, what="stop")

@@ -86,9 +86,10 @@ class SchedulerApp(Application):
         "least this often (for writers outside this process).",
     ).tag(config=True)
     reasons_refresh_seconds = Float(
-        5.0,
+        30.0,
         help="A cycle walks the queue only as far as anything can start or preempt; the "
-        "reasons of the chains behind that point are refreshed at most this often.",
+        "reasons of the chains behind that point are refreshed by a complete walk once the "
+        "queue settles, and at least this often while it keeps changing.",
     ).tag(config=True)
     queue_resync_seconds = Float(
         300.0,

@@ -89,6 +89,7 @@ class SchedulerLoop(LoggingConfigurable):
         self.policy_runs = 0  # cycles that ran the policy (the others had nothing new)
         self._reasons_at = -math.inf  # the last complete walk of the queue
         self._reasons_stale = False  # some waiting chains' reasons predate the last changes
+        self.last_walk_complete = True  # did the last policy run give every reason?
 
     def note_changed(self, chains: Iterable[int] = (), catalog: bool = False) -> None:
         """Writers (the API, after committing) name what they changed: ``chains`` inserted
@@ -463,8 +464,9 @@ class SchedulerLoop(LoggingConfigurable):
         time-dependent rule (aging, minimum run time) has come due since.
 
         The policy walks the queue only as far as anything can start or preempt; the
-        reasons of the chains behind that point are refreshed by a complete walk at most
-        every ``reasons_refresh_seconds`` (and once more after the queue settles)."""
+        reasons of the chains behind that point are refreshed by a complete walk in the
+        first cycle with nothing new (the queue settled), and while the queue keeps
+        changing at least every ``reasons_refresh_seconds``."""
         occupancy = self.app.devservers.occupancy(s, self.catalog.node_groups)
         running = [*running_views(chains), *occupancy.spot]
         nodes = self.catalog.node_views(occupancy.blocked_nodes)
@@ -472,10 +474,13 @@ class SchedulerLoop(LoggingConfigurable):
         key = DecisionKey(
             self.queue.version, self.catalog.version, tuple(running), tuple(nodes), config
         )
-        reasons_due = now - self._reasons_at >= self.app.reasons_refresh_seconds
         unchanged = key == self._last_key and now < self._next_event
-        if not force and unchanged and not (reasons_due and self._reasons_stale):
+        if not force and unchanged and not self._reasons_stale:
             return None
+        # a complete walk (every waiting chain's reason) once the queue settled, and
+        # while it keeps changing at least every reasons_refresh_seconds
+        overdue = now - self._reasons_at >= self.app.reasons_refresh_seconds
+        reasons_due = overdue or unchanged
         pending = self.queue.pending()
         quotas = QuotaTable(rows=self.catalog.quota_rows, defaults=dict(self.app.default_quota))
         usage = fair_share_usage(self.app, s, now)  # None: fair share is off
@@ -492,6 +497,7 @@ class SchedulerLoop(LoggingConfigurable):
         )
         self.policy_runs += 1
         self._reasons_stale = not decision.complete
+        self.last_walk_complete = decision.complete
         if decision.complete:
             self._reasons_at = now
         self._last_key, self._last_decision = key, decision
