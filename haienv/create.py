@@ -478,6 +478,17 @@ def _build(
     plan: CreatePlan, runner: build.Runner, target: Path, work: Path, config: HaiEnvConfig
 ) -> dict:
     """The steps; returns what the probe measured in the new env."""
+    _make_env(plan, runner, target)
+    env_python = str(target / "bin" / "python")
+    if plan.lock is not None:
+        installed = _install_locked(plan, runner, env_python, work)
+    else:
+        installed = _install_requested(plan, runner, env_python, work)
+    return _import_check(plan, runner, target, work, installed, config)
+
+
+def _make_env(plan: CreatePlan, runner: build.Runner, target: Path) -> None:
+    """An empty env at ``target`` (a conda prefix, else a venv) seeing its base's packages."""
     if plan.conda_tool:
         assert plan.environment is not None
         build.conda_create(
@@ -490,66 +501,101 @@ def _build(
         )
     else:
         build.make_venv(runner, target, plan.python)
-    env_python = str(target / "bin" / "python")
-
     if plan.base is not None:
         build.add_base_layer(target, plan.base.site_packages)
 
-    installed: set[str] | None = None  # names the env installed itself (None: unknown)
-    if plan.lock is not None:
-        installed = build.pin_names(plan.lock.packages)
-        if plan.lock.packages:
-            pins = work / "lock.txt"
-            pins.write_text("\n".join(plan.lock.packages) + "\n")
-            build.install(
-                runner,
-                env_python,
-                pins,
-                plan.sources,
-                no_deps=True,
-                step="installing the locked packages",
-            )
-    else:
-        inputs = work / "requirements.in"
-        lines = [*plan.packages, *(f"-r {f}" for f in plan.requirement_files)]
-        if plan.environment is not None:
-            lines += plan.environment.pip
-        inputs.write_text("\n".join(lines) + "\n")
-        if not lines:
-            pass
-        elif plan.base is not None and satisfied_by_base(
-            lines, base_dists := installed_distributions(plan.base.site_packages)
-        ):
-            installed = set()
-            runner.log(
-                f"the base {plan.base.name} has every requested package in an allowed "
-                f"version ({' '.join(lines)}): nothing to resolve or install"
-            )
-        elif plan.base is not None:
-            constraints = work / "base-constraints.txt"
-            constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
-            pins = build.resolve(
-                runner, inputs, plan.base.python, plan.sources, constraints, work / "pins.txt"
-            )
-            todo = build.not_in_base(pins, base_dists)
-            installed = build.pin_names(todo)
-            runner.log(
-                f"resolved {len(pins)} packages; the base has {len(pins) - len(todo)}, "
-                f"installing {len(todo)}: {' '.join(todo) or '-'}"
-            )
-            if todo:
-                missing = work / "missing.txt"
-                missing.write_text("\n".join(todo) + "\n")
-                build.install(
-                    runner,
-                    env_python,
-                    missing,
-                    plan.sources,
-                    no_deps=True,
-                    step=f"installing {len(todo)} package(s) the base lacks",
-                )
-        else:
-            build.install(runner, env_python, inputs, plan.sources, no_deps=False)
+
+def _install_locked(
+    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+) -> set[str] | None:
+    """Install the lock's exact packages (no resolving); the names the env installed."""
+    assert plan.lock is not None
+    installed = build.pin_names(plan.lock.packages)
+    if plan.lock.packages:
+        pins = work / "lock.txt"
+        pins.write_text("\n".join(plan.lock.packages) + "\n")
+        build.install(
+            runner,
+            env_python,
+            pins,
+            plan.sources,
+            no_deps=True,
+            step="installing the locked packages",
+        )
+    return installed
+
+
+def _install_requested(
+    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+) -> set[str] | None:
+    """Install the packages, requirements files and environment file's pip entries: all of
+    them in a standalone env, only what the base lacks in an env extending one. Returns the
+    names the env installed itself (None: unknown)."""
+    inputs = work / "requirements.in"
+    lines = [*plan.packages, *(f"-r {f}" for f in plan.requirement_files)]
+    if plan.environment is not None:
+        lines += plan.environment.pip
+    inputs.write_text("\n".join(lines) + "\n")
+    if not lines:
+        return None
+    if plan.base is None:
+        build.install(runner, env_python, inputs, plan.sources, no_deps=False)
+        return None
+    base_dists = installed_distributions(plan.base.site_packages)
+    if satisfied_by_base(lines, base_dists):
+        runner.log(
+            f"the base {plan.base.name} has every requested package in an allowed "
+            f"version ({' '.join(lines)}): nothing to resolve or install"
+        )
+        return set()
+    return _install_what_base_lacks(plan, runner, env_python, work, inputs, base_dists)
+
+
+def _install_what_base_lacks(
+    plan: CreatePlan,
+    runner: build.Runner,
+    env_python: str,
+    work: Path,
+    inputs: Path,
+    base_dists: dict[str, str],
+) -> set[str] | None:
+    """Resolve against the base's versions (as constraints), install only the pins the base
+    does not have; their names."""
+    assert plan.base is not None
+    constraints = work / "base-constraints.txt"
+    constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
+    pins = build.resolve(
+        runner, inputs, plan.base.python, plan.sources, constraints, work / "pins.txt"
+    )
+    todo = build.not_in_base(pins, base_dists)
+    runner.log(
+        f"resolved {len(pins)} packages; the base has {len(pins) - len(todo)}, "
+        f"installing {len(todo)}: {' '.join(todo) or '-'}"
+    )
+    if todo:
+        missing = work / "missing.txt"
+        missing.write_text("\n".join(todo) + "\n")
+        build.install(
+            runner,
+            env_python,
+            missing,
+            plan.sources,
+            no_deps=True,
+            step=f"installing {len(todo)} package(s) the base lacks",
+        )
+    return build.pin_names(todo)
+
+
+def _import_check(
+    plan: CreatePlan,
+    runner: build.Runner,
+    target: Path,
+    work: Path,
+    installed: set[str] | None,
+    config: HaiEnvConfig,
+) -> dict:
+    """Probe the new env and import what was asked for (skipping what comes unchanged from
+    the base); the base's site-packages must be on its path. Returns what the probe saw."""
     site_dirs = [str(build.site_packages_of(target))]
     check = [r.name for r in plan.requested]
     if plan.base is not None:
@@ -562,6 +608,7 @@ def _build(
                     f"import check: {' '.join(unchanged)} come unchanged from base "
                     f"{plan.base.name} (checked when it was built)"
                 )
+    env_python = str(target / "bin" / "python")
     probed = build.probe(
         runner, env_python, check, site_dirs, work / "probe.json", verify=config.import_check
     )
