@@ -397,60 +397,22 @@ def execute(
     folder = store.folder(shared)
     final = store.env_path(name, shared)
     with store.locked(name, shared, "creating"):
-        existing = store.info(name, shared)
-        if existing is not None:
-            raise _existing_refusal(name, existing)
-        if final.exists():
-            raise EnvExists(
-                f"{final} exists but has no metadata; `haienv remove {name}` to clean it up"
-            )
+        _check_name_free(store, name, shared, final)
         _remove_leftovers(folder, name)
         log_path = store.log_path(name, shared)
         log_path.write_text(f"haienv build log of {name!r}, started {now_iso()}\n")
-        meta = {
-            "name": name,
-            "owner": config.user,
-            "is_base": shared,
-            "python_version": plan.python_version,
-            "extends": plan.base.name if plan.base else None,
-            "extends_path": plan.base.path if plan.base else None,
-            "labels": plan.labels,
-            "annotations": plan.annotations,
-            "note": plan.note,
-            "created": now_iso(),
-            "status": CREATING,
-            "reason": "",
-            "requested": [r.name for r in plan.requested],
-            "builder": {"pid": os.getpid()},
-        }
+        meta = _creating_meta(plan, config)
         store.write_meta(name, shared, meta)
         runner = build.Runner(config, log_path, progress)
         for w in plan.warnings:
             runner.log(f"warning: {w}")
-        build_dir = final
         try:
-            with contextlib.ExitStack() as stack:
-                if not plan.conda_tool:  # conda prefixes are not relocatable: built in place
-                    build_dir = stack.enter_context(_build_slot(folder, name, plan.python))
-                work = stack.enter_context(tempfile.TemporaryDirectory(prefix="haienv-"))
-                probed = _build(plan, runner, build_dir, Path(work), config)
-                if build_dir != final:
-                    os.rename(build_dir, final)
+            probed = _build_into_place(plan, runner, folder, final, config)
         except BaseException as exc:
-            reason = _reason(exc)
-            with contextlib.suppress(OSError):
-                runner.log(f"\nFAILED: {reason}")
-            if build_dir.exists():
-                shutil.rmtree(build_dir, ignore_errors=True)
-            meta.update(status=FAILED, reason=reason)
-            meta.pop("builder", None)
-            store.write_meta(name, shared, meta)
-            if isinstance(exc, HaiEnvError | OSError):
-                raise BuildFailed(
-                    f"building {name!r} failed: {reason} (log: {log_path})",
-                    log_path=str(log_path),
-                ) from None
-            raise
+            failure = _record_failure(store, plan, meta, runner, log_path, exc)
+            if failure is None:
+                raise
+            raise failure from None
         meta.update(
             status=READY,
             python_version=probed["python_version"],
@@ -464,6 +426,82 @@ def execute(
     info = store.info(name, shared)
     assert info is not None
     return info
+
+
+def _check_name_free(store: Store, name: str, shared: bool, final: Path) -> None:
+    """Refuse a name taken by an env (any status) or by a folder without metadata."""
+    existing = store.info(name, shared)
+    if existing is not None:
+        raise _existing_refusal(name, existing)
+    if final.exists():
+        raise EnvExists(
+            f"{final} exists but has no metadata; `haienv remove {name}` to clean it up"
+        )
+
+
+def _creating_meta(plan: CreatePlan, config: HaiEnvConfig) -> dict:
+    """The metadata written while the env is built (status ``creating``, this builder)."""
+    return {
+        "name": plan.name,
+        "owner": config.user,
+        "is_base": plan.shared,
+        "python_version": plan.python_version,
+        "extends": plan.base.name if plan.base else None,
+        "extends_path": plan.base.path if plan.base else None,
+        "labels": plan.labels,
+        "annotations": plan.annotations,
+        "note": plan.note,
+        "created": now_iso(),
+        "status": CREATING,
+        "reason": "",
+        "requested": [r.name for r in plan.requested],
+        "builder": {"pid": os.getpid()},
+    }
+
+
+def _build_into_place(
+    plan: CreatePlan, runner: build.Runner, folder: Path, final: Path, config: HaiEnvConfig
+) -> dict:
+    """Build in a hidden slot (a conda prefix: in place, it is not relocatable) and rename
+    it to ``final``; on any failure the folder built in is deleted. Returns the probe's."""
+    build_dir = final
+    try:
+        with contextlib.ExitStack() as stack:
+            if not plan.conda_tool:  # conda prefixes are not relocatable: built in place
+                build_dir = stack.enter_context(_build_slot(folder, plan.name, plan.python))
+            work = stack.enter_context(tempfile.TemporaryDirectory(prefix="haienv-"))
+            probed = _build(plan, runner, build_dir, Path(work), config)
+            if build_dir != final:
+                os.rename(build_dir, final)
+    except BaseException:
+        if build_dir.exists():
+            shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+    return probed
+
+
+def _record_failure(
+    store: Store,
+    plan: CreatePlan,
+    meta: dict,
+    runner: build.Runner,
+    log_path: Path,
+    exc: BaseException,
+) -> BuildFailed | None:
+    """Log the failure and mark the env ``failed`` with its reason. Returns the
+    :class:`BuildFailed` to raise for an expected failure (None: re-raise ``exc``)."""
+    reason = _reason(exc)
+    with contextlib.suppress(OSError):
+        runner.log(f"\nFAILED: {reason}")
+    meta.update(status=FAILED, reason=reason)
+    meta.pop("builder", None)
+    store.write_meta(plan.name, plan.shared, meta)
+    if isinstance(exc, HaiEnvError | OSError):
+        return BuildFailed(
+            f"building {plan.name!r} failed: {reason} (log: {log_path})",
+            log_path=str(log_path),
+        )
+    return None
 
 
 def _reason(exc: BaseException) -> str:
