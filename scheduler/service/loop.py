@@ -551,7 +551,18 @@ class SchedulerLoop(LoggingConfigurable):
     def _act(
         self, s: Session, chains: list[Chain], decision: Decision, now: dt.datetime
     ) -> list[Chain]:
-        by_id = {c.id: c for c in chains}
+        """Make the decision real in the database: jobs for the chains that start (returned,
+        launched after the commit), suspend requests for the victims, the waiting reasons;
+        and forward every pending suspend to its running ranks."""
+        started = self._start_chains(s, decision, now)
+        self._request_suspends(s, chains, decision, now)
+        self.queue.discard([p.chain_id for p in decision.starts])
+        self._write_reasons(s, decision)
+        self._forward_suspends(chains)
+        return started
+
+    def _start_chains(self, s: Session, decision: Decision, now: dt.datetime) -> list[Chain]:
+        """A new job, with its ranks on the placed nodes, for each chain that starts."""
         ids = [p.chain_id for p in decision.starts]
         started = self._load_chains(s, Chain.id.in_(ids)) if ids else []
         order = {cid: i for i, cid in enumerate(ids)}
@@ -566,6 +577,13 @@ class SchedulerLoop(LoggingConfigurable):
                 chain.started_at = now
             chain.set_state(ChainState.RUNNING, now)
             chain.reason = ""
+        return started
+
+    def _request_suspends(
+        self, s: Session, chains: list[Chain], decision: Decision, now: dt.datetime
+    ) -> None:
+        """The victims: a suspend request on each chain, a reclaim of each spot dev server."""
+        by_id = {c.id: c for c in chains}
         for chain_id in decision.suspends:
             if chain_id < 0:  # a spot dev server holds the node
                 self.app.devservers.reclaim(s, -chain_id, now, "a training chain needs the node")
@@ -575,9 +593,10 @@ class SchedulerLoop(LoggingConfigurable):
             chain.suspend_code = StopCode.PREEMPTED.value
             chain.reason = "preempted for a higher-priority chain; may checkpoint, then stops"
             chain.updated_at = now
-        self.queue.discard(ids)
-        self._write_reasons(s, decision)
-        # admin suspends are intents too: forward the suspend command to the ranks
+
+    def _forward_suspends(self, chains: list[Chain]) -> None:
+        """Send the suspend command (once) to the running ranks of every running chain with
+        a suspend requested (by the policy or an admin: admin suspends are intents too)."""
         for chain in chains:
             if chain.chain_state is ChainState.RUNNING and chain.suspend_requested_at is not None:
                 job = chain.current_job
@@ -587,7 +606,6 @@ class SchedulerLoop(LoggingConfigurable):
                             RankKey(chain.id, job.seq, r.rank), r.handle
                         )
                         r.handle = {**r.handle, "suspend_sent": True}
-        return started
 
     def _write_reasons(self, s: Session, decision: Decision) -> None:
         """Store each waiting chain's reason where it changed (one executemany)."""
