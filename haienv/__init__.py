@@ -78,7 +78,7 @@ def get_env(name: str, config: HaiEnvConfig | None = None) -> EnvInfo:
 
 
 def create_env(name: str, *, config: HaiEnvConfig | None = None, progress=None, **options):
-    """Create env ``name`` (options as in :func:`haienv.create.plan_create`)."""
+    """Create env ``name`` (options: the fields of :class:`haienv.create.CreateRequest`)."""
     from .create import create_env as _create
 
     return _create(name, config=config, progress=progress, **options)

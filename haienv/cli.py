@@ -170,7 +170,7 @@ def create(
 
     In a dev container ($JUPYTERHUB_USER set) ipykernel is added unless --no-kernel, so the
     env shows up as a Jupyter kernel."""
-    from .create import execute, plan_create
+    from .create import CreateRequest, execute, plan_request
 
     config = _config(ctx)
     if no_extend and base:
@@ -184,25 +184,25 @@ def create(
     packages = list(packages)
     if not (no_kernel or shared or from_lock) and _wants_kernel(packages):
         packages.append("ipykernel")
-    plan = plan_create(
+    request = CreateRequest(
         name,
-        config=config,
-        packages=packages,
-        requirements=list(requirements),
+        packages=tuple(packages),
+        requirements=requirements,
         environment_file=environment_file,
         from_lock=from_lock,
         python=python,
         base=base,
         extend=not no_extend,
         shared=shared,
-        labels=list(labels),
-        annotations=list(annotations),
+        labels=labels,
+        annotations=annotations,
         note=note,
-        find_links=list(find_links),
+        find_links=find_links,
         index_url=index_url,
-        extra_index_urls=list(extra_index_urls),
+        extra_index_urls=extra_index_urls,
         no_index=no_index,
     )
+    plan = plan_request(request, config=config)
     for line in plan.describe():
         style = "yellow" if line.startswith("warning:") else ""
         _err().print(f"[{style}]{escape(line)}[/]" if style else escape(line))
@@ -248,7 +248,7 @@ def _wants_kernel(packages: list[str]) -> bool:
             if Requirement(spec).name.lower().replace("_", "-") == "ipykernel":
                 return False
         except InvalidRequirement:
-            continue  # plan_create names the bad requirement
+            continue  # plan_request names the bad requirement
     return True
 
 

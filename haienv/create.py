@@ -1,7 +1,8 @@
 """Creating and removing environments: the transaction around the build steps.
 
-``plan_create`` checks every input and decides python, base and packages without touching
-the disk (so the CLI can show it and ask). ``execute`` then, holding the env's lock:
+``plan_request`` checks a :class:`CreateRequest` (``plan_create``: one made of keywords) and
+decides python, base and packages without touching the disk (so the CLI can show it and
+ask). ``execute`` then, holding the env's lock:
 writes metadata ``creating``, builds into a hidden sibling folder, runs the import check,
 renames the folder into place and writes ``ready``. On any failure the folder is deleted and
 the metadata says ``failed`` with the reason; the log is kept. A failed env keeps its name
@@ -126,90 +127,161 @@ def _python_version_of(config: HaiEnvConfig, request: str) -> tuple[str, str]:
     return path, ver.stdout.strip() or request
 
 
-def plan_create(
-    name: str,
-    *,
-    config: HaiEnvConfig | None = None,
-    packages: list[str] | tuple[str, ...] = (),
-    requirements: list[str | os.PathLike] | tuple = (),
-    environment_file: str | os.PathLike | None = None,
-    from_lock: str | os.PathLike | None = None,
-    python: str | None = None,
-    base: str | None = None,
-    extend: bool = True,
-    shared: bool = False,
-    labels: list[str] | dict[str, str] | None = None,
-    annotations: list[str] | dict[str, str] | None = None,
-    note: str = "",
-    find_links: list[str] | tuple[str, ...] = (),
-    index_url: str | None = None,
-    extra_index_urls: list[str] | tuple[str, ...] = (),
-    no_index: bool | None = None,
-) -> CreatePlan:
+@dataclass(frozen=True)
+class CreateRequest:
+    """What a create asks for, unchecked: the options of ``haienv create`` and of
+    :func:`haienv.create_env`. The CLI and the Python API build one; :func:`plan_request`
+    checks it and decides the rest. Lists given are kept as tuples (a dict of labels or
+    annotations stays a dict)."""
+
+    name: str
+    packages: tuple[str, ...] = ()
+    requirements: tuple[str | os.PathLike, ...] = ()
+    environment_file: str | os.PathLike | None = None
+    from_lock: str | os.PathLike | None = None
+    python: str | None = None
+    base: str | None = None
+    extend: bool = True
+    shared: bool = False
+    labels: tuple[str, ...] | dict[str, str] = ()
+    annotations: tuple[str, ...] | dict[str, str] = ()
+    note: str = ""
+    find_links: tuple[str, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    no_index: bool | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("packages", "requirements", "find_links", "extra_index_urls"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        for key in ("labels", "annotations"):
+            value = getattr(self, key)
+            if not isinstance(value, dict):
+                object.__setattr__(self, key, tuple(value or ()))
+
+
+def plan_create(name: str, *, config: HaiEnvConfig | None = None, **options) -> CreatePlan:
+    """:func:`plan_request` for ``CreateRequest(name, **options)`` (options: its fields)."""
+    return plan_request(CreateRequest(name, **options), config=config)
+
+
+def plan_request(request: CreateRequest, *, config: HaiEnvConfig | None = None) -> CreatePlan:
     """Check every input and decide what to build; raises :class:`HaiEnvError` subclasses
-    with a message saying what is wrong."""
+    with a message saying what is wrong. Reads (lock, environment file, bases), writes
+    nothing. The steps run in this order, so the first thing wrong is the one reported."""
     config = config if config is not None else HaiEnvConfig()
-    store = Store(config)
-    check_name(name)
-    if base is not None:
-        check_name(base, "base")
-    lab = labels if isinstance(labels, dict) else parse_pairs(list(labels or []), "label")
+    labels, annotations = _check_names_and_labels(request)
+    req_files = _check_sources(request)
+    lock = read_lock(request.from_lock) if request.from_lock else None
+    env_file = (
+        parse_environment_file(request.environment_file) if request.environment_file else None
+    )
+    base = _choose_base(request, lock, config)
+    py_path, py_version = _choose_python(request, lock, env_file, base, config)
+    warnings = _check_lock(lock, base)
+    conda_tool = _conda_tool(request, env_file, base)
+    pkgs = [_absolute_if_path(p) for p in request.packages]
+    return CreatePlan(
+        name=request.name,
+        shared=request.shared,
+        python=py_path,
+        python_version=py_version,
+        base=base,
+        packages=pkgs,
+        requirement_files=[f.resolve() for f in req_files],
+        environment=env_file,
+        conda_tool=conda_tool,
+        lock=lock,
+        sources=_sources(request, config),
+        labels=labels,
+        annotations=annotations,
+        note=request.note,
+        requested=_requested(pkgs, req_files, lock, env_file),
+        warnings=warnings,
+    )
+
+
+# -- the steps of plan_request ----------------------------------------------------------------
+def _check_names_and_labels(request: CreateRequest) -> tuple[dict[str, str], dict[str, str]]:
+    """The env and base names, the labels and annotations (parsed), the note's length."""
+    check_name(request.name)
+    if request.base is not None:
+        check_name(request.base, "base")
+    labels = request.labels
     if isinstance(labels, dict):
         parse_pairs([f"{k}={v}" for k, v in labels.items()], "label")
-    ann = (
-        annotations
-        if isinstance(annotations, dict)
-        else parse_pairs(list(annotations or []), "annotation")
-    )
-    if len(note) > 2000:
+    else:
+        labels = parse_pairs(list(labels), "label")
+    annotations = request.annotations
+    if not isinstance(annotations, dict):
+        annotations = parse_pairs(list(annotations), "annotation")
+    if len(request.note) > 2000:
         raise InvalidInput("the note is longer than 2000 characters")
-    sources_given = sum(bool(x) for x in (packages or requirements, environment_file, from_lock))
-    if sources_given > 1:
+    return dict(labels), dict(annotations)
+
+
+def _check_sources(request: CreateRequest) -> list[Path]:
+    """At most one source of packages; the requirements files (returned) exist."""
+    given = (request.packages or request.requirements, request.environment_file, request.from_lock)
+    if sum(bool(x) for x in given) > 1:
         raise InvalidInput(
             "give packages with one of: package names / -r requirements.txt, "
             "-f environment.yaml, or --from-lock FILE"
         )
-    req_files = [Path(r) for r in requirements]
+    req_files = [Path(r) for r in request.requirements]
     for f in req_files:
         if not f.is_file():
             raise InvalidInput(f"requirements file {f} does not exist")
+    return req_files
 
-    warnings: list[str] = []
-    lock = read_lock(from_lock) if from_lock else None
-    env_file = parse_environment_file(environment_file) if environment_file else None
 
-    # -- which base ----------------------------------------------------------------------
-    if lock is not None:
-        if base is not None and base != lock.extends:
-            raise InvalidInput(
-                f"the lock extends {lock.extends or 'no base'}; --base {base} would not rebuild "
-                "it identically"
-            )
-        if not extend and lock.extends:
-            raise InvalidInput(f"the lock extends base {lock.extends}; drop --no_extend")
-        base = lock.extends
-        extend = base is not None
-    if shared and base is not None and extend:
+def _base_from_lock(base: str | None, extend: bool, lock: Lock | None) -> tuple[str | None, bool]:
+    """(base, extend) as asked, or as the lock says (refusing a contradiction)."""
+    if lock is None:
+        return base, extend
+    if base is not None and base != lock.extends:
+        raise InvalidInput(
+            f"the lock extends {lock.extends or 'no base'}; --base {base} would not rebuild "
+            "it identically"
+        )
+    if not extend and lock.extends:
+        raise InvalidInput(f"the lock extends base {lock.extends}; drop --no_extend")
+    return lock.extends, lock.extends is not None
+
+
+def _choose_base(request: CreateRequest, lock: Lock | None, config: HaiEnvConfig) -> EnvInfo | None:
+    """The shared base the env extends (None: standalone), which must be ready."""
+    base, extend = _base_from_lock(request.base, request.extend, lock)
+    if request.shared and base is not None and extend:
         raise InvalidInput("a shared base cannot extend another base; drop --base")
-    base_name = None
-    if extend and not shared:
-        base_name = base or config.default_base or None
-    base_info: EnvInfo | None = None
-    if base_name:
-        try:
-            base_info = store.find(check_name(base_name, "base"), shared=True)
-        except EnvNotFound:
-            hint = " (the configured default base)" if not base else ""
-            raise EnvNotFound(
-                f"no shared base named {base_name!r}{hint}; see `haienv list`, or pass "
-                "--no_extend for a standalone env"
-            ) from None
-        if not base_info.ready:
-            raise InvalidInput(
-                f"base {base_name!r} is {base_info.status}: {base_info.reason or 'not ready'}"
-            )
+    base_name = (base or config.default_base or None) if extend and not request.shared else None
+    if not base_name:
+        return None
+    try:
+        base_info = Store(config).find(check_name(base_name, "base"), shared=True)
+    except EnvNotFound:
+        hint = " (the configured default base)" if not base else ""
+        raise EnvNotFound(
+            f"no shared base named {base_name!r}{hint}; see `haienv list`, or pass "
+            "--no_extend for a standalone env"
+        ) from None
+    if not base_info.ready:
+        raise InvalidInput(
+            f"base {base_name!r} is {base_info.status}: {base_info.reason or 'not ready'}"
+        )
+    return base_info
 
-    # -- which python --------------------------------------------------------------------
+
+def _choose_python(
+    request: CreateRequest,
+    lock: Lock | None,
+    env_file: EnvironmentFile | None,
+    base: EnvInfo | None,
+    config: HaiEnvConfig,
+) -> tuple[str, str]:
+    """(interpreter, version): the base's; else what the lock, the environment file or
+    --python asks (they must agree), else the configured default."""
+    python = request.python
     if lock is not None:
         if python and not _version_matches(python, lock.python):
             raise InvalidInput(f"the lock is for python {lock.python}, not {python}")
@@ -217,76 +289,81 @@ def plan_create(
     if env_file is not None and env_file.python:
         if python and python != env_file.python:
             raise InvalidInput(
-                f"--python {python} contradicts python={env_file.python} in {environment_file}"
+                f"--python {python} contradicts python={env_file.python} in "
+                f"{request.environment_file}"
             )
         python = env_file.python
-    if base_info is not None:
-        if python and not _version_matches(python, base_info.python_version):
-            raise InvalidInput(
-                f"base {base_info.name} has python {base_info.python_version}; an env that "
-                f"extends it uses that python, not {python} (pass --no_extend for a standalone "
-                f"env with python {python})"
-            )
-        py_path, py_version = base_info.python, base_info.python_version
-    else:
-        py_path, py_version = _python_version_of(config, python or config.python_request)
-    if lock is not None and lock.platform and lock.platform != build.current_platform():
+    if base is None:
+        return _python_version_of(config, python or config.python_request)
+    if python and not _version_matches(python, base.python_version):
+        raise InvalidInput(
+            f"base {base.name} has python {base.python_version}; an env that "
+            f"extends it uses that python, not {python} (pass --no_extend for a standalone "
+            f"env with python {python})"
+        )
+    return base.python, base.python_version
+
+
+def _check_lock(lock: Lock | None, base: EnvInfo | None) -> list[str]:
+    """Refuses a lock made on another platform; warns (returned) when the base changed
+    since the lock was written."""
+    if lock is None:
+        return []
+    if lock.platform and lock.platform != build.current_platform():
         raise InvalidInput(
             f"the lock was made on {lock.platform}; this machine is {build.current_platform()}"
         )
-    if lock is not None and base_info is not None and lock.base_digest:
-        now = digest(installed_distributions(base_info.site_packages))
-        if now != lock.base_digest:
-            warnings.append(
-                f"base {base_info.name} changed since the lock was written; the env's own "
-                "packages are rebuilt exactly, the base's are what it has now"
-            )
+    if base is None or not lock.base_digest:
+        return []
+    if digest(installed_distributions(base.site_packages)) == lock.base_digest:
+        return []
+    return [
+        f"base {base.name} changed since the lock was written; the env's own "
+        "packages are rebuilt exactly, the base's are what it has now"
+    ]
 
-    # -- conda-only entries --------------------------------------------------------------
-    conda_tool = None
-    if env_file is not None and env_file.conda:
-        conda_tool = find_conda()
-        entries = ", ".join(env_file.conda)
-        if conda_tool is None:
-            raise InvalidInput(
-                f"{environment_file} needs conda for: {entries} - no conda, mamba or micromamba "
-                "on PATH; move them to the 'pip:' section or install one of those tools"
-            )
-        if base_info is not None:
-            raise InvalidInput(
-                f"{environment_file} needs conda for: {entries}; a conda env cannot extend base "
-                f"{base_info.name}: add --no_extend"
-            )
 
-    sources = build.Sources(
-        find_links=[*config.find_links, *find_links],
-        index_url=index_url if index_url is not None else config.index_url,
-        extra_index_urls=[*config.extra_index_urls, *extra_index_urls],
-        no_index=config.no_index if no_index is None else no_index,
+def _conda_tool(
+    request: CreateRequest, env_file: EnvironmentFile | None, base: EnvInfo | None
+) -> str | None:
+    """The conda/mamba/micromamba for the environment file's conda-only entries, if any."""
+    if env_file is None or not env_file.conda:
+        return None
+    conda_tool = find_conda()
+    entries = ", ".join(env_file.conda)
+    if conda_tool is None:
+        raise InvalidInput(
+            f"{request.environment_file} needs conda for: {entries} - no conda, mamba or "
+            "micromamba on PATH; move them to the 'pip:' section or install one of those tools"
+        )
+    if base is not None:
+        raise InvalidInput(
+            f"{request.environment_file} needs conda for: {entries}; a conda env cannot extend "
+            f"base {base.name}: add --no_extend"
+        )
+    return conda_tool
+
+
+def _sources(request: CreateRequest, config: HaiEnvConfig) -> build.Sources:
+    """Where packages come from: the configured indexes and links, plus the request's."""
+    return build.Sources(
+        find_links=[*config.find_links, *request.find_links],
+        index_url=request.index_url if request.index_url is not None else config.index_url,
+        extra_index_urls=[*config.extra_index_urls, *request.extra_index_urls],
+        no_index=config.no_index if request.no_index is None else request.no_index,
     )
-    pkgs = [_absolute_if_path(p) for p in packages]
+
+
+def _requested(
+    pkgs: list[str],
+    req_files: list[Path],
+    lock: Lock | None,
+    env_file: EnvironmentFile | None,
+) -> list[Requested]:
+    """What the user asked for by name (kept in the metadata and the lock)."""
     if lock is not None:
-        requested = [Requested(n, "") for n in lock.requested]
-    else:
-        requested = requested_from(pkgs + (env_file.pip if env_file else []), req_files)
-    return CreatePlan(
-        name=name,
-        shared=shared,
-        python=py_path,
-        python_version=py_version,
-        base=base_info,
-        packages=pkgs,
-        requirement_files=[f.resolve() for f in req_files],
-        environment=env_file,
-        conda_tool=conda_tool,
-        lock=lock,
-        sources=sources,
-        labels=dict(lab),
-        annotations=dict(ann),
-        note=note,
-        requested=requested,
-        warnings=warnings,
-    )
+        return [Requested(n, "") for n in lock.requested]
+    return requested_from(pkgs + (env_file.pip if env_file else []), req_files)
 
 
 def _absolute_if_path(req: str) -> str:
@@ -320,60 +397,22 @@ def execute(
     folder = store.folder(shared)
     final = store.env_path(name, shared)
     with store.locked(name, shared, "creating"):
-        existing = store.info(name, shared)
-        if existing is not None:
-            raise _existing_refusal(name, existing)
-        if final.exists():
-            raise EnvExists(
-                f"{final} exists but has no metadata; `haienv remove {name}` to clean it up"
-            )
+        _check_name_free(store, name, shared, final)
         _remove_leftovers(folder, name)
         log_path = store.log_path(name, shared)
         log_path.write_text(f"haienv build log of {name!r}, started {now_iso()}\n")
-        meta = {
-            "name": name,
-            "owner": config.user,
-            "is_base": shared,
-            "python_version": plan.python_version,
-            "extends": plan.base.name if plan.base else None,
-            "extends_path": plan.base.path if plan.base else None,
-            "labels": plan.labels,
-            "annotations": plan.annotations,
-            "note": plan.note,
-            "created": now_iso(),
-            "status": CREATING,
-            "reason": "",
-            "requested": [r.name for r in plan.requested],
-            "builder": {"pid": os.getpid()},
-        }
+        meta = _creating_meta(plan, config)
         store.write_meta(name, shared, meta)
         runner = build.Runner(config, log_path, progress)
         for w in plan.warnings:
             runner.log(f"warning: {w}")
-        build_dir = final
         try:
-            with contextlib.ExitStack() as stack:
-                if not plan.conda_tool:  # conda prefixes are not relocatable: built in place
-                    build_dir = stack.enter_context(_build_slot(folder, name, plan.python))
-                work = stack.enter_context(tempfile.TemporaryDirectory(prefix="haienv-"))
-                probed = _build(plan, runner, build_dir, Path(work), config)
-                if build_dir != final:
-                    os.rename(build_dir, final)
+            probed = _build_into_place(plan, runner, folder, final, config)
         except BaseException as exc:
-            reason = _reason(exc)
-            with contextlib.suppress(OSError):
-                runner.log(f"\nFAILED: {reason}")
-            if build_dir.exists():
-                shutil.rmtree(build_dir, ignore_errors=True)
-            meta.update(status=FAILED, reason=reason)
-            meta.pop("builder", None)
-            store.write_meta(name, shared, meta)
-            if isinstance(exc, HaiEnvError | OSError):
-                raise BuildFailed(
-                    f"building {name!r} failed: {reason} (log: {log_path})",
-                    log_path=str(log_path),
-                ) from None
-            raise
+            failure = _record_failure(store, plan, meta, runner, log_path, exc)
+            if failure is None:
+                raise
+            raise failure from None
         meta.update(
             status=READY,
             python_version=probed["python_version"],
@@ -389,6 +428,82 @@ def execute(
     return info
 
 
+def _check_name_free(store: Store, name: str, shared: bool, final: Path) -> None:
+    """Refuse a name taken by an env (any status) or by a folder without metadata."""
+    existing = store.info(name, shared)
+    if existing is not None:
+        raise _existing_refusal(name, existing)
+    if final.exists():
+        raise EnvExists(
+            f"{final} exists but has no metadata; `haienv remove {name}` to clean it up"
+        )
+
+
+def _creating_meta(plan: CreatePlan, config: HaiEnvConfig) -> dict:
+    """The metadata written while the env is built (status ``creating``, this builder)."""
+    return {
+        "name": plan.name,
+        "owner": config.user,
+        "is_base": plan.shared,
+        "python_version": plan.python_version,
+        "extends": plan.base.name if plan.base else None,
+        "extends_path": plan.base.path if plan.base else None,
+        "labels": plan.labels,
+        "annotations": plan.annotations,
+        "note": plan.note,
+        "created": now_iso(),
+        "status": CREATING,
+        "reason": "",
+        "requested": [r.name for r in plan.requested],
+        "builder": {"pid": os.getpid()},
+    }
+
+
+def _build_into_place(
+    plan: CreatePlan, runner: build.Runner, folder: Path, final: Path, config: HaiEnvConfig
+) -> dict:
+    """Build in a hidden slot (a conda prefix: in place, it is not relocatable) and rename
+    it to ``final``; on any failure the folder built in is deleted. Returns the probe's."""
+    build_dir = final
+    try:
+        with contextlib.ExitStack() as stack:
+            if not plan.conda_tool:  # conda prefixes are not relocatable: built in place
+                build_dir = stack.enter_context(_build_slot(folder, plan.name, plan.python))
+            work = stack.enter_context(tempfile.TemporaryDirectory(prefix="haienv-"))
+            probed = _build(plan, runner, build_dir, Path(work), config)
+            if build_dir != final:
+                os.rename(build_dir, final)
+    except BaseException:
+        if build_dir.exists():
+            shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+    return probed
+
+
+def _record_failure(
+    store: Store,
+    plan: CreatePlan,
+    meta: dict,
+    runner: build.Runner,
+    log_path: Path,
+    exc: BaseException,
+) -> BuildFailed | None:
+    """Log the failure and mark the env ``failed`` with its reason. Returns the
+    :class:`BuildFailed` to raise for an expected failure (None: re-raise ``exc``)."""
+    reason = _reason(exc)
+    with contextlib.suppress(OSError):
+        runner.log(f"\nFAILED: {reason}")
+    meta.update(status=FAILED, reason=reason)
+    meta.pop("builder", None)
+    store.write_meta(plan.name, plan.shared, meta)
+    if isinstance(exc, HaiEnvError | OSError):
+        return BuildFailed(
+            f"building {plan.name!r} failed: {reason} (log: {log_path})",
+            log_path=str(log_path),
+        )
+    return None
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
@@ -401,6 +516,17 @@ def _build(
     plan: CreatePlan, runner: build.Runner, target: Path, work: Path, config: HaiEnvConfig
 ) -> dict:
     """The steps; returns what the probe measured in the new env."""
+    _make_env(plan, runner, target)
+    env_python = str(target / "bin" / "python")
+    if plan.lock is not None:
+        installed = _install_locked(plan, runner, env_python, work)
+    else:
+        installed = _install_requested(plan, runner, env_python, work)
+    return _import_check(plan, runner, target, work, installed, config)
+
+
+def _make_env(plan: CreatePlan, runner: build.Runner, target: Path) -> None:
+    """An empty env at ``target`` (a conda prefix, else a venv) seeing its base's packages."""
     if plan.conda_tool:
         assert plan.environment is not None
         build.conda_create(
@@ -413,66 +539,101 @@ def _build(
         )
     else:
         build.make_venv(runner, target, plan.python)
-    env_python = str(target / "bin" / "python")
-
     if plan.base is not None:
         build.add_base_layer(target, plan.base.site_packages)
 
-    installed: set[str] | None = None  # names the env installed itself (None: unknown)
-    if plan.lock is not None:
-        installed = build.pin_names(plan.lock.packages)
-        if plan.lock.packages:
-            pins = work / "lock.txt"
-            pins.write_text("\n".join(plan.lock.packages) + "\n")
-            build.install(
-                runner,
-                env_python,
-                pins,
-                plan.sources,
-                no_deps=True,
-                step="installing the locked packages",
-            )
-    else:
-        inputs = work / "requirements.in"
-        lines = [*plan.packages, *(f"-r {f}" for f in plan.requirement_files)]
-        if plan.environment is not None:
-            lines += plan.environment.pip
-        inputs.write_text("\n".join(lines) + "\n")
-        if not lines:
-            pass
-        elif plan.base is not None and satisfied_by_base(
-            lines, base_dists := installed_distributions(plan.base.site_packages)
-        ):
-            installed = set()
-            runner.log(
-                f"the base {plan.base.name} has every requested package in an allowed "
-                f"version ({' '.join(lines)}): nothing to resolve or install"
-            )
-        elif plan.base is not None:
-            constraints = work / "base-constraints.txt"
-            constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
-            pins = build.resolve(
-                runner, inputs, plan.base.python, plan.sources, constraints, work / "pins.txt"
-            )
-            todo = build.not_in_base(pins, base_dists)
-            installed = build.pin_names(todo)
-            runner.log(
-                f"resolved {len(pins)} packages; the base has {len(pins) - len(todo)}, "
-                f"installing {len(todo)}: {' '.join(todo) or '-'}"
-            )
-            if todo:
-                missing = work / "missing.txt"
-                missing.write_text("\n".join(todo) + "\n")
-                build.install(
-                    runner,
-                    env_python,
-                    missing,
-                    plan.sources,
-                    no_deps=True,
-                    step=f"installing {len(todo)} package(s) the base lacks",
-                )
-        else:
-            build.install(runner, env_python, inputs, plan.sources, no_deps=False)
+
+def _install_locked(
+    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+) -> set[str] | None:
+    """Install the lock's exact packages (no resolving); the names the env installed."""
+    assert plan.lock is not None
+    installed = build.pin_names(plan.lock.packages)
+    if plan.lock.packages:
+        pins = work / "lock.txt"
+        pins.write_text("\n".join(plan.lock.packages) + "\n")
+        build.install(
+            runner,
+            env_python,
+            pins,
+            plan.sources,
+            no_deps=True,
+            step="installing the locked packages",
+        )
+    return installed
+
+
+def _install_requested(
+    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+) -> set[str] | None:
+    """Install the packages, requirements files and environment file's pip entries: all of
+    them in a standalone env, only what the base lacks in an env extending one. Returns the
+    names the env installed itself (None: unknown)."""
+    inputs = work / "requirements.in"
+    lines = [*plan.packages, *(f"-r {f}" for f in plan.requirement_files)]
+    if plan.environment is not None:
+        lines += plan.environment.pip
+    inputs.write_text("\n".join(lines) + "\n")
+    if not lines:
+        return None
+    if plan.base is None:
+        build.install(runner, env_python, inputs, plan.sources, no_deps=False)
+        return None
+    base_dists = installed_distributions(plan.base.site_packages)
+    if satisfied_by_base(lines, base_dists):
+        runner.log(
+            f"the base {plan.base.name} has every requested package in an allowed "
+            f"version ({' '.join(lines)}): nothing to resolve or install"
+        )
+        return set()
+    return _install_what_base_lacks(plan, runner, env_python, work, inputs, base_dists)
+
+
+def _install_what_base_lacks(
+    plan: CreatePlan,
+    runner: build.Runner,
+    env_python: str,
+    work: Path,
+    inputs: Path,
+    base_dists: dict[str, str],
+) -> set[str] | None:
+    """Resolve against the base's versions (as constraints), install only the pins the base
+    does not have; their names."""
+    assert plan.base is not None
+    constraints = work / "base-constraints.txt"
+    constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
+    pins = build.resolve(
+        runner, inputs, plan.base.python, plan.sources, constraints, work / "pins.txt"
+    )
+    todo = build.not_in_base(pins, base_dists)
+    runner.log(
+        f"resolved {len(pins)} packages; the base has {len(pins) - len(todo)}, "
+        f"installing {len(todo)}: {' '.join(todo) or '-'}"
+    )
+    if todo:
+        missing = work / "missing.txt"
+        missing.write_text("\n".join(todo) + "\n")
+        build.install(
+            runner,
+            env_python,
+            missing,
+            plan.sources,
+            no_deps=True,
+            step=f"installing {len(todo)} package(s) the base lacks",
+        )
+    return build.pin_names(todo)
+
+
+def _import_check(
+    plan: CreatePlan,
+    runner: build.Runner,
+    target: Path,
+    work: Path,
+    installed: set[str] | None,
+    config: HaiEnvConfig,
+) -> dict:
+    """Probe the new env and import what was asked for (skipping what comes unchanged from
+    the base); the base's site-packages must be on its path. Returns what the probe saw."""
     site_dirs = [str(build.site_packages_of(target))]
     check = [r.name for r in plan.requested]
     if plan.base is not None:
@@ -485,6 +646,7 @@ def _build(
                     f"import check: {' '.join(unchanged)} come unchanged from base "
                     f"{plan.base.name} (checked when it was built)"
                 )
+    env_python = str(target / "bin" / "python")
     probed = build.probe(
         runner, env_python, check, site_dirs, work / "probe.json", verify=config.import_check
     )
@@ -535,9 +697,11 @@ def _remove_leftovers(folder: Path, name: str) -> None:
 def create_env(
     name: str, *, config: HaiEnvConfig | None = None, progress=None, **kwargs
 ) -> EnvInfo:
-    """Plan and build in one call (the Python API of ``haienv create``)."""
+    """Plan and build in one call (the Python API of ``haienv create``; ``kwargs`` are the
+    fields of :class:`CreateRequest`)."""
     config = config if config is not None else HaiEnvConfig()
-    return execute(plan_create(name, config=config, **kwargs), config=config, progress=progress)
+    plan = plan_request(CreateRequest(name, **kwargs), config=config)
+    return execute(plan, config=config, progress=progress)
 
 
 def dependents(config: HaiEnvConfig, base: EnvInfo) -> list[str]:

@@ -5,6 +5,7 @@ Envs here are fake (metadata files written by hand), so these run in millisecond
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ import haienv
 from haienv import spec
 from haienv.cli import main
 from haienv.config import HaiEnvConfig, load_config
-from haienv.create import plan_create
+from haienv.create import CreateRequest, plan_create, plan_request
 from haienv.errors import EnvBusy, EnvNotFound, HaiEnvError, InvalidInput, Unsupported
 from haienv.lockfile import read_lock
 from haienv.names import NAME_RULE, check_name, check_user, parse_pairs
@@ -368,6 +369,21 @@ def test_plan_refusals(config, tmp_path):
     assert plan.base is not None and plan.python_version == plan.base.python_version
     assert "extends base base1" in "\n".join(plan.describe())
     assert plan_create("x2", config=config).base is None  # no default base: standalone
+
+
+def test_create_request_is_frozen_and_plans_like_keywords(config):
+    fake_env(config, "base1", shared=True)
+    request = CreateRequest("x1", packages=["pkgtiny==2.0"], base="base1", labels={"team": "a"})
+    assert request.packages == ("pkgtiny==2.0",) and request.labels == {"team": "a"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.note = "changed"  # type: ignore[misc]
+    by_request = plan_request(request, config=config)
+    by_keywords = plan_create(
+        "x1", config=config, packages=["pkgtiny==2.0"], base="base1", labels={"team": "a"}
+    )
+    assert by_request == by_keywords
+    with pytest.raises(TypeError):
+        plan_create("x1", config=config, pakages=["typo"])
 
 
 def test_lock_file_parsing(tmp_path, config):

@@ -15,7 +15,7 @@ two must agree on every input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from scheduler.model.enums import Priority
@@ -37,6 +37,7 @@ from scheduler.policy.types import (
 _MAX_PRIORITY = int(max(Priority))
 _LEVELS = _MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0.._MAX_PRIORITY
 _UNSET: Any = object()
+_NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
 
 
 class _Candidate:
@@ -90,252 +91,376 @@ def decide(
     has the reasons of the chains walked so far (``Decision.complete`` is False). With a
     deep queue this makes a cycle's cost follow what can happen, not the queue's length.
     """
-    starts: list[Placement] = []
-    suspends: list[int] = []
-    waiting: dict[int, str] = {}
+    cycle = _Cycle(running, nodes, quotas, config.min_run_seconds, now)
+    buckets = queue_buckets(pending, config, now, usage, presorted=presorted)
+    walked_all = cycle.walk(buckets, complete)
+    return Decision(
+        starts=cycle.starts, suspends=cycle.suspends, waiting=cycle.waiting, complete=walked_all
+    )
 
-    # --- nodes --------------------------------------------------------------------------
-    node_group: dict[str, str] = {}
-    node_ok: dict[str, bool] = {}
-    for node in nodes:
-        node_group[node.name] = node.group
-        node_ok[node.name] = node.schedulable
-    group_names: dict[str, list[str]] = {}
-    for name, group in node_group.items():
-        group_names.setdefault(group, []).append(name)
 
-    # --- running chains: holders, quota usage, victim candidates -------------------------
-    holders: dict[str, int] = {}  # node -> running entries holding it
-    blockers: dict[str, int] = {}  # node -> holders that are neither releasing nor victims
-    used_prio: dict[tuple[str, str, int], int] = {}  # (user, group, base priority) -> nodes
-    used_total: dict[str, int] = {}  # user -> nodes
-    candidates: dict[str, list[_Candidate]] = {}
-    min_run = config.min_run_seconds
-    for chain in running:
-        held = tuple(dict.fromkeys(chain.nodes))
-        for name in held:
-            holders[name] = holders.get(name, 0) + 1
-            if not chain.releasing:
-                blockers[name] = blockers.get(name, 0) + 1
-        prio = chain.priority
-        if prio >= 0:
-            key = (chain.user, chain.group, prio)
-            used_prio[key] = used_prio.get(key, 0) + len(held)
-            used_total[chain.user] = used_total.get(chain.user, 0) + len(held)
-        if chain.releasing or prio >= _MAX_PRIORITY:
-            continue  # never a victim: already going, or nothing ranks above it
-        if prio >= 0 and now - chain.started_at < min_run:
-            continue  # protected by the minimum run time (spot servers never are)
-        group = chain.group
-        freed = tuple(n for n in held if node_group.get(n) == group and node_ok[n])
-        if freed:
-            candidates.setdefault(group, []).append(_Candidate(chain, max(prio, -1), freed))
+class _Cycle:
+    """One call of :func:`decide`: the indexes of its input, built once, and what the queue
+    walk changes in them as it grants nodes and picks victims.
 
-    # --- per-group indexes ----------------------------------------------------------------
-    free: dict[str, list[str]] = {}  # free schedulable nodes, by name; taken from the front
-    free_pos: dict[str, int] = {}
-    soon: dict[str, list[str]] = {}  # nodes whose holders are all releasing, by name
-    soon_pos: dict[str, int] = {}
-    group_total: dict[str, int] = {}
-    group_schedulable: dict[str, int] = {}
-    for group, names in group_names.items():
-        names.sort()
-        ok = [n for n in names if node_ok[n]]
-        free[group] = [n for n in ok if n not in holders]
-        soon[group] = [n for n in ok if n in holders and n not in blockers]
-        free_pos[group] = 0
-        soon_pos[group] = 0
-        group_total[group] = len(names)
-        group_schedulable[group] = len(ok)
+    :meth:`walk` takes each chain through its steps: validity (a quick test inline,
+    :meth:`invalid` for the reason), quotas and placement (closures over the indexes, made
+    once per cycle by :meth:`quota_step` and :meth:`placement_step`: they run for nearly
+    every chain, where attribute lookups would show), then, rarely, :meth:`preempt`. The
+    commonest outcomes (over quota; waiting for nodes it cannot get) take no further call.
+    """
 
-    levels: dict[str, list[int]] = {}  # group -> preemptable nodes per victim level
-    below: dict[str, list[int]] = {}  # group -> prefix sums of ``levels``
-    own: dict[tuple[str, str, int], int] = {}  # (group, user, base priority) -> preemptable
-    first: dict[str, int] = {}  # group -> index of the first candidate not yet chosen
-    for group, cands in candidates.items():
-        cands.sort(key=lambda c: (c.priority, -c.started_at, -c.id))
-        counts = [0] * _LEVELS
-        for cand in cands:
-            counts[cand.level] += len(cand.nodes)
-            if cand.priority >= 0:
-                key = (group, cand.user, cand.priority)
-                own[key] = own.get(key, 0) + len(cand.nodes)
-        levels[group] = counts
-        below[group] = _prefix(counts)
-        first[group] = 0
-    no_victims = [0] * (_LEVELS + 1)
+    __slots__ = (
+        "below",
+        "blockers",
+        "candidates",
+        "first",
+        "free",
+        "free_pos",
+        "group_schedulable",
+        "group_total",
+        "holders",
+        "levels",
+        "limits",
+        "no_nodes_reasons",
+        "node_group",
+        "node_ok",
+        "own",
+        "quotas",
+        "resource_names",
+        "soon",
+        "soon_pos",
+        "starts",
+        "suspends",
+        "used_prio",
+        "used_total",
+        "waiting",
+        "walk_failed",
+    )
 
-    # --- caches: quota names and limits, the commonest reason ---------------------------
-    resource_names: dict[tuple[str, int], str] = {}
-    limits: dict[tuple[str, str | None, str], int | None] = {}
-    no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
-    # group -> smallest need a full victim walk could not meet. Only nodes shared between
-    # holders make the bound above a walk's result; as the queue goes on (effective priority
-    # never rises, free nodes and candidates only shrink) a need that large fails again.
-    walk_failed: dict[str, int] = {}
+    def __init__(
+        self,
+        running: Sequence[RunningChain],
+        nodes: Sequence[NodeView],
+        quotas: QuotaTable,
+        min_run: float,
+        now: float,
+    ) -> None:
+        self.quotas = quotas
+        self.starts: list[Placement] = []
+        self.suspends: list[int] = []
+        self.waiting: dict[int, str] = {}
+        group_names = self._index_nodes(nodes)
+        self._index_running(running, min_run, now)
+        self._index_groups(group_names)
+        self._index_victims()
+        # caches: quota names and limits, the commonest reason
+        self.resource_names: dict[tuple[str, int], str] = {}
+        self.limits: dict[tuple[str, str | None, str], int | None] = {}
+        self.no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
+        # group -> smallest need a full victim walk could not meet. Only nodes shared between
+        # holders make the bound of `place` a walk's result; as the queue goes on (effective
+        # priority never rises, free nodes and candidates only shrink) a need that large
+        # fails again.
+        self.walk_failed: dict[str, int] = {}
 
-    def exhausted(eff: int) -> bool:
+    # --- the indexes --------------------------------------------------------------------
+    def _index_nodes(self, nodes: Sequence[NodeView]) -> dict[str, list[str]]:
+        """Each node's group and whether it is schedulable; returns the nodes per group."""
+        node_group: dict[str, str] = {}
+        node_ok: dict[str, bool] = {}
+        for node in nodes:
+            node_group[node.name] = node.group
+            node_ok[node.name] = node.schedulable
+        group_names: dict[str, list[str]] = {}
+        for name, group in node_group.items():
+            group_names.setdefault(group, []).append(name)
+        self.node_group, self.node_ok = node_group, node_ok
+        return group_names
+
+    def _index_running(self, running: Sequence[RunningChain], min_run: float, now: float) -> None:
+        """From the running chains: who holds each node, quota usage, victim candidates."""
+        node_group, node_ok = self.node_group, self.node_ok
+        holders: dict[str, int] = {}  # node -> running entries holding it
+        blockers: dict[str, int] = {}  # node -> holders that are neither releasing nor victims
+        used_prio: dict[tuple[str, str, int], int] = {}  # (user, group, base priority) -> nodes
+        used_total: dict[str, int] = {}  # user -> nodes
+        candidates: dict[str, list[_Candidate]] = {}
+        for chain in running:
+            held = tuple(dict.fromkeys(chain.nodes))
+            for name in held:
+                holders[name] = holders.get(name, 0) + 1
+                if not chain.releasing:
+                    blockers[name] = blockers.get(name, 0) + 1
+            prio = chain.priority
+            if prio >= 0:
+                key = (chain.user, chain.group, prio)
+                used_prio[key] = used_prio.get(key, 0) + len(held)
+                used_total[chain.user] = used_total.get(chain.user, 0) + len(held)
+            if chain.releasing or prio >= _MAX_PRIORITY:
+                continue  # never a victim: already going, or nothing ranks above it
+            if prio >= 0 and now - chain.started_at < min_run:
+                continue  # protected by the minimum run time (spot servers never are)
+            group = chain.group
+            freed = tuple(n for n in held if node_group.get(n) == group and node_ok[n])
+            if freed:
+                candidates.setdefault(group, []).append(_Candidate(chain, max(prio, -1), freed))
+        self.holders, self.blockers, self.candidates = holders, blockers, candidates
+        self.used_prio, self.used_total = used_prio, used_total
+
+    def _index_groups(self, group_names: dict[str, list[str]]) -> None:
+        """Per group: its free and its releasing schedulable nodes (by name, taken from the
+        front), its size and how many of its nodes are schedulable."""
+        node_ok, holders, blockers = self.node_ok, self.holders, self.blockers
+        self.free: dict[str, list[str]] = {}
+        self.free_pos: dict[str, int] = {}
+        self.soon: dict[str, list[str]] = {}  # nodes whose holders are all releasing
+        self.soon_pos: dict[str, int] = {}
+        self.group_total: dict[str, int] = {}
+        self.group_schedulable: dict[str, int] = {}
+        for group, names in group_names.items():
+            names.sort()
+            ok = [n for n in names if node_ok[n]]
+            self.free[group] = [n for n in ok if n not in holders]
+            self.soon[group] = [n for n in ok if n in holders and n not in blockers]
+            self.free_pos[group] = 0
+            self.soon_pos[group] = 0
+            self.group_total[group] = len(names)
+            self.group_schedulable[group] = len(ok)
+
+    def _index_victims(self) -> None:
+        """Per group: the candidates in victim order, preemptable nodes per victim level
+        (and their prefix sums), per user and base priority, and the first one not chosen."""
+        self.levels: dict[str, list[int]] = {}  # group -> preemptable nodes per victim level
+        self.below: dict[str, list[int]] = {}  # group -> prefix sums of ``levels``
+        self.own: dict[tuple[str, str, int], int] = {}  # (group, user, base prio) -> nodes
+        self.first: dict[str, int] = {}  # group -> index of the first candidate not chosen
+        own = self.own
+        for group, cands in self.candidates.items():
+            cands.sort(key=lambda c: (c.priority, -c.started_at, -c.id))
+            counts = [0] * _LEVELS
+            for cand in cands:
+                counts[cand.level] += len(cand.nodes)
+                if cand.priority >= 0:
+                    key = (group, cand.user, cand.priority)
+                    own[key] = own.get(key, 0) + len(cand.nodes)
+            self.levels[group] = counts
+            self.below[group] = _prefix(counts)
+            self.first[group] = 0
+
+    # --- the queue ----------------------------------------------------------------------
+    def walk(self, buckets: Iterable[tuple[int, Iterable[PendingChain]]], complete: bool) -> bool:
+        """Walk the queue, bucket by effective priority, each chain through its steps
+        (validity, quotas, placement); False when it stopped early (``complete`` False and
+        nothing left for the chains behind)."""
+        starts, suspends, waiting = self.starts, self.suspends, self.waiting
+        group_schedulable = self.group_schedulable
+        over_quota, place = self.quota_step(), self.placement_step()
+        for eff, bucket in buckets:
+            if not complete and self.exhausted(eff):
+                return False
+            consumed = len(starts) + len(suspends)
+            for chain in bucket:
+                if not complete and len(starts) + len(suspends) != consumed:
+                    consumed = len(starts) + len(suspends)
+                    if self.exhausted(eff):
+                        return False
+                need = chain.node_count
+                schedulable = group_schedulable.get(chain.group)
+                if (
+                    schedulable is None
+                    or not 1 <= need <= schedulable
+                    or not 0 <= chain.priority <= _MAX_PRIORITY
+                ):
+                    waiting[chain.id] = self.invalid(chain)
+                    continue
+                reason = over_quota(chain)
+                if reason is not None:
+                    waiting[chain.id] = reason
+                    continue
+                place(chain, eff)
+        return True
+
+    def exhausted(self, eff: int) -> bool:
         """Nothing is left for a chain at ``eff`` or below: no free or releasing node in
         any group, nothing preemptable below ``eff``."""
-        for group in group_total:
+        free, free_pos, soon, soon_pos = self.free, self.free_pos, self.soon, self.soon_pos
+        for group in self.group_total:
             if len(free[group]) > free_pos[group] or len(soon[group]) > soon_pos[group]:
                 return False
-            if below.get(group, no_victims)[eff + 1]:
+            if self.below.get(group, _NO_VICTIMS)[eff + 1]:
                 return False
         return True
 
-    # --- the queue -----------------------------------------------------------------------
-    walked_all = True
-    for eff, bucket in queue_buckets(pending, config, now, usage, presorted=presorted):
-        if not complete and exhausted(eff):
-            walked_all = False
-            break
-        consumed = len(starts) + len(suspends)
-        for chain in bucket:
-            if not complete and len(starts) + len(suspends) != consumed:
-                consumed = len(starts) + len(suspends)
-                if exhausted(eff):
-                    walked_all = False
-                    break
-            cid = chain.id
-            group = chain.group
-            need = chain.node_count
-            base = chain.priority
-            total = group_total.get(group)
-            if total is None:
-                waiting[cid] = reasons.unknown_group(group)
-                continue
-            if need < 1:
-                waiting[cid] = reasons.invalid_node_count(need)
-                continue
-            if not 0 <= base <= _MAX_PRIORITY:
-                waiting[cid] = reasons.invalid_priority(base)
-                continue
-            if need > total:
-                waiting[cid] = reasons.group_too_small(need, group, total)
-                continue
-            if need > group_schedulable[group]:
-                waiting[cid] = reasons.too_few_schedulable(
-                    need, group, group_schedulable[group], total
-                )
-                continue
+    def invalid(self, chain: PendingChain) -> str:
+        """Why a chain can never run as asked (its group, node count or priority); called
+        for chains that fail the walk's quick test of the same conditions."""
+        group, need, base = chain.group, chain.node_count, chain.priority
+        total = self.group_total.get(group)
+        if total is None:
+            return reasons.unknown_group(group)
+        if need < 1:
+            return reasons.invalid_node_count(need)
+        if not 0 <= base <= _MAX_PRIORITY:
+            return reasons.invalid_priority(base)
+        if need > total:
+            return reasons.group_too_small(need, group, total)
+        return reasons.too_few_schedulable(need, group, self.group_schedulable[group], total)
 
-            # Quotas: base priority, nodes held or granted this cycle.
-            user = chain.user
-            user_group = chain.user_group
+    def quota_step(self) -> Callable[[PendingChain], str | None]:
+        """The step that returns the quota a chain's need would exceed, as its reason (the
+        group's quota at its base priority, then the total nodes), counting nodes held or
+        granted this cycle; None when it fits. (A closure over this cycle's caches: it runs
+        once for every valid chain of the queue.)"""
+        resource_names, limits, quota_limit = self.resource_names, self.limits, self.quotas.limit
+        used_prio, used_total = self.used_prio, self.used_total
+
+        def over_quota(chain: PendingChain) -> str | None:
+            user, user_group, group = chain.user, chain.user_group, chain.group
+            base, need = chain.priority, chain.node_count
             rkey = (group, base)
             resource = resource_names.get(rkey)
             if resource is None:
                 resource = resource_names[rkey] = quota_resource(group, base)
-            ukey = (user, group, base)
-            in_use = used_prio.get(ukey, 0)
             lkey = (user, user_group, resource)
             limit = limits.get(lkey, _UNSET)
             if limit is _UNSET:
-                limit = limits[lkey] = quotas.limit(user, user_group, resource)
-            if limit is not None and in_use + need > limit:
-                waiting[cid] = reasons.over_quota(resource, limit, in_use, need)
-                continue
-            in_use_total = used_total.get(user, 0)
+                limit = limits[lkey] = quota_limit(user, user_group, resource)
+            if limit is not None:
+                in_use = used_prio.get((user, group, base), 0)
+                if in_use + need > limit:
+                    return reasons.over_quota(resource, limit, in_use, need)
             lkey = (user, user_group, TOTAL_NODES)
             limit = limits.get(lkey, _UNSET)
             if limit is _UNSET:
-                limit = limits[lkey] = quotas.limit(user, user_group, TOTAL_NODES)
-            if limit is not None and in_use_total + need > limit:
-                waiting[cid] = reasons.over_quota(TOTAL_NODES, limit, in_use_total, need)
-                continue
+                limit = limits[lkey] = quota_limit(user, user_group, TOTAL_NODES)
+            if limit is not None:
+                in_use_total = used_total.get(user, 0)
+                if in_use_total + need > limit:
+                    return reasons.over_quota(TOTAL_NODES, limit, in_use_total, need)
+            return None
 
-            # Free nodes: start now.
+        return over_quota
+
+    def placement_step(self) -> Callable[[PendingChain, int], None]:
+        """The step that places a chain within its quotas: start it on free nodes; else
+        claim nodes being released and wait; else, when the bound says victims could make
+        room, :meth:`preempt`; else it waits for nodes. (A closure over this cycle's
+        indexes: it runs once for every chain within its quotas.)"""
+        free, free_pos, soon, soon_pos = self.free, self.free_pos, self.soon, self.soon_pos
+        below, own, walk_failed = self.below, self.own, self.walk_failed
+        no_nodes_reasons, starts, waiting = self.no_nodes_reasons, self.starts, self.waiting
+        charge, preempt = self._charge, self.preempt
+
+        def place(chain: PendingChain, eff: int) -> None:
+            group, need = chain.group, chain.node_count
             fpos = free_pos[group]
             flist = free[group]
             nfree = len(flist) - fpos
             if nfree >= need:
                 free_pos[group] = fpos + need
-                starts.append(Placement(cid, tuple(flist[fpos : fpos + need])))
-                used_prio[ukey] = in_use + need
-                used_total[user] = in_use_total + need
-                continue
-
-            # Nodes already being released: claim them and wait.
+                starts.append(Placement(chain.id, tuple(flist[fpos : fpos + need])))
+                charge(chain)
+                return
             spos = soon_pos[group]
             nsoon = len(soon[group]) - spos
             if nfree + nsoon >= need:
                 free_pos[group] = len(flist)
                 soon_pos[group] = spos + need - nfree
-                waiting[cid] = reasons.waiting_for_release(need - nfree, group)
-                used_prio[ukey] = in_use + need
-                used_total[user] = in_use_total + need
-                continue
-
+                waiting[chain.id] = reasons.waiting_for_release(need - nfree, group)
+                charge(chain)
+                return
             # Preemption. Upper bound first (exact unless nodes are shared): O(1).
-            reach = nfree + nsoon + below.get(group, no_victims)[eff + 1]
+            reach = nfree + nsoon + below.get(group, _NO_VICTIMS)[eff + 1]
+            base = chain.priority
             if base < eff:
-                reach -= own.get((group, user, base), 0)
+                reach -= own.get((group, chain.user, base), 0)
             if reach < need or need >= walk_failed.get(group, need + 1):
                 key4 = (need, group, nfree, nsoon)
                 reason = no_nodes_reasons.get(key4)
                 if reason is None:
                     reason = no_nodes_reasons[key4] = reasons.no_nodes(need, group, nfree, nsoon)
-                waiting[cid] = reason
+                waiting[chain.id] = reason
+                return
+            preempt(chain, eff, nfree, nsoon)
+
+        return place
+
+    def _charge(self, chain: PendingChain) -> None:
+        """Count the nodes granted to the chain in its user's quota usage."""
+        need, user = chain.node_count, chain.user
+        ukey = (user, chain.group, chain.priority)
+        self.used_prio[ukey] = self.used_prio.get(ukey, 0) + need
+        self.used_total[user] = self.used_total.get(user, 0) + need
+
+    def preempt(self, chain: PendingChain, eff: int, nfree: int, nsoon: int) -> None:
+        """Take the free and releasing nodes and suspend enough victims for the rest, or,
+        when the victims cannot free enough, leave the chain waiting (and remember it)."""
+        group, need = chain.group, chain.node_count
+        picked, left, gained, spared_own = self._pick_victims(chain, eff, need - nfree - nsoon)
+        if gained < need - nfree - nsoon:
+            if not spared_own:  # another user might have been able to use them
+                self.walk_failed[group] = min(need, self.walk_failed.get(group, need))
+            self.waiting[chain.id] = reasons.no_nodes(need, group, nfree, nsoon)
+            return
+        victims = self._suspend(group, picked, left)
+        self.suspends.extend(victims)
+        self.free_pos[group] = len(self.free[group])
+        self.soon_pos[group] += nsoon
+        self.waiting[chain.id] = reasons.preempting(victims, need - nfree, group)
+        self._charge(chain)
+
+    def _pick_victims(
+        self, chain: PendingChain, eff: int, missing: int
+    ) -> tuple[list[_Candidate], dict[str, int], int, bool]:
+        """Walk the group's candidates, lowest priority and most recently started first,
+        until their nodes free ``missing`` nodes. Returns (picked, blockers left per node if
+        they go, nodes gained, whether one of the user's own chains was spared)."""
+        cands = self.candidates[chain.group]
+        blockers = self.blockers
+        base, user = chain.priority, chain.user
+        left: dict[str, int] = {}  # node -> blockers left if the picked victims go
+        picked: list[_Candidate] = []
+        gained = 0
+        spared_own = False
+        for i in range(self.first[chain.group], len(cands)):
+            cand = cands[i]
+            if cand.chosen:
                 continue
+            if cand.priority >= eff:
+                break
+            if cand.priority == base and cand.user == user:
+                spared_own = True
+                continue  # a user never preempts their own chains of the same priority
+            picked.append(cand)
+            for name in cand.nodes:
+                rest = left.get(name, blockers[name]) - 1
+                left[name] = rest
+                if rest == 0:
+                    gained += 1
+            if gained >= missing:
+                break
+        return picked, left, gained, spared_own
 
-            # Walk the victims, lowest priority and most recently started first.
-            missing = need - nfree - nsoon
-            cands = candidates[group]
-            left: dict[str, int] = {}  # node -> blockers left if the picked victims go
-            picked: list[_Candidate] = []
-            gained = 0
-            spared_own = False
-            for i in range(first[group], len(cands)):
-                cand = cands[i]
-                if cand.chosen:
-                    continue
-                if cand.priority >= eff:
-                    break
-                if cand.priority == base and cand.user == user:
-                    spared_own = True
-                    continue  # a user never preempts their own chains of the same priority
-                picked.append(cand)
-                for name in cand.nodes:
-                    rest = left.get(name, blockers[name]) - 1
-                    left[name] = rest
-                    if rest == 0:
-                        gained += 1
-                if gained >= missing:
-                    break
-            if gained < missing:
-                if not spared_own:  # another user might have been able to use them
-                    walk_failed[group] = min(need, walk_failed.get(group, need))
-                waiting[cid] = reasons.no_nodes(need, group, nfree, nsoon)
+    def _suspend(self, group: str, picked: list[_Candidate], left: dict[str, int]) -> list[int]:
+        """Choose the picked victims that free a node (one whose nodes all stay held by
+        others frees nothing: it is spared) and take them out of the indexes; their ids."""
+        counts = self.levels[group]
+        victims: list[int] = []
+        for cand in picked:
+            if not any(left[name] == 0 for name in cand.nodes):
                 continue
-
-            # A victim whose nodes all stay held by others frees nothing: spare it.
-            counts = levels[group]
-            victims: list[int] = []
-            for cand in picked:
-                if not any(left[name] == 0 for name in cand.nodes):
-                    continue
-                cand.chosen = True
-                victims.append(cand.id)
-                counts[cand.level] -= len(cand.nodes)
-                if cand.priority >= 0:
-                    key = (group, cand.user, cand.priority)
-                    own[key] -= len(cand.nodes)
-                for name in cand.nodes:
-                    blockers[name] -= 1
-            below[group] = _prefix(counts)
-            i = first[group]
-            while i < len(cands) and cands[i].chosen:
-                i += 1
-            first[group] = i
-            suspends.extend(victims)
-            free_pos[group] = len(flist)
-            soon_pos[group] = spos + nsoon
-            waiting[cid] = reasons.preempting(victims, need - nfree, group)
-            used_prio[ukey] = in_use + need
-            used_total[user] = in_use_total + need
-
-        if not walked_all:
-            break
-
-    return Decision(starts=starts, suspends=suspends, waiting=waiting, complete=walked_all)
+            cand.chosen = True
+            victims.append(cand.id)
+            counts[cand.level] -= len(cand.nodes)
+            if cand.priority >= 0:
+                self.own[(group, cand.user, cand.priority)] -= len(cand.nodes)
+            for name in cand.nodes:
+                self.blockers[name] -= 1
+        self.below[group] = _prefix(counts)
+        cands = self.candidates[group]
+        i = self.first[group]
+        while i < len(cands) and cands[i].chosen:
+            i += 1
+        self.first[group] = i
+        return victims

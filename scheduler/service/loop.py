@@ -69,6 +69,104 @@ def spot_aware_reason(reason: str, reclaiming: dict[str, list[str]]) -> str:
     return f"{reason}; {'; '.join(servers)}"
 
 
+_LIVE_PHASES = {
+    "pending": RankState.CREATED,
+    "building": RankState.BUILDING,
+    "unschedulable": RankState.UNSCHEDULABLE,
+    "running": RankState.RUNNING,
+}
+
+
+def _ended_rank_state(chain: Chain, job: Job, rank: JobRank, obs: RankObservation) -> RankState:
+    """The final state of a rank the backend saw exit or vanish (``gone``); sets its exit
+    code and reason, and records the job's stop when the rank is what stops it."""
+    state = rank.rank_state
+    rank.reason = obs.reason
+    if obs.phase == "gone":
+        if state.is_terminating:
+            return terminating_to_final(state)
+        job.record_stop(StopCode.LOST, f"rank {rank.rank}: {obs.reason}")
+        return RankState.FAILED
+    rank.exit_code = obs.exit_code
+    if obs.init_failed:
+        job.record_stop(StopCode.INIT_FAILED, f"rank {rank.rank}: {obs.reason}")
+        return RankState.FAILED
+    if state.is_terminating:
+        final = terminating_to_final(state)
+        if final is RankState.SUCCEEDED and obs.exit_code != 0 and not rank.handle.get("term_sent"):
+            return RankState.FAILED  # it failed by itself while finishing
+        return final
+    if chain.suspend_requested_at is not None and obs.suspend_acked:
+        job.record_stop(StopCode(chain.suspend_code or StopCode.PREEMPTED), "suspended")
+        return RankState.STOPPED  # it checkpointed and left for the suspend
+    if obs.exit_code == 0:
+        return RankState.SUCCEEDED
+    job.record_stop(StopCode.FAILED, f"rank {rank.rank} exited with code {obs.exit_code}")
+    return RankState.FAILED
+
+
+def job_stop_cause(
+    chain: Chain,
+    job: Job,
+    running: Sequence[JobRank],
+    acked: set[int],
+    now: dt.datetime,
+    *,
+    suspend_grace_seconds: float,
+    faults: Sequence[str] = (),
+) -> tuple[RankState, StopCode, str] | None:
+    """Why the job's ``running`` ranks (live, not yet terminating) stop now, as (the
+    terminating state they take, the job's stop code, the reason), or None: they go on.
+
+    In this order: a stop request, a rank that broke the control protocol (``faults``), a
+    failed rank, a suspend (once every running rank acknowledged it, or its grace period
+    passed), rank 0 succeeded, the chain's timeout. Pure: changes nothing."""
+    if chain.stop_requested_at is not None:
+        return (RankState.STOPPED_TERMINATING, StopCode.STOPPED_BY_USER, "stopped by user")
+    if faults:
+        return (RankState.FAILED_TERMINATING, StopCode.FAILED, faults[0])
+    if any(r.rank_state is RankState.FAILED for r in job.ranks):
+        return (
+            RankState.FAILED_TERMINATING,
+            StopCode(job.stop_code or StopCode.FAILED),
+            job.reason or "a rank failed",
+        )
+    if chain.suspend_requested_at is not None:
+        return _suspend_stop(chain, running, acked, now, suspend_grace_seconds)
+    if any(r.rank_state is RankState.SUCCEEDED for r in job.ranks if r.rank == 0):
+        return (RankState.SUCCEEDED_TERMINATING, StopCode.SUCCEEDED, "rank 0 finished")
+    return _timeout_stop(chain, job, now)
+
+
+def _suspend_stop(
+    chain: Chain,
+    running: Sequence[JobRank],
+    acked: set[int],
+    now: dt.datetime,
+    suspend_grace_seconds: float,
+) -> tuple[RankState, StopCode, str] | None:
+    """A requested suspend stops the job once every running rank acknowledged it, or
+    when its grace period has passed; None before."""
+    code = StopCode(chain.suspend_code or StopCode.PREEMPTED)
+    all_acked = all(r.rank in acked for r in running)
+    deadline = _ts(chain.suspend_requested_at) + suspend_grace_seconds
+    if all_acked or now.timestamp() >= deadline:
+        reason = "suspended" + ("" if all_acked else " after the grace period")
+        return (RankState.STOPPED_TERMINATING, code, reason)
+    return None
+
+
+def _timeout_stop(
+    chain: Chain, job: Job, now: dt.datetime
+) -> tuple[RankState, StopCode, str] | None:
+    """The job ran longer than the chain's ``timeout`` option (seconds); None otherwise."""
+    timeout = (chain.options or {}).get("timeout")
+    if timeout and now.timestamp() - _ts(job.created_at) > float(timeout):
+        reason = f"ran longer than its timeout of {timeout} s"
+        return (RankState.STOPPED_TERMINATING, StopCode.TIMEOUT, reason)
+    return None
+
+
 class SchedulerLoop(LoggingConfigurable):
     """Drives chains through their states with the policy and a backend."""
 
@@ -304,49 +402,15 @@ class SchedulerLoop(LoggingConfigurable):
     def _apply_observation(
         self, chain: Chain, job: Job, rank: JobRank, obs: RankObservation, now: dt.datetime
     ) -> bool:
+        """Move the rank to what the backend observed; whether its state changed."""
         state = rank.rank_state
-        if obs.phase in ("pending", "building", "unschedulable", "running"):
-            target = {
-                "pending": RankState.CREATED,
-                "building": RankState.BUILDING,
-                "unschedulable": RankState.UNSCHEDULABLE,
-                "running": RankState.RUNNING,
-            }[obs.phase]
+        target = _LIVE_PHASES.get(obs.phase)
+        if target is not None:
             if state.is_terminating or target == state or target is RankState.CREATED:
                 return False
             rank.set_state(target, now)
             return True
-        # exited or gone
-        if obs.phase == "gone":
-            rank.reason = obs.reason
-            final = terminating_to_final(state) if state.is_terminating else RankState.FAILED
-            if not state.is_terminating:
-                job.record_stop(StopCode.LOST, f"rank {rank.rank}: {obs.reason}")
-        else:
-            rank.exit_code = obs.exit_code
-            rank.reason = obs.reason
-            if obs.init_failed:
-                final = RankState.FAILED
-                job.record_stop(StopCode.INIT_FAILED, f"rank {rank.rank}: {obs.reason}")
-            elif state.is_terminating:
-                final = terminating_to_final(state)
-                if (
-                    final is RankState.SUCCEEDED
-                    and obs.exit_code != 0
-                    and not rank.handle.get("term_sent")
-                ):
-                    final = RankState.FAILED  # it failed by itself while finishing
-            elif chain.suspend_requested_at is not None and obs.suspend_acked:
-                final = RankState.STOPPED  # it checkpointed and left for the suspend
-                job.record_stop(StopCode(chain.suspend_code or StopCode.PREEMPTED), "suspended")
-            elif obs.exit_code == 0:
-                final = RankState.SUCCEEDED
-            else:
-                final = RankState.FAILED
-                job.record_stop(
-                    StopCode.FAILED, f"rank {rank.rank} exited with code {obs.exit_code}"
-                )
-        rank.set_state(final, now)
+        rank.set_state(_ended_rank_state(chain, job, rank, obs), now)  # exited or gone
         return True
 
     def _job_rules(
@@ -359,42 +423,19 @@ class SchedulerLoop(LoggingConfigurable):
     ) -> bool:
         """Stop requests, suspends, timeouts, failures (also a rank that broke the control
         protocol: ``faults``) and the grace periods of one job."""
-        app = self.app
         live = [r for r in job.ranks if not r.rank_state.is_terminal]
         if not live:
             return False
         running = [r for r in live if not r.rank_state.is_terminating]
-        why: tuple[RankState, StopCode, str] | None = None
-        if chain.stop_requested_at is not None:
-            why = (RankState.STOPPED_TERMINATING, StopCode.STOPPED_BY_USER, "stopped by user")
-        elif faults:
-            why = (RankState.FAILED_TERMINATING, StopCode.FAILED, faults[0])
-        elif any(r.rank_state is RankState.FAILED for r in job.ranks):
-            why = (
-                RankState.FAILED_TERMINATING,
-                StopCode(job.stop_code or StopCode.FAILED),
-                job.reason or "a rank failed",
-            )
-        elif chain.suspend_requested_at is not None:
-            code = StopCode(chain.suspend_code or StopCode.PREEMPTED)
-            all_acked = all(r.rank in acked for r in running)
-            deadline = _ts(chain.suspend_requested_at) + app.suspend_grace_seconds
-            if all_acked or now.timestamp() >= deadline:
-                why = (
-                    RankState.STOPPED_TERMINATING,
-                    code,
-                    "suspended" + ("" if all_acked else " after the grace period"),
-                )
-        elif any(r.rank_state is RankState.SUCCEEDED for r in job.ranks if r.rank == 0):
-            why = (RankState.SUCCEEDED_TERMINATING, StopCode.SUCCEEDED, "rank 0 finished")
-        else:
-            timeout = (chain.options or {}).get("timeout")
-            if timeout and now.timestamp() - _ts(job.created_at) > float(timeout):
-                why = (
-                    RankState.STOPPED_TERMINATING,
-                    StopCode.TIMEOUT,
-                    f"ran longer than its timeout of {timeout} s",
-                )
+        why = job_stop_cause(
+            chain,
+            job,
+            running,
+            acked,
+            now,
+            suspend_grace_seconds=self.app.suspend_grace_seconds,
+            faults=faults,
+        )
         changed = False
         if why is not None:
             state, code, reason = why
@@ -404,7 +445,16 @@ class SchedulerLoop(LoggingConfigurable):
                 r.set_state(state, now)
                 r.handle = {**r.handle, "terminating_since": now.timestamp()}
                 changed = True
-        grace = app.stop_grace_seconds
+        self._apply_grace_periods(chain, job, live, now)
+        return changed
+
+    def _apply_grace_periods(
+        self, chain: Chain, job: Job, live: Sequence[JobRank], now: dt.datetime
+    ) -> None:
+        """Terminating ranks: asked to end (TERM) when their soft deadline passes (at once,
+        or after one grace period for the ranks of a succeeding job), then killed one grace
+        period after that."""
+        grace = self.app.stop_grace_seconds
         for r in live:
             since = r.handle.get("terminating_since")
             if not r.rank_state.is_terminating or since is None:
@@ -422,7 +472,6 @@ class SchedulerLoop(LoggingConfigurable):
             ):
                 self.app.backend.terminate(key, r.handle, force=True)
                 r.handle = {**r.handle, "killed": True}
-        return changed
 
     def _end_job(self, chain: Chain, job: Job, now: dt.datetime) -> None:
         states = [r.rank_state for r in job.ranks]
@@ -508,7 +557,18 @@ class SchedulerLoop(LoggingConfigurable):
     def _act(
         self, s: Session, chains: list[Chain], decision: Decision, now: dt.datetime
     ) -> list[Chain]:
-        by_id = {c.id: c for c in chains}
+        """Make the decision real in the database: jobs for the chains that start (returned,
+        launched after the commit), suspend requests for the victims, the waiting reasons;
+        and forward every pending suspend to its running ranks."""
+        started = self._start_chains(s, decision, now)
+        self._request_suspends(s, chains, decision, now)
+        self.queue.discard([p.chain_id for p in decision.starts])
+        self._write_reasons(s, decision)
+        self._forward_suspends(chains)
+        return started
+
+    def _start_chains(self, s: Session, decision: Decision, now: dt.datetime) -> list[Chain]:
+        """A new job, with its ranks on the placed nodes, for each chain that starts."""
         ids = [p.chain_id for p in decision.starts]
         started = self._load_chains(s, Chain.id.in_(ids)) if ids else []
         order = {cid: i for i, cid in enumerate(ids)}
@@ -523,6 +583,13 @@ class SchedulerLoop(LoggingConfigurable):
                 chain.started_at = now
             chain.set_state(ChainState.RUNNING, now)
             chain.reason = ""
+        return started
+
+    def _request_suspends(
+        self, s: Session, chains: list[Chain], decision: Decision, now: dt.datetime
+    ) -> None:
+        """The victims: a suspend request on each chain, a reclaim of each spot dev server."""
+        by_id = {c.id: c for c in chains}
         for chain_id in decision.suspends:
             if chain_id < 0:  # a spot dev server holds the node
                 self.app.devservers.reclaim(s, -chain_id, now, "a training chain needs the node")
@@ -532,9 +599,10 @@ class SchedulerLoop(LoggingConfigurable):
             chain.suspend_code = StopCode.PREEMPTED.value
             chain.reason = "preempted for a higher-priority chain; may checkpoint, then stops"
             chain.updated_at = now
-        self.queue.discard(ids)
-        self._write_reasons(s, decision)
-        # admin suspends are intents too: forward the suspend command to the ranks
+
+    def _forward_suspends(self, chains: list[Chain]) -> None:
+        """Send the suspend command (once) to the running ranks of every running chain with
+        a suspend requested (by the policy or an admin: admin suspends are intents too)."""
         for chain in chains:
             if chain.chain_state is ChainState.RUNNING and chain.suspend_requested_at is not None:
                 job = chain.current_job
@@ -544,7 +612,6 @@ class SchedulerLoop(LoggingConfigurable):
                             RankKey(chain.id, job.seq, r.rank), r.handle
                         )
                         r.handle = {**r.handle, "suspend_sent": True}
-        return started
 
     def _write_reasons(self, s: Session, decision: Decision) -> None:
         """Store each waiting chain's reason where it changed (one executemany)."""

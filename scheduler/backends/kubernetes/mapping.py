@@ -158,78 +158,99 @@ def _terminated_view(pod: dict[str, Any], term: dict[str, Any], node: str) -> Po
 
 
 def observe_pod(pod: dict[str, Any], *, now: float, build_timeout: float = 600.0) -> PodView:
-    """The rank's state from its pod (see the module docstring for the rules)."""
-    meta = pod.get("metadata") or {}
+    """The rank's state from its pod (see the module docstring for the rules, numbered as
+    the steps below)."""
     status = pod.get("status") or {}
     node = (pod.get("spec") or {}).get("nodeName") or ""
     phase = status.get("phase") or "Pending"
     cs = _container_status(pod)
     state = (cs or {}).get("state") or {}
-
-    # 1. the rank's container ended
-    if "terminated" in state:
+    if "terminated" in state:  # 1. the rank's container ended
         return _terminated_view(pod, state["terminated"], node)
+    if phase in ("Failed", "Succeeded"):  # 2. the pod ended, no container status tells how
+        return _ended_pod_view(status, phase, cs, node)
+    lost = _node_lost_view(pod, phase, node)  # 3. the node is lost
+    if lost is not None:
+        return lost
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):  # 4. being deleted
+        return PodView("terminating", node=node)
+    if phase == "Pending":  # 5. not yet running
+        return _pending_view(pod, state, node, now=now, build_timeout=build_timeout)
+    return PodView("running", node=node)  # 6. running
 
-    # 2. the pod ended without a container status to tell how
-    if phase in ("Failed", "Succeeded"):
-        if status.get("reason") == "Evicted":
-            return PodView("failed", KILLED_EXIT, _pod_reason(status), node=node)
-        if phase == "Succeeded":
-            return PodView("succeeded", 0, node=node)
-        if status.get("reason") == "DeadlineExceeded":  # stopped by terminate(), never ran on
-            return PodView("failed", KILLED_EXIT, _pod_reason(status), node=node)
-        started = bool((cs or {}).get("lastState", {}).get("terminated")) or bool(
-            (cs or {}).get("started")
-        )
-        reason = _pod_reason(status) or "the pod failed before its container started"
-        return PodView("failed", None, reason, init_failed=not started, node=node)
 
-    # 3. the node is lost
+def _ended_pod_view(
+    status: dict[str, Any], phase: str, cs: dict[str, Any] | None, node: str
+) -> PodView:
+    """Rule 2: phase Failed/Succeeded with no terminated container."""
+    if status.get("reason") == "Evicted":
+        return PodView("failed", KILLED_EXIT, _pod_reason(status), node=node)
+    if phase == "Succeeded":
+        return PodView("succeeded", 0, node=node)
+    if status.get("reason") == "DeadlineExceeded":  # stopped by terminate(), never ran on
+        return PodView("failed", KILLED_EXIT, _pod_reason(status), node=node)
+    started = bool((cs or {}).get("lastState", {}).get("terminated")) or bool(
+        (cs or {}).get("started")
+    )
+    reason = _pod_reason(status) or "the pod failed before its container started"
+    return PodView("failed", None, reason, init_failed=not started, node=node)
+
+
+def _node_lost_view(pod: dict[str, Any], phase: str, node: str) -> PodView | None:
+    """Rule 3: ``gone`` when the pod's node is lost (by the pod's reason or phase, or a
+    deletion by the taint manager); None otherwise."""
+    status = pod.get("status") or {}
     if status.get("reason") in NODE_LOST_REASONS or phase == "Unknown":
         return PodView("gone", reason=f"node {node or '?'} lost: {_pod_reason(status)}", node=node)
     disruption = _condition(pod, "DisruptionTarget")
     if (
-        meta.get("deletionTimestamp")
+        (pod.get("metadata") or {}).get("deletionTimestamp")
         and disruption
         and disruption.get("status") == "True"
         and disruption.get("reason") == "DeletionByTaintManager"
     ):
         why = (disruption.get("message") or "").strip()
         return PodView("gone", reason=f"node {node or '?'} lost: {why}".rstrip(": "), node=node)
+    return None
 
-    # 4. being deleted
-    if meta.get("deletionTimestamp"):
-        return PodView("terminating", node=node)
 
-    # 5. not yet running
-    if phase == "Pending":
-        scheduled = _condition(pod, "PodScheduled")
-        if scheduled and scheduled.get("status") == "False":
-            if scheduled.get("reason") == "Unschedulable":
-                return PodView("unschedulable", reason=(scheduled.get("message") or "").strip())
-            return PodView("created", reason=(scheduled.get("message") or "").strip())
-        if not node:
-            return PodView("created")
-        waiting = state.get("waiting") or {}
-        why = waiting.get("reason") or ""
-        detail = (waiting.get("message") or "").strip()
-        reason = f"{why}: {detail}" if detail else why
-        if why in FATAL_WAITING:
-            return PodView("failed", None, reason, init_failed=True, node=node)
-        if why in ERROR_WAITING:
-            created = parse_time(meta.get("creationTimestamp"))
-            if created is not None and now - created > build_timeout:
-                return PodView(
-                    "failed",
-                    None,
-                    f"{reason} (for longer than {build_timeout:.0f} s)",
-                    init_failed=True,
-                    node=node,
-                )
-        return PodView("building", reason=reason, node=node)
+def _pending_view(
+    pod: dict[str, Any], state: dict[str, Any], node: str, *, now: float, build_timeout: float
+) -> PodView:
+    """Rule 5: a Pending pod is not scheduled yet (``unschedulable``/``created``) or is
+    being built (``building``, unless its image or config fails it)."""
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False":
+        if scheduled.get("reason") == "Unschedulable":
+            return PodView("unschedulable", reason=(scheduled.get("message") or "").strip())
+        return PodView("created", reason=(scheduled.get("message") or "").strip())
+    if not node:
+        return PodView("created")
+    return _waiting_view(pod, state, node, now=now, build_timeout=build_timeout)
 
-    # 6. running
-    return PodView("running", node=node)
+
+def _waiting_view(
+    pod: dict[str, Any], state: dict[str, Any], node: str, *, now: float, build_timeout: float
+) -> PodView:
+    """Rule 5, scheduled: ``building``, with the container's waiting reason; a bad image name
+    fails the rank at once, a pull or config error longer than ``build_timeout`` does too."""
+    waiting = state.get("waiting") or {}
+    why = waiting.get("reason") or ""
+    detail = (waiting.get("message") or "").strip()
+    reason = f"{why}: {detail}" if detail else why
+    if why in FATAL_WAITING:
+        return PodView("failed", None, reason, init_failed=True, node=node)
+    if why in ERROR_WAITING:
+        created = parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+        if created is not None and now - created > build_timeout:
+            return PodView(
+                "failed",
+                None,
+                f"{reason} (for longer than {build_timeout:.0f} s)",
+                init_failed=True,
+                node=node,
+            )
+    return PodView("building", reason=reason, node=node)
 
 
 def observe_missing(last: dict[str, Any] | None, why: str, *, now: float) -> PodView:
