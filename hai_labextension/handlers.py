@@ -26,6 +26,7 @@ from tornado.iostream import StreamClosedError
 
 from hai_client.client import HaiClient, LogPage
 from hai_client.errors import HaiError
+from hai_client.usage_chart import daily
 from hai_labextension.events import ranks_summary, sse
 from hai_labextension.service import HaiLab
 from hai_labextension.submit import build_task
@@ -395,6 +396,18 @@ class QuotaHandler(HaiHandler):
         self.send_json(me.raw)
 
 
+class UsageHandler(HaiHandler):
+    """``GET /hai/usage``: my GPU-hours per day over the last 7 UTC days against the
+    cluster's (``GET /usage?by=day&since=7d``, zeros filled in), for the sidebar's chart."""
+
+    @web.authenticated
+    @authorized
+    @hai_errors
+    async def get(self) -> None:
+        usage = await self.lab.call(HaiClient.usage, by="day", since="7d")
+        self.send_json(daily(usage, user=await self.lab.me()).as_json())
+
+
 _REF = r"(?P<ref>[^/]+)"
 
 ROUTES: list[tuple[str, type[HaiHandler]]] = [
@@ -409,6 +422,7 @@ ROUTES: list[tuple[str, type[HaiHandler]]] = [
     (r"/hai/lease/renew", RenewHandler),
     (r"/hai/nodes", NodesHandler),
     (r"/hai/quota", QuotaHandler),
+    (r"/hai/usage", UsageHandler),
 ]
 
 

@@ -1,7 +1,8 @@
 /**
  * The "HAI tasks" sidebar: my chains updating live (state, suspends, nodes, updated), per
- * chain the ranks with a log button each, stop and resubmit, and a submit form for the
- * open notebook or a script whose errors come from the scheduler, next to the field.
+ * chain the ranks with a log button each, stop and resubmit, a submit form for the
+ * open notebook or a script whose errors come from the scheduler, next to the field, and
+ * my GPU-hours over the last 7 days (./usagechart.ts).
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { pauseIcon } from '@jupyterlab/ui-components';
@@ -11,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 import { HaiApiError, IChain, ISubmitForm } from './api';
 import { age, h, PRIORITIES, stateClass, stateLabel } from './format';
 import { HaiModel } from './model';
+import { UsageSection } from './usagechart';
 
 export const CommandIDs = {
   openLogs: 'hai:open-logs',
@@ -86,6 +88,7 @@ export class HaiSidebar extends Widget {
     this._list = h('ul', { class: 'hai-ChainList', 'aria-label': 'My chains' });
     this._count = h('span', { class: 'hai-Section-count' });
     this._form = this._buildForm();
+    this._usage = new UsageSection();
     this.node.append(
       h(
         'header',
@@ -94,6 +97,7 @@ export class HaiSidebar extends Widget {
         this._who
       ),
       this._banner,
+      this._usage.node,
       this._form,
       h(
         'div',
@@ -110,6 +114,7 @@ export class HaiSidebar extends Widget {
 
   dispose(): void {
     window.clearInterval(this._timer);
+    this._usage.dispose();
     this.model.changed.disconnect(this._render, this);
     super.dispose();
   }
@@ -565,6 +570,7 @@ export class HaiSidebar extends Widget {
   private _list: HTMLUListElement;
   private _count: HTMLElement;
   private _form: HTMLDetailsElement;
+  private _usage: UsageSection;
   private _message!: HTMLElement;
   private _inputs!: { [name: string]: HTMLInputElement };
   private _selects!: { priority: HTMLSelectElement; group: HTMLSelectElement };
