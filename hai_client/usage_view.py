@@ -25,7 +25,7 @@ class UsageView:
     @classmethod
     def load(cls, hai: HaiClient) -> UsageView:
         me = hai.whoami()
-        series = daily(hai.usage(by="day", since="7d"), user=me.name)
+        series = daily(hai.usage(by="day", since="7d", user=me.name), user=me.name)
         return cls(me.name, me.usage.get("gpu_hours") or {}, series)
 
     def rows(self) -> list[tuple[str, str, str, str]]:

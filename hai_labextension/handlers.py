@@ -404,8 +404,9 @@ class UsageHandler(HaiHandler):
     @authorized
     @hai_errors
     async def get(self) -> None:
-        usage = await self.lab.call(HaiClient.usage, by="day", since="7d")
-        self.send_json(daily(usage, user=await self.lab.me()).as_json())
+        me = await self.lab.me()  # an admin's usage without user= would be everyone's
+        usage = await self.lab.call(HaiClient.usage, by="day", since="7d", user=me)
+        self.send_json(daily(usage, user=me).as_json())
 
 
 _REF = r"(?P<ref>[^/]+)"

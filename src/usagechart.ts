@@ -170,10 +170,17 @@ export class UsageSection {
       h(
         'div',
         { class: 'hai-Section-title' },
-        h('span', {}, 'My GPU-hours, last 7 days'),
-        h('span', { class: 'hai-Section-count' }, 'blue: mine · grey: cluster')
+        h('span', {}, 'My GPU-hours, last 7 days')
       ),
-      this._box
+      this._box,
+      h(
+        'div',
+        { class: 'hai-Usage-legend' },
+        h('span', { class: 'hai-Usage-swatch hai-mod-mine' }),
+        'mine ',
+        h('span', { class: 'hai-Usage-swatch hai-mod-cluster' }),
+        'the whole cluster (UTC days)'
+      )
     );
     void this.refresh();
     this._timer = window.setInterval(() => void this.refresh(), refreshMs);

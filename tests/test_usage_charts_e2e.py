@@ -41,7 +41,8 @@ def run_to_the_end(home: Path, name: str, *opts: str) -> dict:
     while True:
         status = json.loads(hai_cli(home, "status", name, "--json").stdout)
         if status["state"] == "finished":
-            assert status["stop_code"] == "succeeded", status
+            why = hai_cli(home, "status", name).stdout + hai_cli(home, "logs", name).stdout
+            assert status["stop_code"] == "succeeded", why
             return status
         assert time.monotonic() < deadline, status
         time.sleep(0.3)
@@ -64,7 +65,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServiceProce
 
 def scheduler_says(svc: ServiceProcess) -> tuple[dict, dict]:
     with HaiClient(svc.url, svc.tokens["alice"]) as hai:
-        return hai.usage(by="day", since="7d"), hai.whoami().usage["gpu_hours"]
+        return hai.usage(by="day", since="7d", user="alice"), hai.whoami().usage["gpu_hours"]
 
 
 def test_the_lab_route_gives_the_schedulers_days(ran: tuple[ServiceProcess, Path]) -> None:
