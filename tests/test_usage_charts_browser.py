@@ -2,7 +2,8 @@
 
 The whole embedded platform runs (``running_hub``: JupyterHub, proxy, scheduler service);
 alice (an admin: her chart must still be hers alone) runs a chain through the hub's
-scheduler URL with her hub token, bob one too (the cluster's bars); ``jupyter lab`` runs as alice (``~/.hai/conf.yaml`` from ``hai-cli init``).
+scheduler URL with her hub token, bob one too (the cluster's bars); ``jupyter lab`` runs
+as alice (``~/.hai/conf.yaml`` from ``hai-cli init``).
 ``tests/browser/usage_charts.mjs`` opens the sidebar and the hub's home page in chromium,
 reads each chart's aria-label, title and bars and saves screenshots in ``test-artifacts/``
 (``lab-usage-chart.png``, ``hub-home-usage.png``). The numbers must be the scheduler's
