@@ -28,6 +28,7 @@ from hai_client.client import HaiClient, LogPage
 from hai_client.errors import HaiError
 from hai_client.usage_chart import daily
 from hai_labextension.events import ranks_summary, sse
+from hai_labextension.gpu_time import gpu_time
 from hai_labextension.service import HaiLab
 from hai_labextension.submit import build_task
 
@@ -243,14 +244,16 @@ class ChainsHandler(HaiHandler):
 
 
 class ChainHandler(HaiHandler):
-    """``GET /hai/chains/{ref}``: one chain with its jobs and a ``ranks`` summary."""
+    """``GET /hai/chains/{ref}``: one chain with its jobs, a ``ranks`` summary and its
+    ``gpu_time`` (:mod:`hai_labextension.gpu_time`)."""
 
     @web.authenticated
     @authorized
     @hai_errors
     async def get(self, ref: str) -> None:
         chain = await self.lab.call(HaiClient.get, ref)
-        self.send_json({**chain.raw, "ranks": ranks_summary(chain)})
+        gpus = gpu_time(chain.raw, await self.lab.node_gpus())
+        self.send_json({**chain.raw, "ranks": ranks_summary(chain), "gpu_time": gpus})
 
 
 class StopHandler(HaiHandler):

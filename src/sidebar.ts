@@ -12,7 +12,7 @@ import { Widget } from '@lumino/widgets';
 import { HaiApiError, IChain, ISubmitForm } from './api';
 import { age, h, PRIORITIES, stateClass, stateLabel } from './format';
 import { HaiModel } from './model';
-import { UsageSection } from './usagechart';
+import { chainGpuHours, hoursText, UsageSection } from './usagechart';
 
 export const CommandIDs = {
   openLogs: 'hai:open-logs',
@@ -71,6 +71,19 @@ export function formField(field: string | null): string | null {
     }
   }
   return null;
+}
+
+/** "GPU time 0.25 GPU-h (2 GPUs now)": a chain's GPU-hours so far. */
+export function gpuTimeText(chain: IChain, now: Date = new Date()): string {
+  if (!chain.gpu_time) {
+    return '';
+  }
+  const held = chain.gpu_time.running.reduce((n, r) => n + r.gpus, 0);
+  const hours = hoursText(chainGpuHours(chain.gpu_time, now));
+  return (
+    `GPU time ${hours} GPU-h` +
+    (held ? ` (${held} GPU${held === 1 ? '' : 's'} now)` : '')
+  );
 }
 
 export class HaiSidebar extends Widget {
@@ -385,6 +398,12 @@ export class HaiSidebar extends Widget {
     this._list.querySelectorAll<HTMLElement>('[data-time]').forEach(el => {
       el.textContent = age(el.dataset.time, now);
     });
+    this._list.querySelectorAll<HTMLElement>('[data-gpu-time]').forEach(el => {
+      const chain = this.model.chain(Number(el.dataset.gpuTime));
+      if (chain?.gpu_time) {
+        el.textContent = gpuTimeText(chain, now);
+      }
+    });
   }
 
   private _chainItem(chain: IChain): HTMLElement {
@@ -538,10 +557,23 @@ export class HaiSidebar extends Widget {
     if (chain.stop_requested && !finished) {
       facts.push('stopping…');
     }
+    const gpuTime = chain.gpu_time
+      ? h(
+          'div',
+          {
+            class: 'hai-Chain-gpuTime',
+            'data-gpu-time': String(chain.id),
+            title:
+              'GPU time of every run of this chain (suspended time not counted)'
+          },
+          gpuTimeText(chain)
+        )
+      : null;
     return h(
       'div',
       { class: 'hai-Chain-detail' },
       h('div', { class: 'hai-Chain-facts' }, facts.join(' · ')),
+      gpuTime,
       chain.reason
         ? h('div', { class: 'hai-Chain-reason' }, chain.reason)
         : null,

@@ -9,7 +9,7 @@
  * `%hai usage` view. The chart's `aria-label` and `<title>` carry every number; with no
  * usage at all it is one line, "no usage data".
  */
-import { requestAPI } from './api';
+import { IGpuTime, requestAPI } from './api';
 import { h } from './format';
 
 export interface IUsageDay {
@@ -40,6 +40,16 @@ export function hoursText(hours: number): string {
     return hours.toFixed(4);
   }
   return hours < 10 ? hours.toFixed(2) : hours.toFixed(1);
+}
+
+/** A chain's GPU-hours at `now`: its ended ranks plus the running ones so far. */
+export function chainGpuHours(time: IGpuTime, now: Date = new Date()): number {
+  let seconds = time.gpu_seconds;
+  for (const r of time.running) {
+    const start = new Date(r.started_at).getTime();
+    seconds += Math.max(0, (now.getTime() - start) / 1000) * r.gpus;
+  }
+  return seconds / 3600;
 }
 
 /** The chart in words: every day's numbers (its title and aria-label). */

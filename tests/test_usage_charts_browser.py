@@ -82,6 +82,7 @@ def test_lab_sidebar_and_hub_home_show_my_gpu_hours(tmp_path: Path) -> None:
                     "HUB_URL": hub.url,
                     "HUB_USER": "alice",
                     "HUB_PASSWORD": hub.password("alice"),
+                    "CHAIN": "nap-a",
                 },
             )
             lab_log = lab.log_tail()
@@ -95,6 +96,10 @@ def test_lab_sidebar_and_hub_home_show_my_gpu_hours(tmp_path: Path) -> None:
     assert_chart_says(seen["hub"], series)
     assert seen["lab"]["label"].startswith("My GPU-hours per day")
     assert seen["hub"]["label"].startswith("My GPU-hours per day")
+    # alice ran one chain today: its GPU time (from its ranks) is her day's (the rollup's)
+    shown = re.fullmatch(r"GPU time (\d+(?:\.\d+)?) GPU-h", seen["chain_gpu_time"])
+    assert shown, seen["chain_gpu_time"]
+    assert abs(float(shown[1]) - today.mine) <= digits(shown[1]) + 1e-6, (shown[1], today)
     for name in ("lab-usage-chart.png", "hub-home-usage.png"):
         assert (ARTIFACTS / name).stat().st_size > 5_000, name
     hai_errors = [e for e in seen["console_errors"] if "/hai/" in e or "hai-hub" in e]

@@ -100,3 +100,16 @@ def test_hai_usage_shows_whoamis_windows_and_the_chart(ran: tuple[ServiceProcess
     assert recent["today"]["gpu_hours"] > 0
     assert 'role="img"' in page and "aria-label=" in page
     assert hours_text(recent["7d"]["gpu_hours"]) in repr(view)
+
+
+def test_the_chain_details_carry_the_chains_gpu_time(ran: tuple[ServiceProcess, Path]) -> None:
+    """GPU time from the chain JSON (rank times x the chain's GPUs per node) is what the
+    accounting counted for it: alice's one chain is all her usage."""
+    svc, home = ran
+    usage, _ = scheduler_says(svc)
+    with jupyter_process(home) as lab:
+        detail = lab.get("hai/chains/nap-a").json()
+    assert detail["gpus_per_node"] == 2
+    assert detail["gpu_time"]["running"] == []
+    hours = detail["gpu_time"]["gpu_seconds"] / 3600
+    assert hours == pytest.approx(usage["total"]["gpu_hours"], abs=1e-5)

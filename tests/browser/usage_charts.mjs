@@ -1,6 +1,7 @@
 // The 7-day GPU-hours chart where people see it, in Debian's chromium (playwright-core):
 // the "HAI tasks" sidebar of a running JupyterLab, then the hub's home page after logging
-// in through the form. Reads each chart's aria-label, <title> and bars, and saves
+// in through the form. Reads each chart's aria-label, <title> and bars (and the GPU time
+// in the details of chain $CHAIN), and saves
 // screenshots (lab-usage-chart.png, hub-home-usage.png) in OUT_DIR.
 //
 //   LAB_URL=http://127.0.0.1:8888/ LAB_TOKEN=... HUB_URL=http://127.0.0.1:8000 \
@@ -55,6 +56,12 @@ try {
   step('the sidebar chart');
   await page.waitForSelector('#hai-tasks .hai-Usage svg.hai-usage-chart');
   result.lab = await readChart(page, '#hai-tasks .hai-Usage svg.hai-usage-chart');
+  if (env.CHAIN) {
+    step('the GPU time in the chain details');
+    const row = `.hai-Chain[data-chain-name="${env.CHAIN}"]`;
+    await page.click(`${row} .hai-Chain-row`);
+    result.chain_gpu_time = (await page.textContent(`${row} .hai-Chain-gpuTime`)).trim();
+  }
   await shot(page, 'lab-usage-chart.png', '#hai-tasks');
 
   step('log in to the hub');
