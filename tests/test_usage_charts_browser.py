@@ -55,6 +55,11 @@ def assert_chart_says(chart: dict, series: Series) -> None:
 def test_lab_sidebar_and_hub_home_show_my_gpu_hours(tmp_path: Path) -> None:
     need_browser()  # no chromium: fail before the platform starts, never skip
     with running_hub(tmp_path, HAI_ADMIN_USER="alice") as hub:
+        alice_api = {"Authorization": f"token {hub.user_token('alice')}"}
+        before = httpx.get(f"{hub.api}/hai/usage/alice", headers=alice_api, timeout=30)
+        assert before.status_code == 200, before.text
+        assert before.json()["series"]["cluster"] == 0  # nothing ran yet: one line
+        assert before.json()["svg"].startswith('<p id="hai-usage-chart" class="hai-usage-empty"')
         homes = {}
         for user in ("alice", "bob"):
             home = tmp_path / f"{user}-home"
@@ -89,6 +94,8 @@ def test_lab_sidebar_and_hub_home_show_my_gpu_hours(tmp_path: Path) -> None:
         assert seen["ok"], (seen, stderr, lab_log, hub.log()[-3000:])
         with HaiClient(hub.scheduler_url, hub.user_token("alice")) as hai:
             series = daily(hai.usage(by="day", since="7d", user="alice"), user="alice")
+        after = httpx.get(f"{hub.api}/hai/usage/alice", headers=alice_api, timeout=30).json()
+    assert after["series"] == series.as_json()
 
     today = series.days[-1]
     assert today.mine > 0 and today.cluster > today.mine, series  # alice's and bob's chains
