@@ -18,6 +18,7 @@ from typing import Any
 DAYS = 7
 WIDTH, HEIGHT = 280, 96
 _TOP, _BOTTOM = 14, 16  # room for the scale label above and the day letters below
+WEEKDAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")  # as the sidebar prints them
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +70,8 @@ def hours_text(hours: float) -> str:
 def daily(usage: dict[str, Any], user: str | None = None, days: int = DAYS) -> Series:
     """The last ``days`` UTC days up to the answer's ``until``, from a ``by=day`` answer."""
     until = dt.datetime.fromisoformat(usage["until"]).astimezone(dt.UTC)
-    last = (
-        until - dt.timedelta(microseconds=1)
-    ).date()  # a window ending at 00:00 ends the day before
+    # a window that ends at 00:00 holds nothing of that day: its last day is the one before
+    last = (until - dt.timedelta(microseconds=1)).date()
     mine = {r["day"]: float(r["gpu_hours"]) for r in usage.get("rows", []) if r.get("day")}
     cluster = {r["day"]: float(r["gpu_hours"]) for r in usage.get("cluster_days", [])}
     out = []
@@ -104,34 +104,19 @@ def _bar(x: float, w: float, value: float, scale: float, cls: str, tip: str) -> 
     )
 
 
-def _columns(series: Series, scale: float) -> list[str]:
-    slot = WIDTH / len(series.days)
-    parts = []
-    for i, d in enumerate(series.days):
-        x = i * slot
-        weekday = dt.date.fromisoformat(d.day).strftime("%a")[:2]
-        parts.append(
-            f'<g class="hai-usage-day" data-day="{d.day}">'
-            + _bar(
-                x + 2,
-                slot - 4,
-                d.cluster,
-                scale,
-                "hai-usage-cluster",
-                f"{d.day} cluster: {hours_text(d.cluster)} GPU-h",
-            )
-            + _bar(
-                x + slot * 0.3,
-                slot * 0.4,
-                d.mine,
-                scale,
-                "hai-usage-mine",
-                f"{d.day} mine: {hours_text(d.mine)} GPU-h",
-            )
-            + f'<text x="{x + slot / 2:.1f}" y="{HEIGHT - 4}" text-anchor="middle">{weekday}</text>'
-            + "</g>"
-        )
-    return parts
+def _column(i: int, d: Day, slot: float, scale: float) -> str:
+    """One day: the cluster's bar, mine in front of it, the weekday under them."""
+    x = i * slot
+    weekday = WEEKDAYS[dt.date.fromisoformat(d.day).weekday()]
+    cluster_tip = f"{d.day} cluster: {hours_text(d.cluster)} GPU-h"
+    mine_tip = f"{d.day} mine: {hours_text(d.mine)} GPU-h"
+    return (
+        f'<g class="hai-usage-day" data-day="{d.day}">'
+        + _bar(x + 2, slot - 4, d.cluster, scale, "hai-usage-cluster", cluster_tip)
+        + _bar(x + slot * 0.3, slot * 0.4, d.mine, scale, "hai-usage-mine", mine_tip)
+        + f'<text x="{x + slot / 2:.1f}" y="{HEIGHT - 4}" text-anchor="middle">{weekday}</text>'
+        + "</g>"
+    )
 
 
 def svg(series: Series, who: str = "My", element_id: str = "hai-usage-chart") -> str:
@@ -150,6 +135,6 @@ def svg(series: Series, who: str = "My", element_id: str = "hai-usage-chart") ->
         f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{text}</title><style>{style}</style>'
         f'<text x="0" y="10">max {hours_text(scale)} GPU-h/day</text>'
-        + "".join(_columns(series, scale))
+        + "".join(_column(i, d, WIDTH / len(series.days), scale) for i, d in enumerate(series.days))
         + "</svg>"
     )
