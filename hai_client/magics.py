@@ -16,6 +16,7 @@ Commands (the options after ``--`` are ``hai-cli``'s cluster options: ``-n/--nod
     %hai stop NAME|ID                                        stop it for good
     %hai list [--state running] [--name x*]                  my chains, newest first
     %hai watch NAME|ID [--rank N]                            a live widget (does not block)
+    %hai usage                                               my GPU-hours: today/7d/30d, a chart
 
 The magics talk to the scheduler through :class:`~hai_client.client.HaiClient` with the
 configuration of ``hai-cli`` (``~/.hai/conf.yaml``, ``HAI_URL``/``HAI_TOKEN``). A failure
@@ -257,6 +258,12 @@ class MagicCommands:
 
         return ChainMonitor(ref, rank=rank, tail=lines, client_factory=self.client_factory)
 
+    def usage(self) -> Any:
+        from hai_client.usage_view import UsageView
+
+        with self.client_factory() as hai:
+            return UsageView.load(hai)
+
 
 SUBMIT_HELP = """\
 Usage: %hai submit SCRIPT [ARGS]... [-- OPTIONS]
@@ -331,6 +338,11 @@ def _build_parser(commands: MagicCommands) -> click.Group:
     def watch(ref: str, rank: int, lines: int) -> Any:
         """A live monitor widget: state, ranks, log tail, a stop button."""
         return commands.watch(ref, rank=rank, lines=lines)
+
+    @hai.command()
+    def usage() -> Any:
+        """My GPU-hours today, over 7 and 30 days, and a chart of the last 7 days."""
+        return commands.usage()
 
     return hai
 

@@ -6,6 +6,7 @@ admin's account actions (for ``hai-admin users``):
 ``GET  /hub/api/hai/users``  every account: approved, admin, running servers (admins)
 ``POST /hub/api/hai/users/{user}``  add an approved account with a password (admins)
 ``PATCH /hub/api/hai/users/{user}``  approve/disable, set admin, reset the password (admins)
+``GET  /hub/api/hai/usage/{user}``  GPU-hours per day, last 7 days, as an SVG (``hai_hub.usage``)
 
 They authenticate like any hub API call (cookie + XSRF from the page, or a token). The
 lease endpoints ask the scheduler's inventory with the hub's own service token, for the
@@ -27,6 +28,7 @@ from nativeauthenticator.orm import UserInfo
 from tornado import web
 
 from hai_hub.auth import set_authorized, tell_scheduler
+from hai_hub.usage import UsageChartHandler
 from hai_spawner.inventory import InventoryClient, InventoryError
 
 
@@ -175,6 +177,7 @@ def extra_handlers() -> list[tuple[str, type]]:
         (rf"/api/hai/users/{name}", UserAdminHandler),
         (rf"/api/hai/devserver/{name}/renew", RenewHandler),
         (rf"/api/hai/devserver/{name}/(?P<server>[^/]+)/renew", RenewHandler),
+        (rf"/api/hai/usage/{name}", UsageChartHandler),
         (rf"/api/hai/devserver/{name}", DevServerHandler),
         (rf"/api/hai/devserver/{name}/(?P<server>[^/]+)", DevServerHandler),
     ]

@@ -4,7 +4,8 @@
 ``HaiLabConfig.poll_seconds``, 2 s by default) and for this server's lease (every
 ``lease_poll_seconds``) only while at least one browser tab listens on ``/hai/events``;
 all tabs share the same polls. A tab gets the latest snapshot at once, then only changes.
-Chains whose ``updated_at`` moved are read once more in full for their ranks and nodes.
+Chains whose ``updated_at`` moved are read once more in full for their ranks, nodes and
+GPU time (:mod:`hai_labextension.gpu_time`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hai_client.client import Chain, HaiClient
 from hai_client.errors import HaiError
+from hai_labextension.gpu_time import gpu_time
 
 if TYPE_CHECKING:
     from hai_labextension.service import HaiLab
@@ -57,7 +59,7 @@ class ChainWatcher:
         self.lease: dict[str, Any] | None = None  # the latest "lease" payload
         self.error: str | None = None
         self.polls = 0  # how many times the chain list was read (tests look)
-        self._details: dict[int, tuple[str | None, list[dict[str, Any]]]] = {}
+        self._details: dict[int, tuple[str | None, dict[str, Any]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._poke = asyncio.Event()
         self._lease_at = 0.0
@@ -128,8 +130,7 @@ class ChainWatcher:
         self.polls += 1
         chains = []
         for chain in page.chains:
-            row = dict(chain.raw)
-            row["ranks"] = await self._ranks(chain)
+            row = {**chain.raw, **await self._details_of(chain)}
             row["nodes"] = sorted({r["node"] for r in row["ranks"] if r["node"]})
             chains.append(row)
         seen = {c.id for c in page.chains}
@@ -141,7 +142,8 @@ class ChainWatcher:
             self.chains = payload
             self._broadcast("chains", payload)
 
-    async def _ranks(self, chain: Chain) -> list[dict[str, Any]]:
+    async def _details_of(self, chain: Chain) -> dict[str, Any]:
+        """``ranks`` and ``gpu_time`` of a chain, read again when its ``updated_at`` moved."""
         stamp = chain.raw.get("updated_at")
         cached = self._details.get(chain.id)
         if cached is not None and cached[0] == stamp:
@@ -150,11 +152,14 @@ class ChainWatcher:
             full = await self.lab.call(HaiClient.get, chain.id)
         except HaiError as exc:
             if exc.status == 404:
-                return []
+                return {"ranks": []}
             raise
-        ranks = ranks_summary(full)
-        self._details[chain.id] = (stamp, ranks)
-        return ranks
+        details = {
+            "ranks": ranks_summary(full),
+            "gpu_time": gpu_time(full.raw, await self.lab.node_gpus()),
+        }
+        self._details[chain.id] = (stamp, details)
+        return details
 
     async def _poll_lease(self) -> None:
         lease = await self.lab.lease()

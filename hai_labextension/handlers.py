@@ -26,7 +26,9 @@ from tornado.iostream import StreamClosedError
 
 from hai_client.client import HaiClient, LogPage
 from hai_client.errors import HaiError
+from hai_client.usage_chart import daily
 from hai_labextension.events import ranks_summary, sse
+from hai_labextension.gpu_time import gpu_time
 from hai_labextension.service import HaiLab
 from hai_labextension.submit import build_task
 
@@ -242,14 +244,16 @@ class ChainsHandler(HaiHandler):
 
 
 class ChainHandler(HaiHandler):
-    """``GET /hai/chains/{ref}``: one chain with its jobs and a ``ranks`` summary."""
+    """``GET /hai/chains/{ref}``: one chain with its jobs, a ``ranks`` summary and its
+    ``gpu_time`` (:mod:`hai_labextension.gpu_time`)."""
 
     @web.authenticated
     @authorized
     @hai_errors
     async def get(self, ref: str) -> None:
         chain = await self.lab.call(HaiClient.get, ref)
-        self.send_json({**chain.raw, "ranks": ranks_summary(chain)})
+        gpus = gpu_time(chain.raw, await self.lab.node_gpus())
+        self.send_json({**chain.raw, "ranks": ranks_summary(chain), "gpu_time": gpus})
 
 
 class StopHandler(HaiHandler):
@@ -395,6 +399,19 @@ class QuotaHandler(HaiHandler):
         self.send_json(me.raw)
 
 
+class UsageHandler(HaiHandler):
+    """``GET /hai/usage``: my GPU-hours per day over the last 7 UTC days against the
+    cluster's (``GET /usage?by=day&since=7d``, zeros filled in), for the sidebar's chart."""
+
+    @web.authenticated
+    @authorized
+    @hai_errors
+    async def get(self) -> None:
+        me = await self.lab.me()  # an admin's usage without user= would be everyone's
+        usage = await self.lab.call(HaiClient.usage, by="day", since="7d", user=me)
+        self.send_json(daily(usage, user=me).as_json())
+
+
 _REF = r"(?P<ref>[^/]+)"
 
 ROUTES: list[tuple[str, type[HaiHandler]]] = [
@@ -409,6 +426,7 @@ ROUTES: list[tuple[str, type[HaiHandler]]] = [
     (r"/hai/lease/renew", RenewHandler),
     (r"/hai/nodes", NodesHandler),
     (r"/hai/quota", QuotaHandler),
+    (r"/hai/usage", UsageHandler),
 ]
 
 

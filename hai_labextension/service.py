@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ class HaiLab:
         self._connection: Connection | None = None
         self._connection_error = ""
         self._me: str | None = None
+        self._node_gpus: tuple[float, dict[str, int]] | None = None
         self._local = threading.local()
         self._clients: list[HaiClient] = []
         self._lock = threading.Lock()
@@ -86,6 +88,16 @@ class HaiLab:
         if self._me is None:
             self._me = (await self.call(HaiClient.whoami)).name
         return self._me
+
+    async def node_gpus(self, max_age: float = 60.0) -> dict[str, int]:
+        """Node name -> GPUs (``GET /nodes``), read again at most every ``max_age`` s."""
+        from hai_labextension.gpu_time import node_gpus
+
+        now = time.monotonic()
+        if self._node_gpus is None or now - self._node_gpus[0] > max_age:
+            groups = await self.call(HaiClient.nodes)
+            self._node_gpus = (now, node_gpus(g.raw for g in groups))
+        return self._node_gpus[1]
 
     def lease_path(self) -> str | None:
         """``/devservers/{user}[/{server}]`` of this server; None outside JupyterHub."""

@@ -14,6 +14,12 @@ export interface IRank {
   reason: string;
 }
 
+/** A chain's GPU time: ended ranks summed, running ones counted up to "now". */
+export interface IGpuTime {
+  gpu_seconds: number;
+  running: { started_at: string; gpus: number }[];
+}
+
 export interface IChain {
   id: number;
   name: string;
@@ -33,6 +39,7 @@ export interface IChain {
   finished_at: string | null;
   ranks?: IRank[];
   nodes?: string[];
+  gpu_time?: IGpuTime;
 }
 
 export interface IChainsEvent {

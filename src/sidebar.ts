@@ -1,7 +1,8 @@
 /**
  * The "HAI tasks" sidebar: my chains updating live (state, suspends, nodes, updated), per
- * chain the ranks with a log button each, stop and resubmit, and a submit form for the
- * open notebook or a script whose errors come from the scheduler, next to the field.
+ * chain the ranks with a log button each, stop and resubmit, a submit form for the
+ * open notebook or a script whose errors come from the scheduler, next to the field, and
+ * my GPU-hours over the last 7 days (./usagechart.ts).
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { pauseIcon } from '@jupyterlab/ui-components';
@@ -11,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 import { HaiApiError, IChain, ISubmitForm } from './api';
 import { age, h, PRIORITIES, stateClass, stateLabel } from './format';
 import { HaiModel } from './model';
+import { chainGpuHours, hoursText, UsageSection } from './usagechart';
 
 export const CommandIDs = {
   openLogs: 'hai:open-logs',
@@ -71,6 +73,19 @@ export function formField(field: string | null): string | null {
   return null;
 }
 
+/** "GPU time 0.25 GPU-h (2 GPUs now)": a chain's GPU-hours so far. */
+export function gpuTimeText(chain: IChain, now: Date = new Date()): string {
+  if (!chain.gpu_time) {
+    return '';
+  }
+  const held = chain.gpu_time.running.reduce((n, r) => n + r.gpus, 0);
+  const hours = hoursText(chainGpuHours(chain.gpu_time, now));
+  return (
+    `GPU time ${hours} GPU-h` +
+    (held ? ` (${held} GPU${held === 1 ? '' : 's'} now)` : '')
+  );
+}
+
 export class HaiSidebar extends Widget {
   constructor(
     private readonly model: HaiModel,
@@ -86,6 +101,7 @@ export class HaiSidebar extends Widget {
     this._list = h('ul', { class: 'hai-ChainList', 'aria-label': 'My chains' });
     this._count = h('span', { class: 'hai-Section-count' });
     this._form = this._buildForm();
+    this._usage = new UsageSection();
     this.node.append(
       h(
         'header',
@@ -94,6 +110,7 @@ export class HaiSidebar extends Widget {
         this._who
       ),
       this._banner,
+      this._usage.node,
       this._form,
       h(
         'div',
@@ -110,6 +127,7 @@ export class HaiSidebar extends Widget {
 
   dispose(): void {
     window.clearInterval(this._timer);
+    this._usage.dispose();
     this.model.changed.disconnect(this._render, this);
     super.dispose();
   }
@@ -380,6 +398,12 @@ export class HaiSidebar extends Widget {
     this._list.querySelectorAll<HTMLElement>('[data-time]').forEach(el => {
       el.textContent = age(el.dataset.time, now);
     });
+    this._list.querySelectorAll<HTMLElement>('[data-gpu-time]').forEach(el => {
+      const chain = this.model.chain(Number(el.dataset.gpuTime));
+      if (chain?.gpu_time) {
+        el.textContent = gpuTimeText(chain, now);
+      }
+    });
   }
 
   private _chainItem(chain: IChain): HTMLElement {
@@ -533,10 +557,23 @@ export class HaiSidebar extends Widget {
     if (chain.stop_requested && !finished) {
       facts.push('stopping…');
     }
+    const gpuTime = chain.gpu_time
+      ? h(
+          'div',
+          {
+            class: 'hai-Chain-gpuTime',
+            'data-gpu-time': String(chain.id),
+            title:
+              'GPU time of every run of this chain (suspended time not counted)'
+          },
+          gpuTimeText(chain)
+        )
+      : null;
     return h(
       'div',
       { class: 'hai-Chain-detail' },
       h('div', { class: 'hai-Chain-facts' }, facts.join(' · ')),
+      gpuTime,
       chain.reason
         ? h('div', { class: 'hai-Chain-reason' }, chain.reason)
         : null,
@@ -565,6 +602,7 @@ export class HaiSidebar extends Widget {
   private _list: HTMLUListElement;
   private _count: HTMLElement;
   private _form: HTMLDetailsElement;
+  private _usage: UsageSection;
   private _message!: HTMLElement;
   private _inputs!: { [name: string]: HTMLInputElement };
   private _selects!: { priority: HTMLSelectElement; group: HTMLSelectElement };

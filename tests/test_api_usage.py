@@ -120,6 +120,18 @@ def test_a_user_sees_their_own_rows_and_the_cluster_total(history, alice: Api, b
     ]
 
 
+def test_by_day_also_gives_the_clusters_hours_per_day(history, alice: Api):
+    """What the usage charts draw: my days against the cluster's (everyone, every kind)."""
+    mine = alice.ok("GET", "/usage", params={"by": "day", "since": "7d"})
+    assert rows(mine) == [("2026-12-09", 16.0, 2.0), ("2026-12-10", 4.0, 2.0)]
+    assert mine["cluster_days"] == [
+        {"day": "2026-12-09", "gpu_hours": 16.0, "node_hours": 2.0},
+        {"day": "2026-12-10", "gpu_hours": 15.0, "node_hours": 3.0},
+    ]
+    assert mine["cluster"] == {"gpu_hours": 31.0, "node_hours": 5.0}
+    assert "cluster_days" not in alice.ok("GET", "/usage")
+
+
 def test_an_admin_sees_everyone_by_any_dimension(history, admin: Api):
     assert rows(admin.ok("GET", "/usage")) == [("alice", 20.0, 4.0), ("bob", 11.0, 1.0)]
     assert rows(admin.ok("GET", "/usage", params={"by": "group,kind"})) == [

@@ -51,3 +51,15 @@ def test_nvml_errors_are_reported_as_no_gpus(monkeypatch: pytest.MonkeyPatch) ->
     fake = types.SimpleNamespace(NVMLError=NVMLError, nvmlInit=fail)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     assert gpus.discover_gpus() == []
+
+
+def test_rank_cgroup_names_differ_between_schedulers_on_one_machine(tmp_path) -> None:
+    """Two schedulers' chain 1 rank 0 must not share a cgroup: ending one rank kills every
+    member of its cgroup (a test run beside another one lost its first chain that way)."""
+    from scheduler.backends.base import RankKey
+
+    key = RankKey(1, 0, 0)
+    one, two = (LocalBackend(data_dir=str(tmp_path / d)) for d in ("one", "two"))
+    assert one.tree_name(key) != two.tree_name(key)
+    assert one.tree_name(key) == LocalBackend(data_dir=str(tmp_path / "one")).tree_name(key)
+    assert one.tree_name(key).endswith("-1-0-0")

@@ -158,6 +158,9 @@ class FakeLab:
         chains = [Chain.from_json(c) for c in self.chains]
         return ChainPage(chains, 1, 50, len(chains), 1, {})
 
+    async def node_gpus(self) -> dict[str, int]:  # for a chain's GPU time
+        return {}
+
     async def lease(self) -> None:
         self.leases += 1
 
@@ -187,6 +190,7 @@ def test_one_shared_poll_loop_only_while_someone_listens() -> None:
         await asyncio.sleep(0.2)
         got = [tab1.get_nowait() for _ in range(tab1.qsize())]
         assert [d["chains"][0]["id"] for e, d in got if e == "chains"] == [7]
+        assert got[-1][1]["chains"][0]["gpu_time"] == {"gpu_seconds": 0.0, "running": []}
         assert lab.gets == 1  # details read once, not on every poll
 
         late = watcher.subscribe()  # a new tab gets the latest snapshot at once

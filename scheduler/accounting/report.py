@@ -180,7 +180,9 @@ def report(
     margin: dt.timedelta = DEFAULT_MARGIN,
 ) -> dict[str, Any]:
     """Rows per ``by`` group and their total, plus the cluster's total (``f`` without its
-    user filter). Commits the fold it starts with."""
+    user filter) and, when ``by`` has ``day``, the cluster's hours per day
+    (``cluster_days``: what a chart of one user's days is drawn against). Commits the fold
+    it starts with."""
     fold_ranks(s, now, margin=margin)
     through = s.get(UsageCursor, 1).ended_through
     since, until = window(f.since, f.until, now)
@@ -188,7 +190,8 @@ def report(
     unfolded_since = through - margin if through is not None else None
     live = [*sources.live_ranks(s, unfolded_since, now), *sources.live_devservers(s, now)]
     acc = tally(s, f, by, live)
-    cluster = tally(s, replace(f, user=None), (), live)
+    per_day = "day" in by
+    cluster = tally(s, replace(f, user=None), ("day",) if per_day else (), live)
     s.commit()
     rows = [
         {
@@ -198,7 +201,7 @@ def report(
         }
         for dims, (gpu_us, node_us) in sorted(acc.items(), key=lambda kv: _order(kv[0]))
     ]
-    return {
+    out = {
         "since": since.isoformat(),
         "until": until.isoformat(),
         "by": list(by),
@@ -206,6 +209,12 @@ def report(
         "total": _totals(acc),
         "cluster": _totals(cluster),
     }
+    if per_day:
+        out["cluster_days"] = [
+            {"day": day, "gpu_hours": _hours(gpu_us), "node_hours": _hours(node_us)}
+            for (day,), (gpu_us, node_us) in sorted(cluster.items())
+        ]
+    return out
 
 
 def _order(dims: tuple) -> tuple:

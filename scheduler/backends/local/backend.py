@@ -139,9 +139,12 @@ class LocalBackend(Backend):
     def task_dir(self, key: RankKey) -> Path:
         return Path(self.data_dir) / "tasks" / str(key.chain_id) / str(key.job_seq) / str(key.rank)
 
-    @staticmethod
-    def tree_name(key: RankKey) -> str:
-        return f"rank-{key.chain_id}-{key.job_seq}-{key.rank}"
+    def tree_name(self, key: RankKey) -> str:
+        """The rank's cgroup name, unique on the machine: two schedulers (two data
+        folders, e.g. test runs side by side) must never end each other's ranks."""
+        folder = str(Path(self.data_dir).resolve())
+        instance = hashlib.sha256(folder.encode()).hexdigest()[:10]
+        return f"rank-{instance}-{key.chain_id}-{key.job_seq}-{key.rank}"
 
     def _tree(self, key: RankKey) -> RankTree:
         return RankTree(

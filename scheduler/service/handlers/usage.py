@@ -144,6 +144,19 @@ def _doc() -> None:
                     },
                     "total": totals,
                     "cluster": totals,
+                    "cluster_days": {
+                        "type": "array",
+                        "description": "The cluster's hours per day (only when by has day)",
+                        "items": {
+                            "type": "object",
+                            "required": ["day", "gpu_hours", "node_hours"],
+                            "properties": {
+                                "day": {"type": "string", "format": "date"},
+                                "gpu_hours": hours,
+                                "node_hours": hours,
+                            },
+                        },
+                    },
                 },
             }
         },
