@@ -10,9 +10,9 @@ to its "waiting for nodes" reason). Timed, for each W:
 - ``cycle after a submission``: one chain inserted and noted, as the API does;
 - ``decide alone``: :func:`scheduler.policy.decide` on the same input, built in memory,
   walking the whole queue: what the complete walk costs that refreshes the reasons of
-  chains deep in the queue (at most every ``reasons_refresh_seconds``, 5 s by default, and
-  only after something changed); a cycle otherwise walks only as far as anything can
-  start or preempt.
+  chains deep in the queue (once the queue settles, and at least every
+  ``reasons_refresh_seconds`` while it keeps changing); a cycle otherwise walks only as far
+  as anything can start or preempt.
 
 ``--compare DIR`` runs the same in a child process with ``PYTHONPATH=DIR`` (another
 checkout, e.g. the loop before it kept the queue in memory), interleaved with this one.
@@ -55,8 +55,8 @@ def child(waiting: int, rounds: int) -> dict[str, float]:
     cfg.SchedulerApp.data_dir = str(work / "data")
     cfg.LocalBackend.nodes = [{"name": f"n{i}", "group": "gpu", "gpus": 1} for i in range(8)]
     cfg.SystemAccounts.mode = "service"
-    # the complete walk that refreshes deep chains' reasons (at most every 5 s by default)
-    # is timed on its own below ("decide alone"); keep it out of the per-cycle figures
+    # the complete walk that refreshes deep chains' reasons is timed on its own below
+    # ("decide alone"); keep its 30-s fallback out of the per-cycle figures
     cfg.SchedulerApp.reasons_refresh_seconds = 3600.0
     app = SchedulerApp(config=cfg)
     app.init_core()
