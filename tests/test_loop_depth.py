@@ -198,7 +198,10 @@ def test_reasons_behind_the_early_stop_are_filled_in_once_the_queue_settles(db_u
     app.loop.cycle()  # something changed: the walk stops at once (nothing can start)
     assert app.loop.last_walk_complete is False
     assert all(chain(app, cid).reason == "" for cid in behind)
-    app.loop.cycle()  # nothing new: the queue settled, every reason is filled in
+    app.loop.cycle()  # nothing new, but too soon to call the queue settled
+    assert app.loop.last_walk_complete is False
+    app.loop.clock.t += 1
+    app.loop.cycle()  # a second without news: settled, every reason is filled in
     assert app.loop.last_walk_complete is True
     assert all("waiting for nodes in group 'gpu'" in chain(app, cid).reason for cid in behind)
     with app.session_factory.begin() as s:

@@ -43,6 +43,10 @@ from scheduler.service.policy_inputs import (
 from scheduler.service.queue_index import ChangeNotes, WaitingQueue
 from scheduler.service.rank_env import rank_variables
 
+#: quiet this long (nothing new for the policy) and the queue counts as settled: a burst of
+#: submissions with short gaps must not trigger a complete walk in every gap
+_SETTLE_SECONDS = 1.0
+
 
 def _ts(value: dt.datetime | None) -> float:
     return value.timestamp() if value else 0.0
@@ -186,6 +190,7 @@ class SchedulerLoop(LoggingConfigurable):
         self._next_event = math.inf
         self.policy_runs = 0  # cycles that ran the policy (the others had nothing new)
         self._reasons_at = -math.inf  # the last complete walk of the queue
+        self._changed_at = -math.inf  # the last cycle whose policy input changed
         self._reasons_stale = False  # some waiting chains' reasons predate the last changes
         self.last_walk_complete = True  # did the last policy run give every reason?
 
@@ -524,12 +529,15 @@ class SchedulerLoop(LoggingConfigurable):
             self.queue.version, self.catalog.version, tuple(running), tuple(nodes), config
         )
         unchanged = key == self._last_key and now < self._next_event
-        if not force and unchanged and not self._reasons_stale:
-            return None
+        if not unchanged:
+            self._changed_at = now
         # a complete walk (every waiting chain's reason) once the queue settled, and
         # while it keeps changing at least every reasons_refresh_seconds
         overdue = now - self._reasons_at >= self.app.reasons_refresh_seconds
-        reasons_due = overdue or unchanged
+        settled = unchanged and now - self._changed_at >= _SETTLE_SECONDS
+        if not force and unchanged and not (self._reasons_stale and (settled or overdue)):
+            return None
+        reasons_due = overdue or settled
         pending = self.queue.pending()
         quotas = QuotaTable(rows=self.catalog.quota_rows, defaults=dict(self.app.default_quota))
         usage = fair_share_usage(self.app, s, now)  # None: fair share is off
