@@ -208,3 +208,14 @@ def test_reasons_behind_the_early_stop_are_filled_in_once_the_queue_settles(db_u
         s.get(Chain, long_run).stop_requested_at = dt.datetime.fromtimestamp(T0, dt.UTC)
     app.loop.note_changed(chains=[long_run])
     run_until(app, lambda: chain(app, long_run).state == ChainState.FINISHED, what="stop")
+
+
+def test_a_reasons_kind_is_what_it_says_without_its_numbers():
+    from scheduler.policy import reasons
+    from scheduler.service.loop import reason_kind
+
+    one, other = reasons.no_nodes(1, "gpu", 0, 0), reasons.no_nodes(1, "gpu", 0, 3)
+    assert one != other and reason_kind(one) == reason_kind(other)
+    quota = reasons.over_quota("node-gpu-HIGH", 2, 2, 1)
+    assert reason_kind(quota) != reason_kind(one)
+    assert reason_kind("") != reason_kind(one)

@@ -48,6 +48,12 @@ from scheduler.service.rank_env import rank_variables
 _SETTLE_SECONDS = 1.0
 
 
+def reason_kind(reason: str) -> str:
+    """What a reason says without its numbers: the part before the first colon
+    (``waiting for nodes in group 'gpu'``, ``over quota node-gpu-HIGH``)."""
+    return reason.split(":", 1)[0]
+
+
 def _ts(value: dt.datetime | None) -> float:
     return value.timestamp() if value else 0.0
 
@@ -193,6 +199,7 @@ class SchedulerLoop(LoggingConfigurable):
         self._changed_at = -math.inf  # the last cycle whose policy input changed
         self._reasons_stale = False  # some waiting chains' reasons predate the last changes
         self.last_walk_complete = True  # did the last policy run give every reason?
+        self._reason_kinds_only = False  # the last walk writes only changed reason kinds
 
     def note_changed(self, chains: Iterable[int] = (), catalog: bool = False) -> None:
         """Writers (the API, after committing) name what they changed: ``chains`` inserted
@@ -553,7 +560,12 @@ class SchedulerLoop(LoggingConfigurable):
             complete=reasons_due,
         )
         self.policy_runs += 1
-        self._reasons_stale = not decision.complete
+        # a complete walk while the queue still churns writes only the reasons whose kind
+        # changed: their numbers (free, releasing, in use) move every cycle, and rewriting
+        # 100,000 rows every reasons_refresh_seconds halved the drain; settled, all of them
+        first = self._reasons_at == -math.inf  # at start: every reason, exactly
+        self._reason_kinds_only = decision.complete and not settled and not first
+        self._reasons_stale = not decision.complete or self._reason_kinds_only
         self.last_walk_complete = decision.complete
         if decision.complete:
             self._reasons_at = now
@@ -622,16 +634,21 @@ class SchedulerLoop(LoggingConfigurable):
                         r.handle = {**r.handle, "suspend_sent": True}
 
     def _write_reasons(self, s: Session, decision: Decision) -> None:
-        """Store each waiting chain's reason where it changed (one executemany)."""
+        """Store each waiting chain's reason where it changed (one executemany); after a
+        complete walk of a churning queue, only where its kind changed."""
         spot = self.app.devservers.reclaiming_by_group(s) if decision.waiting else {}
         rows = self.queue.rows
+        kinds_only = self._reason_kinds_only
         changed: dict[int, str] = {}
         for cid, reason in decision.waiting.items():
             if spot:
                 reason = spot_aware_reason(reason, spot)
             row = rows.get(cid)
-            if row is not None and row.reason != reason:
-                changed[cid] = reason
+            if row is None or row.reason == reason:
+                continue
+            if kinds_only and reason_kind(row.reason) == reason_kind(reason):
+                continue
+            changed[cid] = reason
         if changed:
             s.execute(update(Chain), [{"id": cid, "reason": r} for cid, r in changed.items()])
             self.queue.set_reasons(changed)
