@@ -15,7 +15,9 @@ two must agree on every input.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from scheduler.model.enums import Priority
@@ -35,6 +37,7 @@ from scheduler.policy.types import (
 )
 
 _MAX_PRIORITY = int(max(Priority))
+_GROUP = attrgetter("group")
 _LEVELS = _MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0.._MAX_PRIORITY
 _UNSET: Any = object()
 _NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
@@ -85,15 +88,17 @@ def decide(
     set; None then means nobody used anything. ``presorted``: ``pending`` is already in
     :func:`~scheduler.policy.ordering.queue_key` order (the loop keeps it so), which spares
     the sort. ``complete=False``: stop walking the queue once no later chain can start,
-    claim or preempt anything (every group's free and releasing nodes are taken and
-    nothing below the current priority can be preempted);
+    claim or preempt anything (in every group that still has chains to walk, the free and
+    releasing nodes are taken and nothing below the current priority can be preempted);
     ``starts`` and ``suspends`` are then exactly those of a complete walk, and ``waiting``
     has the reasons of the chains walked so far (``Decision.complete`` is False). With a
     deep queue this makes a cycle's cost follow what can happen, not the queue's length.
     """
     cycle = _Cycle(running, nodes, quotas, config.min_run_seconds, now)
     buckets = queue_buckets(pending, config, now, usage, presorted=presorted)
-    walked_all = cycle.walk(buckets, complete)
+    # chains per group still to walk: only their groups must be spent for an early stop
+    behind = None if complete else Counter(map(_GROUP, pending))
+    walked_all = cycle.walk(buckets, behind)
     return Decision(
         starts=cycle.starts, suspends=cycle.suspends, waiting=cycle.waiting, complete=walked_all
     )
@@ -249,22 +254,32 @@ class _Cycle:
             self.first[group] = 0
 
     # --- the queue ----------------------------------------------------------------------
-    def walk(self, buckets: Iterable[tuple[int, Iterable[PendingChain]]], complete: bool) -> bool:
+    def walk(
+        self,
+        buckets: Iterable[tuple[int, Iterable[PendingChain]]],
+        behind: Counter[str] | None,
+    ) -> bool:
         """Walk the queue, bucket by effective priority, each chain through its steps
-        (validity, quotas, placement); False when it stopped early (``complete`` False and
-        nothing left for the chains behind)."""
+        (validity, quotas, placement); False when it stopped early: with ``behind`` (chains
+        per group not walked yet), once nothing is left for any of them."""
         starts, suspends, waiting = self.starts, self.suspends, self.waiting
         group_schedulable = self.group_schedulable
         over_quota, place = self.quota_step(), self.placement_step()
+        early = behind is not None
         for eff, bucket in buckets:
-            if not complete and self.exhausted(eff):
+            if early and self.exhausted(eff, behind):
                 return False
-            consumed = len(starts) + len(suspends)
+            consumed, due = len(starts) + len(suspends), False
             for chain in bucket:
-                if not complete and len(starts) + len(suspends) != consumed:
-                    consumed = len(starts) + len(suspends)
-                    if self.exhausted(eff):
-                        return False
+                if early:
+                    # check again when something was taken or a group has no chain left
+                    if due or len(starts) + len(suspends) != consumed:
+                        consumed, due = len(starts) + len(suspends), False
+                        if self.exhausted(eff, behind):
+                            return False
+                    left = behind[chain.group] - 1
+                    behind[chain.group] = left
+                    due = not left
                 need = chain.node_count
                 schedulable = group_schedulable.get(chain.group)
                 if (
@@ -281,11 +296,13 @@ class _Cycle:
                 place(chain, eff)
         return True
 
-    def exhausted(self, eff: int) -> bool:
-        """Nothing is left for a chain at ``eff`` or below: no free or releasing node in
-        any group, nothing preemptable below ``eff``."""
+    def exhausted(self, eff: int, behind: Counter[str]) -> bool:
+        """Nothing is left for a chain at ``eff`` or below in any group that has chains
+        ``behind``: no free or releasing node, nothing preemptable below ``eff``."""
         free, free_pos, soon, soon_pos = self.free, self.free_pos, self.soon, self.soon_pos
         for group in self.group_total:
+            if not behind.get(group):
+                continue
             if len(free[group]) > free_pos[group] or len(soon[group]) > soon_pos[group]:
                 return False
             if self.below.get(group, _NO_VICTIMS)[eff + 1]:
