@@ -173,13 +173,14 @@ async def drain(admin: Conn, blocker: int, count: int, timeout: float) -> float:
     return (count - 20) / (ends[count - 1] - ends[19]).total_seconds()
 
 
-async def settle(pid: int, timeout: float = 120.0) -> None:
-    """Wait until the service has used under 5 % of a core for a whole second."""
+async def settle(pid: int, timeout: float = 180.0) -> None:
+    """Wait until the service has used under 5 % of a core for 3 s in a row (longer than
+    the second of quiet after which the loop refreshes every waiting chain's reason)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         c0 = cpu_seconds(pid)
-        await asyncio.sleep(1.0)
-        if cpu_seconds(pid) - c0 < 0.05:
+        await asyncio.sleep(3.0)
+        if cpu_seconds(pid) - c0 < 0.15:
             return
 
 
