@@ -29,48 +29,39 @@ NO_PRIORITY = -1
 KINDS = ("training", "devserver")
 
 
-class UsageHour(Base):
+class _UsageSums:
+    """The dimensions and sums an hour row and a day row share (one definition)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    user_name: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
+    user_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    node_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=NO_PRIORITY)
+    profile: Mapped[str] = mapped_column(String(32), default="")
+    gpu_us: Mapped[int] = mapped_column(BigInteger, default=0)
+    node_us: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+_DIMENSIONS = ("kind", "user_name", "user_group", "node_group", "priority", "profile")
+
+
+class UsageHour(_UsageSums, Base):
     """Use within one hour (``hour`` is its start, UTC) by one combination of dimensions."""
 
     __tablename__ = "usage_hours"
-    __table_args__ = (
-        UniqueConstraint(
-            "hour", "kind", "user_name", "user_group", "node_group", "priority", "profile"
-        ),
-    )
+    __table_args__ = (UniqueConstraint("hour", *_DIMENSIONS),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     hour: Mapped[dt.datetime] = mapped_column()
-    kind: Mapped[str] = mapped_column(String(16))
-    user_name: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
-    user_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
-    node_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
-    priority: Mapped[int] = mapped_column(Integer, default=NO_PRIORITY)
-    profile: Mapped[str] = mapped_column(String(32), default="")
-    gpu_us: Mapped[int] = mapped_column(BigInteger, default=0)
-    node_us: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class UsageDay(Base):
+class UsageDay(_UsageSums, Base):
     """The same sums per UTC day (``day`` is its midnight): a year is 365 rows per key."""
 
     __tablename__ = "usage_days"
-    __table_args__ = (
-        UniqueConstraint(
-            "day", "kind", "user_name", "user_group", "node_group", "priority", "profile"
-        ),
-    )
+    __table_args__ = (UniqueConstraint("day", *_DIMENSIONS),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[dt.datetime] = mapped_column()
-    kind: Mapped[str] = mapped_column(String(16))
-    user_name: Mapped[str] = mapped_column(String(NAME_MAX), index=True)
-    user_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
-    node_group: Mapped[str] = mapped_column(String(NAME_MAX), default="")
-    priority: Mapped[int] = mapped_column(Integer, default=NO_PRIORITY)
-    profile: Mapped[str] = mapped_column(String(32), default="")
-    gpu_us: Mapped[int] = mapped_column(BigInteger, default=0)
-    node_us: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class UsageFolded(Base):
