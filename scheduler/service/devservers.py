@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from traitlets import Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
@@ -48,6 +48,13 @@ class Occupancy:
 
     spot: list[RunningChain]
     blocked_nodes: set[str]  # nodes with MIG slices handed out: no chain is placed there
+
+
+def _node_groups(s: Session, known: dict[str, str] | None) -> dict[str, str]:
+    """Node -> group: ``known`` (the loop's catalog) or read from the node table."""
+    if known is not None:
+        return known
+    return {n.name: n.group.name for n in s.scalars(select(Node).options(selectinload(Node.group)))}
 
 
 class DevServerManager(LoggingConfigurable):
@@ -191,8 +198,7 @@ class DevServerManager(LoggingConfigurable):
         """What dev servers hold; ``groups`` (node -> group) saves reading the node table."""
         spot: list[RunningChain] = []
         blocked: set[str] = set()
-        if groups is None:
-            groups = {n.name: n.group.name for n in s.scalars(select(Node))}
+        groups = _node_groups(s, groups)
         for ds in s.scalars(select(DevServer)):
             if ds.profile == "spot":
                 spot.append(
@@ -211,9 +217,12 @@ class DevServerManager(LoggingConfigurable):
                 blocked.add(ds.node)
         return Occupancy(spot=spot, blocked_nodes=blocked)
 
-    def reclaiming_by_group(self, s: Session) -> dict[str, list[str]]:
-        """Per node group, the spot servers being reclaimed, in words (for waiting chains)."""
-        groups = {n.name: n.group.name for n in s.scalars(select(Node))}
+    def reclaiming_by_group(
+        self, s: Session, groups: dict[str, str] | None = None
+    ) -> dict[str, list[str]]:
+        """Per node group, the spot servers being reclaimed, in words (for waiting chains);
+        ``groups`` (node -> group) saves reading the node table."""
+        groups = _node_groups(s, groups)
         out: dict[str, list[str]] = {}
         rows = s.scalars(select(DevServer).where(DevServer.reclaim_requested_at.is_not(None)))
         for ds in rows:

@@ -636,7 +636,8 @@ class SchedulerLoop(LoggingConfigurable):
     def _write_reasons(self, s: Session, decision: Decision) -> None:
         """Store each waiting chain's reason where it changed (one executemany); after a
         complete walk of a churning queue, only where its kind changed."""
-        spot = self.app.devservers.reclaiming_by_group(s) if decision.waiting else {}
+        devservers, groups = self.app.devservers, self.catalog.node_groups
+        spot = devservers.reclaiming_by_group(s, groups) if decision.waiting else {}
         rows = self.queue.rows
         kinds_only = self._reason_kinds_only
         changed: dict[int, str] = {}
