@@ -40,7 +40,7 @@ from scheduler.service.policy_inputs import (
     next_time_event,
     running_views,
 )
-from scheduler.service.queue_index import ChangeNotes, WaitingQueue
+from scheduler.service.queue_index import ChangeNotes, WaitingQueue, epoch
 from scheduler.service.rank_env import rank_variables
 
 #: quiet this long (nothing new for the policy) and the queue counts as settled: a burst of
@@ -52,10 +52,6 @@ def reason_kind(reason: str) -> str:
     """What a reason says without its numbers: the part before the first colon
     (``waiting for nodes in group 'gpu'``, ``over quota node-gpu-HIGH``)."""
     return reason.split(":", 1)[0]
-
-
-def _ts(value: dt.datetime | None) -> float:
-    return value.timestamp() if value else 0.0
 
 
 def spot_aware_reason(reason: str, reclaiming: dict[str, list[str]]) -> str:
@@ -159,7 +155,7 @@ def _suspend_stop(
     when its grace period has passed; None before."""
     code = StopCode(chain.suspend_code or StopCode.PREEMPTED)
     all_acked = all(r.rank in acked for r in running)
-    deadline = _ts(chain.suspend_requested_at) + suspend_grace_seconds
+    deadline = epoch(chain.suspend_requested_at) + suspend_grace_seconds
     if all_acked or now.timestamp() >= deadline:
         reason = "suspended" + ("" if all_acked else " after the grace period")
         return (RankState.STOPPED_TERMINATING, code, reason)
@@ -171,7 +167,7 @@ def _timeout_stop(
 ) -> tuple[RankState, StopCode, str] | None:
     """The job ran longer than the chain's ``timeout`` option (seconds); None otherwise."""
     timeout = (chain.options or {}).get("timeout")
-    if timeout and now.timestamp() - _ts(job.created_at) > float(timeout):
+    if timeout and now.timestamp() - epoch(job.created_at) > float(timeout):
         reason = f"ran longer than its timeout of {timeout} s"
         return (RankState.STOPPED_TERMINATING, StopCode.TIMEOUT, reason)
     return None

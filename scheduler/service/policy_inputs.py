@@ -23,11 +23,7 @@ from scheduler.model.enums import NodeState
 from scheduler.model.orm import Chain, Node, User
 from scheduler.policy import NodeView, PendingChain, PolicyConfig, RunningChain
 from scheduler.policy.ordering import effective_priority
-from scheduler.service.queue_index import Owners
-
-
-def _ts(value: object) -> float:
-    return value.timestamp() if value else 0.0  # type: ignore[attr-defined]
+from scheduler.service.queue_index import Owners, epoch
 
 
 class PolicyCatalog:
@@ -89,7 +85,7 @@ def running_views(chains: Iterable[Chain]) -> list[RunningChain]:
                 group=c.group_name,
                 priority=c.priority,
                 nodes=held,
-                started_at=_ts(job.created_at),
+                started_at=epoch(job.created_at),
                 releasing=releasing,
             )
         )

@@ -40,7 +40,8 @@ _CHUNK = 500  # ids per ``IN (...)``: well under every database's parameter limi
 Owners = Mapping[int, tuple[str, str | None]]
 
 
-def _ts(value: Any) -> float:
+def epoch(value: Any) -> float:
+    """A stored time as epoch seconds (0 when unset): what the policy reads."""
     return value.timestamp() if value else 0.0
 
 
@@ -88,7 +89,7 @@ def _row(r: Any) -> WaitingRow:
         priority=r.priority,
         node_count=r.node_count,
         group_name=r.group_name,
-        queued_at=_ts(r.queued_at),
+        queued_at=epoch(r.queued_at),
         reason=r.reason or "",
     )
 
