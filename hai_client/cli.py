@@ -100,7 +100,7 @@ def client() -> HaiClient:
 
 
 def out() -> Any:
-    return render.console()
+    return render.output()
 
 
 #: commands that only make sense on a chain that has not finished

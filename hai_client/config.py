@@ -9,11 +9,18 @@ In this order (the first that gives a value wins, for the URL and the token sepa
    owner's), so nothing needs ``hai-cli init`` there;
 3. ``~/.hai/conf.yaml`` (``$HAI_CONFIG``), written by ``hai-cli init <token> --url <url>``
    (mode 0600, in a 0700 folder).
+
+The file is YAML. ``hai-cli init`` writes each value as a double-quoted scalar, which is
+also a JSON string, so reading the file it wrote needs only :mod:`json`; PyYAML (~6 ms of
+a command that must answer in tens of milliseconds) is imported only for a file edited
+into another YAML form.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,16 +57,40 @@ class ClientConfig:
     source: str = "config"  # "explicit", "dev container" or the conf.yaml path
 
 
+#: one line of the file as save_config writes it: ``key: "a JSON string"``
+_QUOTED_LINE = re.compile(r'([a-z_]+): ("(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")')
+
+
 def _read_file(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text()
+        loaded = _read_quoted(text)
+        if loaded is None:
+            loaded = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise HaiError(f"cannot read {path}: {exc}") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise HaiError(f"{path} is not a mapping of url/token; run hai-cli init again")
     return loaded or {}
+
+
+def _read_quoted(text: str) -> dict[str, str] | None:
+    """The mapping in ``text`` when every line is ``key: "JSON string"`` (what
+    :func:`save_config` writes; the same value YAML reads), else None (read it as YAML)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _QUOTED_LINE.fullmatch(line)
+        if match is None or match[1] in found:
+            return None
+        found[match[1]] = json.loads(match[2])
+    return found or None
+
+
+def _dump_quoted(values: dict[str, str]) -> str:
+    """``key: "value"`` lines: valid YAML, and what :func:`_read_quoted` reads."""
+    return "".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items())
 
 
 def load_config(
@@ -95,7 +126,7 @@ def save_config(token: str, url: str, path: Path | None = None) -> Path:
         raise HaiError("the token must be one word without spaces")
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    text = yaml.safe_dump({"url": normalize_url(url), "token": token}, sort_keys=False)
+    text = _dump_quoted({"url": normalize_url(url), "token": token})
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

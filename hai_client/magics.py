@@ -43,6 +43,7 @@ from hai_client import cli as hai_cli
 from hai_client import render
 from hai_client.client import Chain, ChainPage, HaiClient
 from hai_client.errors import HaiError
+from hai_client.tables import RichOutput
 
 CELL_DIR = ".hai"  # cell scripts are written to ./.hai/<name>-<hash>.py
 
@@ -50,16 +51,15 @@ _KINDS = {".py": "python", ".sh": "bash"}
 
 
 def _text(table: Any, width: int = 100) -> str:
-    """A rich renderable as plain text (the same tables hai-cli prints)."""
-    # force_jupyter=False: in a kernel rich would otherwise also display it (the table twice)
-    con = render.Console(
-        file=io.StringIO(), width=width, no_color=True, highlight=False, force_jupyter=False
-    )
+    """A table (or a chain's status) as text laid out for ``width`` columns, as hai-cli
+    prints it in a terminal that wide (rich never displays it in the kernel itself)."""
+    buf = io.StringIO()
+    con = RichOutput(buf, width)
     if isinstance(table, Chain):
         render.show_status(con, table)
     else:
         con.print(table)
-    return con.file.getvalue().rstrip() + "\n"  # type: ignore[attr-defined]
+    return buf.getvalue().rstrip() + "\n"
 
 
 _STATE_COLOURS = {

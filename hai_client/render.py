@@ -1,47 +1,24 @@
-"""How ``hai-cli`` shows things: rich tables that stay readable in a narrow terminal.
+"""What ``hai-cli`` shows: the tables of chains, nodes, usage and checks.
 
-Cells are :class:`rich.text.Text`, never markup, so a chain name such as ``[x]`` is
-shown as it is. Times are shown in local time, to the second.
+The tables are :class:`hai_client.tables.Table` data; :mod:`hai_client.tables` draws them
+for a pipe (plain lines) or a terminal (rich, readable when narrow). Cells are text, never
+markup, so a chain name such as ``[x]`` is shown as it is. Times are shown in local time,
+to the second.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Iterable
 from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from hai_client.client import Chain, LogLine, NodeGroupInfo, Whoami
+from hai_client.tables import PlainOutput, RichOutput, Table, output
 
-#: the width of output that is not a terminal: wide enough that no row ever wraps
-PIPE_WIDTH = 100_000
-
-
-def output_width(stream: Any) -> int | None:
-    """``$COLUMNS`` if set; else None for a terminal (rich asks it) and, piped or in a
-    file, so wide that a table keeps one line per row (as kubectl and gh do)."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit():
-        return int(columns)
-    isatty = getattr(stream, "isatty", None)
-    return None if isatty is not None and isatty() else PIPE_WIDTH
-
-
-def console(stderr: bool = False) -> Console:
-    return Console(
-        stderr=stderr,
-        width=output_width(sys.stderr if stderr else sys.stdout),
-        no_color=bool(os.environ.get("NO_COLOR")),
-        highlight=False,
-        soft_wrap=False,
-    )
+Output = PlainOutput | RichOutput
+__all__ = ["Output", "output"]  # where hai-cli prints: a pipe gets plain lines, a terminal rich
 
 
 def print_json(data: Any) -> None:
@@ -55,28 +32,18 @@ def when(value: dt.datetime | None, *, short: bool = False) -> str:
     return value.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
 
 
-def _t(value: Any) -> Text:
-    return Text("-" if value is None or value == "" else str(value))
+def _t(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
 
 
-def _table(*columns: str, title: str | None = None, **kw: Any) -> Table:
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        title=title,
-        title_justify="left",
-        pad_edge=False,
-        **kw,
-    )
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    return table
+def _table(*columns: str, title: str | None = None) -> Table:
+    return Table(list(columns), title=title)
 
 
 NARROW = 80  # below this many columns, tables use short headers and times
 
 
-def is_narrow(con: Console) -> bool:
+def is_narrow(con: Output) -> bool:
     return con.width < NARROW
 
 
@@ -91,7 +58,7 @@ def chain_table(
     if show_owner:
         cols.insert(2, "owner")
     table = _table(*cols)
-    table.columns[0].no_wrap = True
+    table.keep_first_whole = True
     for c in chains:
         status = c.state + (" (stopping)" if c.stop_requested and not c.finished else "")
         status += " (held)" if c.held and not c.finished else ""
@@ -119,16 +86,16 @@ def jobs_table(chain: Chain, *, narrow: bool = False) -> Table | None:
     return table
 
 
-def show_status(out: Console, chain: Chain) -> None:
+def show_status(out: Output, chain: Chain) -> None:
     narrow = is_narrow(out)
     out.print(chain_table([chain], narrow=narrow))
     jobs = jobs_table(chain, narrow=narrow)
     if jobs is not None:
         out.print(jobs)
     details = [f"priority {chain.priority}", f"group {chain.group}", f"owner {chain.owner}"]
-    out.print(Text(", ".join(details)))
+    out.print(", ".join(details))
     if chain.reason:
-        out.print(Text(f"reason: {chain.reason}"))
+        out.print(f"reason: {chain.reason}")
 
 
 def log_line(line: LogLine) -> str:
@@ -186,10 +153,8 @@ def usage_table(data: dict[str, Any]) -> Table:
             *(_t(row.get(d)) for d in by), _t(_num(row["gpu_hours"])), _t(_num(row["node_hours"]))
         )
     for label, totals in (("total", data["total"]), ("cluster", data["cluster"])):
-        pad = [Text("")] * max(len(by) - 1, 0)
-        table.add_row(
-            Text(label), *pad, _t(_num(totals["gpu_hours"])), _t(_num(totals["node_hours"]))
-        )
+        pad = [""] * max(len(by) - 1, 0)
+        table.add_row(label, *pad, _t(_num(totals["gpu_hours"])), _t(_num(totals["node_hours"])))
     return table
 
 

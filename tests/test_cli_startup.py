@@ -9,16 +9,24 @@ whatever the machine's speed.
 from __future__ import annotations
 
 import json
-import ssl
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
-from hai_client.transport import Transport
+import pytest
+import yaml
+
+from hai_client.client import HaiClient
+from hai_client.config import _read_quoted, load_config, save_config
 from tests.haienv_fixtures import fake_env
+from tests.service_helpers import ApiServer, add_nodes, api_server, init_cli
 
 #: what only some commands need: the HTTP client, tables, YAML, package metadata
 HEAVY = (
     "httpx", "httpcore", "anyio", "rich", "yaml", "importlib.metadata", "http.client", "ssl",
+    "email.parser",
 )  # fmt: skip
 
 PROBE = """
@@ -33,16 +41,63 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
 
 
-def loaded_after(*argv: str) -> list[str]:
+def loaded_after(*argv: str, home: str = "/nonexistent", cwd: Path | None = None) -> list[str]:
     res = subprocess.run(
         [sys.executable, "-c", PROBE % (HEAVY,), *argv],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
+        env={"PATH": "/usr/bin:/bin", "HOME": home, "PYTHONPATH": os.getcwd()},
+        cwd=cwd,
     )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    db = tmp_path_factory.mktemp("startup-db") / "hai.sqlite"
+    with api_server(f"sqlite:///{db}") as server:
+        add_nodes(server.factory, "gpu", 1, gpus=8)
+        yield server
+
+
+def test_the_commands_users_type_load_nothing_heavy(srv: ApiServer, tmp_path: Path) -> None:
+    """Against a live scheduler, piped (as the benchmark and scripts run them): `list`
+    draws its table without rich, and neither reads conf.yaml with PyYAML."""
+    token = srv.user("quick")
+    init_cli(tmp_path, srv.url, token)
+    (tmp_path / "x.py").write_text("print(1)\n")
+    assert loaded_after("list", home=str(tmp_path)) == []
+    submit = ("python", "x.py", "--", "-n", "1")
+    assert loaded_after(*submit, home=str(tmp_path), cwd=tmp_path) == []
+    with HaiClient(url=srv.url, token=token) as hai:
+        assert [c.name for c in hai.list().chains] == ["x"]
+
+
+@pytest.mark.parametrize(
+    "token", ["abc", "0123-4_5", "yes", "1e3", "-x", "t'o\"k\\n", "日本", "a:b#c"]
+)
+def test_conf_yaml_is_read_as_yaml_reads_it_without_yaml(tmp_path: Path, token: str) -> None:
+    """What `hai-cli init` writes is YAML, read back by json alone, to the same values."""
+    path = save_config(token, "http://sched.example:8910", tmp_path / "conf.yaml")
+    text = path.read_text()
+    assert (
+        _read_quoted(text)
+        == yaml.safe_load(text)
+        == {
+            "url": "http://sched.example:8910/",
+            "token": token,
+        }
+    )
+
+
+def test_a_hand_edited_conf_yaml_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "conf.yaml"
+    path.write_text("# mine\nurl: sched:1\ntoken: 12345\n")
+    assert _read_quoted(path.read_text()) is None
+    conf = load_config(path)
+    assert (conf.url, conf.token) == ("http://sched:1/", "12345")
 
 
 def test_help_and_parsing_import_nothing_heavy() -> None:
@@ -52,18 +107,22 @@ def test_help_and_parsing_import_nothing_heavy() -> None:
 
 
 def test_a_command_that_talks_to_the_scheduler_loads_what_it_uses() -> None:
-    # no config anywhere: the command fails cleanly, after loading the HTTP client
-    # the standard library's http.client (which imports the ssl module; certificates are
-    # loaded only for an https scheduler), no httpx, no tables before there are rows
-    loaded = loaded_after("list")
-    assert loaded == ["http.client", "ssl"], loaded
-
-
-def test_an_https_scheduler_gets_a_verifying_tls_connection() -> None:
-    conn = Transport("https://hai.example.org/api/v1", {}, 5.0)._connection()
-    ctx = conn._context  # type: ignore[attr-defined]
-    assert isinstance(ctx, ssl.SSLContext) and conn.port == 443
-    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    # no config anywhere: the command fails cleanly, having loaded the client and its own
+    # transport (no httpx, no http.client and its email parser, no ssl for an http
+    # scheduler), no tables before there are rows
+    code = PROBE.replace("heavy = %r", "heavy = %r + ('hai_client.client', 'hai_client.transport')")
+    res = subprocess.run(
+        [sys.executable, "-c", code % (HEAVY,), "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "PYTHONPATH": os.getcwd()},
+    )
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == [
+        "hai_client.client",
+        "hai_client.transport",
+    ], res.stderr
+    assert "not configured" in res.stderr
 
 
 ACTIVATE_PROBE = """
