@@ -6,14 +6,15 @@ user, points a fresh ``HOME`` at it with ``hai-cli init``, then runs in interlea
 
 * ``python -S -c pass`` and ``python -c pass`` -- the interpreter's start-up floor;
 * ``hai-cli --help`` -- start-up and argument parsing only (no HTTP client loaded);
-* ``hai-cli list`` -- one request against the running service, table printed;
+* ``hai-cli list`` -- one request against the running service, table printed to a pipe
+  (as scripts read it; a terminal gets rich's layout: the ``COLUMNS=200`` row);
 * ``hai-cli python x.py -- -n 1`` -- one submission (the chain really runs);
 * ``bash -c true`` and ``bash -c 'source haienv t1'`` -- entering a real haienv (made
   with ``haienv create`` before the rounds) beside bash's own start-up.
 
 Prints each command's median and p90 over the rounds, its ratio to ``python -c pass``,
-sequential submissions per second, and the slowest imports of ``hai_client.cli``
-(``python -X importtime``) so a regression names its cause.
+sequential submissions per second, and the slowest imports of one ``hai-cli list`` and
+one submission (``python -X importtime``) so a regression names its cause.
 
     python benchmarks/bench_cli.py             # 15 rounds
     python benchmarks/bench_cli.py --rounds 40
@@ -52,10 +53,11 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def slowest_imports(env: dict[str, str], n: int = 8) -> list[str]:
+def slowest_imports(args: list[str], env: dict[str, str], cwd: Path, n: int = 8) -> list[str]:
     res = subprocess.run(
-        [PY, "-X", "importtime", "-c", "import hai_client.cli"],
+        [PY, "-X", "importtime", HAI_CLI, *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
     )
@@ -75,6 +77,7 @@ def main() -> None:
         "python -c pass (floor)": [PY, "-c", "pass"],
         "hai-cli --help": [HAI_CLI, "--help"],
         "hai-cli list": [HAI_CLI, "list"],
+        "hai-cli list (COLUMNS=200: rich layout)": [HAI_CLI, "list"],
         "hai-cli python x.py -- -n 1": [HAI_CLI, "python", "x.py", "--", "-n", "1"],
         "bash -c true (floor)": ["bash", "-c", "true"],
         "source haienv t1": ["bash", "-c", 'source haienv t1 && test -n "$HF_ENV_NAME"'],
@@ -87,8 +90,10 @@ def main() -> None:
             (home / "x.py").write_text("print('hi')\n")
             env = cli_env(home, HAIENV_ROOT=str(tmp / "envs"))
             env["PATH"] = f"{Path(PY).parent}:{env['PATH']}"
+            env.pop("COLUMNS")  # piped, as a script runs it
             timed([str(Path(PY).parent / "haienv"), "create", "t1", "--no-kernel", "-y"], env, home)
             envs = {name: env for name in commands}
+            envs["hai-cli list (COLUMNS=200: rich layout)"] = {**env, "COLUMNS": "200"}
             if args.compare:
                 old_env = {**env, "PYTHONPATH": str(args.compare.resolve())}
                 for name, cmd in list(commands.items()):
@@ -99,7 +104,12 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, cmd in commands.items():
                     times[name].append(timed(cmd, envs[name], home))
-            imports = slowest_imports(env)
+            imports = {
+                "hai-cli list": slowest_imports(["list"], env, home),
+                "hai-cli python x.py -- -n 1": slowest_imports(
+                    ["python", "x.py", "--", "-n", "1"], env, home
+                ),
+            }
     floor = statistics.median(times["python -c pass (floor)"])
     print(f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs, {sys.version.split()[0]}")
     print(f"{'command':44} {'p50':>8} {'p90':>8} {'x floor':>8}")
@@ -110,8 +120,9 @@ def main() -> None:
         print(f"{name:44} {p50 * 1000:6.1f}ms {p90 * 1000:6.1f}ms {p50 / floor:7.1f}x")
     submit = statistics.median(times["hai-cli python x.py -- -n 1"])
     print(f"sequential submissions: {1 / submit:.1f}/s (one process each)")
-    print("slowest imports of `import hai_client.cli` (cumulative):")
-    print("\n".join(imports))
+    for name, rows in imports.items():
+        print(f"slowest imports of `{name}` (python -X importtime, cumulative):")
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ import json
 import os
 import pwd
 import re
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +25,7 @@ from click.shell_completion import CompletionItem, get_completion_class
 
 from hai_client.config import DEFAULT_URL, normalize_url, save_config
 from hai_client.errors import HaiError
+from hai_client.kinds import KINDS, SUFFIX
 from hai_client.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -399,12 +398,9 @@ def default_name(script: str) -> str:
     return f"task-{name}" if name.isdigit() else name
 
 
-_SUFFIX = {"python": ".py", "bash": ".sh"}
-
-
 def script_task(kind: str, script: str, args: Sequence[str], opts: dict[str, Any]) -> dict:
     """The task spec for ``hai-cli <kind> script args -- opts`` (workspace: this folder)."""
-    suffix = _SUFFIX.get(kind)
+    suffix = SUFFIX.get(kind)
     if suffix and not script.endswith(suffix):
         raise HaiError(
             f"hai-cli {kind} runs {suffix} files on the cluster; use hai-cli exec for {script!r}"
@@ -422,6 +418,8 @@ def script_task(kind: str, script: str, args: Sequence[str], opts: dict[str, Any
 def _program(name: str) -> str:
     """The entrypoint for ``hai-cli exec NAME``: a program of this folder (``./NAME``, the
     documented form), a path, or a command on PATH; refused at submit if it is none."""
+    import shutil  # only this command needs it (start-up)
+
     if "/" not in name and Path(name).is_file():
         name = "./" + name
     if "/" in name:
@@ -507,7 +505,7 @@ def _script_command(kind: str) -> click.Command:
             chain = _submit(hai, script_task(kind, script, script_args, opts), opts)
             _after_submit(hai, chain, opts)
 
-    what = {"python": "a Python script", "bash": "a bash script", "exec": "a program"}[kind]
+    what = KINDS[kind]
     return click.Command(
         kind,
         callback=command,
@@ -529,7 +527,7 @@ def _script_command(kind: str) -> click.Command:
     )
 
 
-for _kind in local_run.KINDS:
+for _kind in KINDS:
     cli.add_command(_script_command(_kind))
 
 
@@ -772,6 +770,9 @@ def _local_rank(hai: HaiClient, ref: str, rank: int) -> dict[str, Any]:
 @click.option("--native", is_flag=True, help="Also show native (C) frames.")
 def prof(ref: str, rank: int, native: bool) -> None:
     """A stack dump of a running rank (py-spy dump)."""
+    import shutil  # only this command needs it (start-up)
+    import subprocess  # only this command needs it (start-up)
+
     with client() as hai:
         detail = _local_rank(hai, ref, rank)
     if detail["state"] != "running":
@@ -805,6 +806,8 @@ def ssh(ref: str, rank: int, as_admin: bool) -> None:
     shell as *their* account with their environment, so nothing of theirs (PROMPT_COMMAND,
     PATH) ever runs as you.
     """
+    import subprocess  # only this command needs it (start-up)
+
     with client() as hai:
         detail = _local_rank(hai, ref, rank)
     if detail["state"] != "running":
@@ -891,7 +894,9 @@ def _shell_as_owner(
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def haienv(args: tuple[str, ...]) -> None:
     """Environments: passes everything to the haienv command (hai-cli haienv list)."""
-    sys.exit(subprocess.call([sys.executable, "-m", "haienv", *args]))
+    from haienv.cli import main as haienv_main  # in this process: no second interpreter
+
+    haienv_main.main(args=list(args), prog_name="hai-cli haienv")
 
 
 def _add_admin() -> None:

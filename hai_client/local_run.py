@@ -20,21 +20,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hai_client.errors import HaiError
+from hai_client.kinds import local_argv
 from hai_client.rank_env import RankContext, free_port, rank_variables
-
-KINDS = ("python", "bash", "exec")
-
-
-def local_argv(kind: str, script: str, args: Sequence[str], python: str | None = None) -> list[str]:
-    """The command line for ``kind`` (python, bash or exec); ``python``: the interpreter
-    (default: this one, as a rank without a haienv runs with the platform's)."""
-    if kind == "python":
-        return [python or sys.executable, script, *args]
-    if kind == "bash":
-        return ["bash", script, *args]
-    if kind == "exec":
-        return [script, *args]
-    raise HaiError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
 
 
 def haienv_vars(name: str) -> dict[str, str]:

@@ -43,11 +43,10 @@ from hai_client import cli as hai_cli
 from hai_client import render
 from hai_client.client import Chain, ChainPage, HaiClient
 from hai_client.errors import HaiError
+from hai_client.kinds import kind_of
 from hai_client.tables import RichOutput
 
 CELL_DIR = ".hai"  # cell scripts are written to ./.hai/<name>-<hash>.py
-
-_KINDS = {".py": "python", ".sh": "bash"}
 
 
 def _text(table: Any, width: int = 100) -> str:
@@ -164,10 +163,6 @@ class ChainListView:
 # --------------------------------------------------------------------------- commands
 
 
-def _kind(script: str) -> str:
-    return _KINDS.get(Path(script).suffix, "exec")
-
-
 def _cluster_options(args: list[str], what: str) -> dict[str, Any]:
     """hai-cli's cluster options (``-n 2 --priority HIGH ...``) parsed by hai-cli's parser."""
     ctx = hai_cli._cluster_options_parser.make_context(what, list(args))
@@ -211,7 +206,7 @@ class MagicCommands:
                 raise HaiError("give the script to submit: %hai submit train.py [args] -- [opts]")
             opts = _cluster_options(rest, "%hai submit SCRIPT ... --")
             script, script_args = mine[0], mine[1:]
-            task = hai_cli.script_task(_kind(script), script, script_args, opts)
+            task = hai_cli.script_task(kind_of(script), script, script_args, opts)
         with self.client_factory() as hai:
             chain = hai_cli._submit(hai, task, opts)
         if opts.get("as_json"):

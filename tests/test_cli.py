@@ -382,6 +382,7 @@ def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_
     assert "env root" in err
     res = hai_cli(home, "haienv", "--help")
     assert res.returncode == 0, res.stderr
+    assert "Usage: hai-cli haienv" in res.stdout and "create" in res.stdout
 
 
 def test_client_class_is_usable_from_python(srv: ApiServer, tmp_path: Path) -> None:
