@@ -12,14 +12,16 @@ Public, stable API (documented in docs/haienv.md)::
     export_lock(name, *, config=None) -> str
     push_env(name, to, *, config=None) -> EnvInfo
 
-``import haienv`` stays cheap (no uv, no YAML, no subprocess): the listing functions are
-called on every Jupyter kernel-spec request.
+``import haienv`` stays cheap (no uv, no YAML, no subprocess, no traitlets): the listing
+functions are called on every Jupyter kernel-spec request, and ``source haienv NAME``
+imports this package before :mod:`haienv.activate`. The names of :mod:`.activate`,
+:mod:`.config` and :mod:`.store` are imported on first use (PEP 562 ``__getattr__``).
 """
 
 from __future__ import annotations
 
-from .activate import env_vars, set_env
-from .config import HaiEnvConfig, load_config
+import importlib
+
 from .errors import (
     BuildFailed,
     EnvBusy,
@@ -30,7 +32,31 @@ from .errors import (
     Unsupported,
 )
 from .names import NAME_RULE, check_name, is_valid_name
-from .store import CREATING, FAILED, READY, EnvInfo, Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from .activate import env_vars, set_env
+    from .config import HaiEnvConfig, load_config
+    from .store import CREATING, FAILED, READY, EnvInfo
+
+#: public names imported when first read, and their module
+_DEFERRED = {
+    "env_vars": ".activate",
+    "set_env": ".activate",
+    "HaiEnvConfig": ".config",
+    "load_config": ".config",
+    **dict.fromkeys(("CREATING", "FAILED", "READY", "EnvInfo", "Store"), ".store"),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _DEFERRED.get(name)
+    if module is None:
+        raise AttributeError(f"module 'haienv' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CREATING",
@@ -64,16 +90,22 @@ __all__ = [
 def list_envs(config: HaiEnvConfig | None = None, *, include_bases: bool = True) -> list[EnvInfo]:
     """The user's envs, then the shared bases (``is_base=True``), any status, read from the
     metadata files only. Filter ``info.ready`` for usable ones."""
+    from .store import Store
+
     return Store(config).list(include_bases=include_bases)
 
 
 def change_token(config: HaiEnvConfig | None = None) -> str:
     """An opaque string that changes whenever ``list_envs`` may return something else."""
+    from .store import Store
+
     return Store(config).change_token()
 
 
 def get_env(name: str, config: HaiEnvConfig | None = None) -> EnvInfo:
     """The user's env ``name``, else the shared base ``name``; raises :class:`EnvNotFound`."""
+    from .store import Store
+
     return Store(config).find(name)
 
 
@@ -96,6 +128,7 @@ def remove_env(
 def export_lock(name: str, *, config: HaiEnvConfig | None = None) -> str:
     """The lock text of a ready env (exact versions of its own packages)."""
     from .lockfile import export_text
+    from .store import Store
 
     store = Store(config)
     env = store.find(name)

@@ -16,16 +16,20 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import HaiEnvConfig, load_config
 from .errors import HaiEnvError
+from .locations import Locations, site_locations
 from .store import EnvInfo, Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from .config import HaiEnvConfig
 
 _PREFIX_VAR = "HAIENV_PATH_PREFIX"
 #: ``pip`` and ``pip3`` that install into $VIRTUAL_ENV (with its python's pip, else uv)
 SHIM_DIR = str(Path(__file__).resolve().parent / "shim")
 
 
-def _ready_env(name: str, config: HaiEnvConfig | None) -> EnvInfo:
+def _ready_env(name: str, config: HaiEnvConfig | Locations | None) -> EnvInfo:
     info = Store(config).find(name)
     if not info.ready:
         raise HaiEnvError(
@@ -44,7 +48,12 @@ def _bins(info: EnvInfo, shim: bool = True) -> list[str]:
 
 
 def env_vars(
-    name: str, *, config: HaiEnvConfig | None = None, path: str | None = None, shim: bool = True
+    name: str,
+    *,
+    config: HaiEnvConfig | Locations | None = None,
+    path: str | None = None,
+    shim: bool = True,
+    uv: str | None = None,
 ) -> dict[str, str]:
     """The variables to set so a process runs inside env ``name``.
 
@@ -60,7 +69,9 @@ def env_vars(
     if old_prefix and current.startswith(old_prefix + os.pathsep):
         current = current[len(old_prefix) + 1 :]
     prefix = os.pathsep.join(_bins(info, shim))
-    extra = {"HAIENV_UV": (config or load_config()).uv} if shim else {}
+    if shim and uv is None:
+        uv = getattr(config, "uv", None) or site_locations()[1]
+    extra = {"HAIENV_UV": uv} if shim else {}
     return {
         **extra,
         "VIRTUAL_ENV": info.path,
@@ -118,10 +129,12 @@ def _warn_already_imported(site_packages: str) -> None:
         )
 
 
-def shell_activation(name: str, *, config: HaiEnvConfig | None = None) -> str:
+def shell_activation(
+    name: str, *, config: HaiEnvConfig | Locations | None = None, uv: str | None = None
+) -> str:
     """bash code that enters env ``name`` and defines ``deactivate`` (what ``source haienv
     NAME`` evaluates). Like venv's ``activate``, it leaves an already active env first."""
-    variables = env_vars(name, config=config, path="")
+    variables = env_vars(name, config=config, path="", uv=uv)
     q = shlex.quote
     prefix = variables[_PREFIX_VAR]
     return f"""\
@@ -154,3 +167,21 @@ deactivate () {{
 }}
 hash -r 2>/dev/null
 """
+
+
+def shell_main(argv: list[str] | None = None) -> int:
+    """``haienv-activate NAME``: print the bash code that enters NAME (what ``source haienv
+    NAME`` evaluates), with the site file's locations as ``haienv`` uses them. No click and
+    no traitlets: this runs each time someone enters an env (issue #15: tens of ms)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: haienv-activate NAME", file=sys.stderr)
+        return 2
+    try:
+        where, uv = site_locations()
+        code = shell_activation(args[0], config=where, uv=uv)
+    except HaiEnvError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(code)
+    return 0

@@ -12,8 +12,6 @@ can set its default base once for everyone.
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,12 +19,19 @@ from pathlib import Path
 from traitlets import Bool, Int, List, Unicode, default
 from traitlets.config import Config, Configurable
 
-from .errors import InvalidInput
+from .locations import (
+    BASE_DIR_NAME,
+    USERS_DIR_NAME,
+    Locations,
+    default_root,
+    default_user,
+    default_uv,
+    read_site_section,
+    site_config_path,
+)
+from .locations import env_setting as _env
 
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value if value else None
+__all__ = ["HaiEnvConfig", "load_config", "site_config_path"]
 
 
 class HaiEnvConfig(Configurable):
@@ -39,15 +44,16 @@ class HaiEnvConfig(Configurable):
 
     @default("root")
     def _default_root(self) -> str:
-        return _env("HAIENV_ROOT") or str(Path("~/.haienv").expanduser())
+        return default_root()
 
     base_dir_name = Unicode(
-        "base", help="Folder under root with the shared base environments (read-only for users)."
+        BASE_DIR_NAME,
+        help="Folder under root with the shared base environments (read-only for users).",
     ).tag(config=True)
 
-    users_dir_name = Unicode("users", help="Folder under root with one folder per user.").tag(
-        config=True
-    )
+    users_dir_name = Unicode(
+        USERS_DIR_NAME, help="Folder under root with one folder per user."
+    ).tag(config=True)
 
     user = Unicode(
         help="Whose environments to use. Default: $HAIENV_USER, else $JUPYTERHUB_USER, "
@@ -56,7 +62,7 @@ class HaiEnvConfig(Configurable):
 
     @default("user")
     def _default_user(self) -> str:
-        return _env("HAIENV_USER") or _env("JUPYTERHUB_USER") or getpass.getuser()
+        return default_user()
 
     uv_cache_dir = Unicode(
         help="The uv cache shared by all users (keep it on the same file system as the envs so "
@@ -91,12 +97,7 @@ class HaiEnvConfig(Configurable):
 
     @default("uv")
     def _default_uv(self) -> str:
-        try:
-            from uv import find_uv_bin
-
-            return find_uv_bin()
-        except Exception:
-            return "uv"
+        return default_uv()
 
     find_links = List(
         Unicode(), help="Extra folders/URLs with wheels (uv --find-links), added to each build."
@@ -123,32 +124,25 @@ class HaiEnvConfig(Configurable):
 
     # -- derived paths (no I/O) ---------------------------------------------------------
     @property
+    def locations(self) -> Locations:
+        return Locations(self.root, self.user, self.base_dir_name, self.users_dir_name)
+
+    @property
     def root_path(self) -> Path:
-        return Path(self.root).expanduser()
+        return self.locations.root_path
 
     @property
     def base_dir(self) -> Path:
-        return self.root_path / self.base_dir_name
+        return self.locations.base_dir
 
     @property
     def user_dir(self) -> Path:
-        from .names import check_user
-
-        return self.root_path / self.users_dir_name / check_user(self.user)
+        return self.locations.user_dir
 
     @property
     def python_request(self) -> str:
         """What to ask uv for when no --python is given."""
         return self.default_python or sys.executable
-
-
-def site_config_path(root: str | None = None) -> Path | None:
-    """The JSON site file the CLI reads, if one exists."""
-    explicit = _env("HAIENV_CONFIG")
-    if explicit:
-        return Path(explicit)
-    candidate = Path(root or HaiEnvConfig().root).expanduser() / "haienv_config.json"
-    return candidate if candidate.is_file() else None
 
 
 def load_config(**overrides: object) -> HaiEnvConfig:
@@ -157,15 +151,7 @@ def load_config(**overrides: object) -> HaiEnvConfig:
     path = site_config_path(str(root) if root else None)
     cfg = Config()
     if path is not None:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"cannot read haienv config {path}: {exc}") from None
-        section = data.get("HaiEnvConfig", {}) if isinstance(data, dict) else None
-        if not isinstance(section, dict):
-            raise InvalidInput(f"{path}: expected {{'HaiEnvConfig': {{...}}}}")
-        section.pop("root", None)  # the root is where the file lives; it cannot move itself
-        cfg.HaiEnvConfig = Config(section)
+        cfg.HaiEnvConfig = Config(read_site_section(path))
     conf = HaiEnvConfig(config=cfg)
     for key, value in overrides.items():
         if value is not None:

@@ -30,9 +30,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import HaiEnvConfig
 from .errors import EnvBusy, EnvNotFound, HaiEnvError
+from .locations import Locations, default_locations
 from .names import check_name, is_valid_name
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from .config import HaiEnvConfig
 
 CREATING = "creating"
 READY = "ready"
@@ -103,8 +107,9 @@ def now_iso() -> str:
 class Store:
     """Paths and metadata for one configuration (root + user). Cheap to construct."""
 
-    def __init__(self, config: HaiEnvConfig | None = None) -> None:
-        self.config = config if config is not None else HaiEnvConfig()
+    def __init__(self, config: HaiEnvConfig | Locations | None = None) -> None:
+        """``config``: a HaiEnvConfig, or only the Locations (default: the environment's)."""
+        self.config = config if config is not None else default_locations()
 
     # -- layout ---------------------------------------------------------------------------
     def folder(self, shared: bool) -> Path:

@@ -137,8 +137,8 @@ print(json.dumps(sorted(m for m in ("rich", "rich.console", "rich.markup") if m 
 """
 
 
-def test_source_haienv_does_not_load_rich(tmp_path) -> None:
-    """`source haienv NAME` runs `haienv shell-activate NAME`: plain text, no rich."""
+def test_haienv_shell_activate_does_not_load_rich(tmp_path) -> None:
+    """`haienv shell-activate NAME` (the command line's form): plain text, no rich."""
     fake_env(tmp_path, "t1", user="alice")
     res = subprocess.run(
         [sys.executable, "-c", ACTIVATE_PROBE],
@@ -151,6 +151,38 @@ def test_source_haienv_does_not_load_rich(tmp_path) -> None:
     *activation, loaded = res.stdout.strip().splitlines()
     assert "HF_ENV_NAME" in "\n".join(activation)
     assert loaded == "[]"
+
+
+ENTER_PROBE = """
+import json, sys
+from haienv.activate import shell_main
+code = shell_main(["t1"])
+print()
+heavy = ("click", "traitlets", "rich", "typing", "subprocess", "haienv.config", "haienv.cli")
+print(json.dumps([code, sorted(m for m in heavy if m in sys.modules)]))
+"""
+
+
+def test_source_haienv_loads_no_cli_and_no_traitlets(tmp_path) -> None:
+    """`source haienv NAME` runs `haienv-activate NAME`: no click, no traitlets (the site
+    file is read as JSON), no typing; and it honours the site file's settings."""
+    fake_env(tmp_path, "t1", user="bob")
+    (tmp_path / "haienv_config.json").write_text(
+        json.dumps({"HaiEnvConfig": {"user": "bob", "uv": "/opt/uv"}})
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", ENTER_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HAIENV_ROOT": str(tmp_path), "HAIENV_USER": "alice"},
+    )
+    assert res.returncode == 0, res.stderr
+    *activation, result = res.stdout.strip().splitlines()
+    assert json.loads(result) == [0, []]
+    text = "\n".join(activation)
+    assert f"export VIRTUAL_ENV={tmp_path}/users/bob/t1" in text  # the site file's user
+    assert "export HAIENV_UV=/opt/uv" in text
 
 
 def test_deferred_modules_load_once_from_many_threads() -> None:

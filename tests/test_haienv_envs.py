@@ -322,12 +322,18 @@ def test_concurrent_creates_of_one_name(config, base):
 # -- entering an env ------------------------------------------------------------------------------
 @pytest.fixture
 def script_bin(tmp_path) -> Path:
-    """A bin folder like an installed one: the bash `haienv` next to `haienv-cli`."""
+    """A bin folder like an installed one: the bash `haienv` next to `haienv-cli` and
+    `haienv-activate` (what `source haienv NAME` runs)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy(SCRIPT, bin_dir / "haienv")
     (bin_dir / "haienv-cli").write_text(f'#!/bin/sh\nexec {sys.executable} -m haienv "$@"\n')
-    (bin_dir / "haienv-cli").chmod(0o755)
+    enter = "import sys; from haienv.activate import shell_main; sys.exit(shell_main())"
+    (bin_dir / "haienv-activate").write_text(
+        f"#!/bin/sh\nexec {sys.executable} -c '{enter}' \"$@\"\n"
+    )
+    for script in ("haienv-cli", "haienv-activate"):
+        (bin_dir / script).chmod(0o755)
     return bin_dir
 
 
@@ -367,6 +373,20 @@ def _exists(config, name) -> bool:
         return haienv.get_env(name, config).ready
     except haienv.EnvNotFound:
         return False
+
+
+def test_source_haienv_without_haienv_activate_uses_the_command_line(config, base, script_bin):
+    """An install without the `haienv-activate` script (an older one) still enters envs."""
+    (script_bin / "haienv-activate").unlink()
+    path = f"{script_bin}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    r = subprocess.run(
+        ["bash", "-c", "source haienv base1 && echo $HAIENV_ENV"],
+        capture_output=True,
+        text=True,
+        env=cli_env(config, PATH=path),
+        timeout=60,
+    )
+    assert r.returncode == 0 and r.stdout.split() == ["base1"], r.stderr
 
 
 def test_source_haienv_errors_keep_the_shell(config, script_bin):

@@ -1,0 +1,117 @@
+"""Where one user's environments live, resolved without traitlets.
+
+The settings that say *where* -- ``root``, ``base_dir_name``, ``users_dir_name``, ``user``
+-- and ``uv`` (the activation script exports it for the pip shim) have their defaults
+here, and :class:`haienv.config.HaiEnvConfig`'s traits take them from here (one home).
+:func:`site_locations` applies the site file the command line reads, as
+:func:`haienv.config.load_config` does, for these settings only.
+
+Why not the traitlets Configurable: ``source haienv NAME`` needs only these, and must
+answer in tens of milliseconds (issue #15); importing traitlets alone costs ~15 ms.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidInput
+
+BASE_DIR_NAME = "base"
+USERS_DIR_NAME = "users"
+SITE_FILE_NAME = "haienv_config.json"
+
+
+def env_setting(name: str) -> str | None:
+    """An environment variable's value, None when unset or empty."""
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def default_root() -> str:
+    return env_setting("HAIENV_ROOT") or str(Path("~/.haienv").expanduser())
+
+
+def default_user() -> str:
+    return env_setting("HAIENV_USER") or env_setting("JUPYTERHUB_USER") or getpass.getuser()
+
+
+def default_uv() -> str:
+    """The uv shipped with the 'uv' Python package, else 'uv' on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+    except Exception:
+        return "uv"
+
+
+def site_config_path(root: str | None = None) -> Path | None:
+    """The JSON site file the command line reads, if one exists: ``$HAIENV_CONFIG``, else
+    ``<root>/haienv_config.json``."""
+    explicit = env_setting("HAIENV_CONFIG")
+    if explicit:
+        return Path(explicit)
+    candidate = Path(root or default_root()).expanduser() / SITE_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def read_site_section(path: Path) -> dict:
+    """The ``HaiEnvConfig`` section of a site file (without ``root``: the root is where the
+    file lives, it cannot move itself). InvalidInput when the file is not that shape."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read haienv config {path}: {exc}") from None
+    section = data.get("HaiEnvConfig", {}) if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        raise InvalidInput(f"{path}: expected {{'HaiEnvConfig': {{...}}}}")
+    section.pop("root", None)
+    return section
+
+
+@dataclass(frozen=True)
+class Locations:
+    """The folders of one user's environments (what :class:`haienv.store.Store` needs)."""
+
+    root: str
+    user: str
+    base_dir_name: str = BASE_DIR_NAME
+    users_dir_name: str = USERS_DIR_NAME
+
+    @property
+    def root_path(self) -> Path:
+        return Path(self.root).expanduser()
+
+    @property
+    def base_dir(self) -> Path:
+        return self.root_path / self.base_dir_name
+
+    @property
+    def user_dir(self) -> Path:
+        from .names import check_user
+
+        return self.root_path / self.users_dir_name / check_user(self.user)
+
+
+def default_locations() -> Locations:
+    """From the environment and the defaults (what ``HaiEnvConfig()`` says)."""
+    return Locations(root=default_root(), user=default_user())
+
+
+def site_locations(root: str | None = None) -> tuple[Locations, str]:
+    """The locations and the uv executable the command line uses: the site file's values,
+    else the environment's, else the defaults (``root`` given: that root)."""
+    root = root or default_root()
+    path = site_config_path(root)
+    section = read_site_section(path) if path is not None else {}
+    where = Locations(
+        root=root,
+        user=str(section.get("user") or default_user()),
+        base_dir_name=str(section.get("base_dir_name") or BASE_DIR_NAME),
+        users_dir_name=str(section.get("users_dir_name") or USERS_DIR_NAME),
+    )
+    return where, str(section.get("uv") or default_uv())
