@@ -137,18 +137,23 @@ print(json.dumps(sorted(m for m in ("rich", "rich.console", "rich.markup") if m 
 """
 
 
-def test_haienv_shell_activate_does_not_load_rich(tmp_path) -> None:
-    """`haienv shell-activate NAME` (the command line's form): plain text, no rich."""
-    fake_env(tmp_path, "t1", user="alice")
+def haienv_probe(code: str, root: Path) -> list[str]:
+    """The lines ``code`` prints, run as alice with haienv root ``root``."""
     res = subprocess.run(
-        [sys.executable, "-c", ACTIVATE_PROBE],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HAIENV_ROOT": str(tmp_path), "HAIENV_USER": "alice"},
+        env={"PATH": "/usr/bin:/bin", "HAIENV_ROOT": str(root), "HAIENV_USER": "alice"},
     )
     assert res.returncode == 0, res.stderr
-    *activation, loaded = res.stdout.strip().splitlines()
+    return res.stdout.strip().splitlines()
+
+
+def test_haienv_shell_activate_does_not_load_rich(tmp_path) -> None:
+    """`haienv shell-activate NAME` (the command line's form): plain text, no rich."""
+    fake_env(tmp_path, "t1", user="alice")
+    *activation, loaded = haienv_probe(ACTIVATE_PROBE, tmp_path)
     assert "HF_ENV_NAME" in "\n".join(activation)
     assert loaded == "[]"
 
@@ -170,15 +175,7 @@ def test_source_haienv_loads_no_cli_and_no_traitlets(tmp_path) -> None:
     (tmp_path / "haienv_config.json").write_text(
         json.dumps({"HaiEnvConfig": {"user": "bob", "uv": "/opt/uv"}})
     )
-    res = subprocess.run(
-        [sys.executable, "-c", ENTER_PROBE],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HAIENV_ROOT": str(tmp_path), "HAIENV_USER": "alice"},
-    )
-    assert res.returncode == 0, res.stderr
-    *activation, result = res.stdout.strip().splitlines()
+    *activation, result = haienv_probe(ENTER_PROBE, tmp_path)
     assert json.loads(result) == [0, []]
     text = "\n".join(activation)
     assert f"export VIRTUAL_ENV={tmp_path}/users/bob/t1" in text  # the site file's user
