@@ -494,3 +494,23 @@ def test_in_a_dev_container_envs_get_a_kernel_unless_asked_not_to(tmp_path, monk
     assert "ipykernel" in plan("six") and "six" in plan("six")
     assert "ipykernel" not in plan("six", "--no-kernel")
     assert plan("ipykernel==6.29.5").count("ipykernel") == 1
+
+
+def test_build_steps_wait_without_polling_and_are_killed_at_their_timeout(monkeypatch) -> None:
+    """haienv.build.wait_or_kill: a blocking wait (subprocess.run(timeout=) polls with
+    sleeps of up to 50 ms, which doubled the time of a short uv step), and a kill when the
+    step overruns its timeout."""
+    import subprocess
+    import time
+
+    from haienv.build import wait_or_kill
+
+    def no_polling(seconds: float) -> None:
+        raise AssertionError(f"polled with time.sleep({seconds})")
+
+    monkeypatch.setattr(time, "sleep", no_polling)
+    assert wait_or_kill(subprocess.Popen(["sleep", "0.05"]), 30) is True
+    monkeypatch.undo()
+    slow = subprocess.Popen(["sleep", "30"])
+    assert wait_or_kill(slow, 0.2) is False
+    assert slow.returncode == -9
