@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
-from typing import Any
 
 from scheduler.model.enums import Priority
 from scheduler.policy import reasons
@@ -39,7 +38,6 @@ from scheduler.policy.types import (
 _MAX_PRIORITY = int(max(Priority))
 _GROUP = attrgetter("group")
 _LEVELS = _MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0.._MAX_PRIORITY
-_UNSET: Any = object()
 _NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
 
 
@@ -104,6 +102,10 @@ def decide(
     )
 
 
+#: a chain's quotas: (resource, its limit, the total-nodes limit, its usage key)
+_Quotas = tuple[str, "int | None", "int | None", tuple[str, str, int]]
+
+
 class _Cycle:
     """One call of :func:`decide`: the indexes of its input, built once, and what the queue
     walk changes in them as it grants nodes and picks victims.
@@ -126,13 +128,13 @@ class _Cycle:
         "group_total",
         "holders",
         "levels",
-        "limits",
         "no_nodes_reasons",
         "node_group",
         "node_ok",
         "own",
+        "quota_of",
+        "quota_reasons",
         "quotas",
-        "resource_names",
         "soon",
         "soon_pos",
         "starts",
@@ -159,9 +161,9 @@ class _Cycle:
         self._index_running(running, min_run, now)
         self._index_groups(group_names)
         self._index_victims()
-        # caches: quota names and limits, the commonest reason
-        self.resource_names: dict[tuple[str, int], str] = {}
-        self.limits: dict[tuple[str, str | None, str], int | None] = {}
+        # caches: each (user, user group, group, priority)'s quotas; the commonest reasons
+        self.quota_of: dict[tuple[str, str | None, str, int], _Quotas] = {}
+        self.quota_reasons: dict[tuple[str, int, int, int], str] = {}
         self.no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
         # group -> smallest need a full victim walk could not meet. Only nodes shared between
         # holders make the bound of `place` a walk's result; as the queue goes on (effective
@@ -328,36 +330,45 @@ class _Cycle:
         """The step that returns the quota a chain's need would exceed, as its reason (the
         group's quota at its base priority, then the total nodes), counting nodes held or
         granted this cycle; None when it fits. (A closure over this cycle's caches: it runs
-        once for every valid chain of the queue.)"""
-        resource_names, limits, quota_limit = self.resource_names, self.limits, self.quotas.limit
-        used_prio, used_total = self.used_prio, self.used_total
+        once for every valid chain of the queue, so a chain costs one cache lookup for its
+        quotas and, over quota, usually one for its reason.)"""
+        quota_of, used_prio, used_total = self.quota_of, self.used_prio, self.used_total
+        quotas_for, reason = self._quotas_for, self._over_quota_reason
 
         def over_quota(chain: PendingChain) -> str | None:
-            user, user_group, group = chain.user, chain.user_group, chain.group
-            base, need = chain.priority, chain.node_count
-            rkey = (group, base)
-            resource = resource_names.get(rkey)
-            if resource is None:
-                resource = resource_names[rkey] = quota_resource(group, base)
-            lkey = (user, user_group, resource)
-            limit = limits.get(lkey, _UNSET)
-            if limit is _UNSET:
-                limit = limits[lkey] = quota_limit(user, user_group, resource)
+            key = (chain.user, chain.user_group, chain.group, chain.priority)
+            quota = quota_of.get(key)
+            if quota is None:
+                quota = quota_of[key] = quotas_for(key)
+            resource, limit, total_limit, usage_key = quota
+            need = chain.node_count
             if limit is not None:
-                in_use = used_prio.get((user, group, base), 0)
+                in_use = used_prio.get(usage_key, 0)
                 if in_use + need > limit:
-                    return reasons.over_quota(resource, limit, in_use, need)
-            lkey = (user, user_group, TOTAL_NODES)
-            limit = limits.get(lkey, _UNSET)
-            if limit is _UNSET:
-                limit = limits[lkey] = quota_limit(user, user_group, TOTAL_NODES)
-            if limit is not None:
-                in_use_total = used_total.get(user, 0)
-                if in_use_total + need > limit:
-                    return reasons.over_quota(TOTAL_NODES, limit, in_use_total, need)
+                    return reason(resource, limit, in_use, need)
+            if total_limit is not None:
+                in_use = used_total.get(chain.user, 0)
+                if in_use + need > total_limit:
+                    return reason(TOTAL_NODES, total_limit, in_use, need)
             return None
 
         return over_quota
+
+    def _quotas_for(self, key: tuple[str, str | None, str, int]) -> _Quotas:
+        """(resource, its limit, the total-nodes limit, the usage key) of a user, their
+        group, a node group and a base priority."""
+        user, user_group, group, base = key
+        resource = quota_resource(group, base)
+        limit = self.quotas.limit(user, user_group, resource)
+        total_limit = self.quotas.limit(user, user_group, TOTAL_NODES)
+        return resource, limit, total_limit, (user, group, base)
+
+    def _over_quota_reason(self, resource: str, limit: int, in_use: int, need: int) -> str:
+        key = (resource, limit, in_use, need)
+        text = self.quota_reasons.get(key)
+        if text is None:
+            text = self.quota_reasons[key] = reasons.over_quota(resource, limit, in_use, need)
+        return text
 
     def placement_step(self) -> Callable[[PendingChain, int], None]:
         """The step that places a chain within its quotas: start it on free nodes; else
