@@ -382,7 +382,7 @@ def test_restart_adopts_pods_starts_unstarted_ranks_and_deletes_orphans(tmp_path
     with pytest.raises(KeyboardInterrupt):
         step(app1)
     app1.backend.close()
-    assert chain(app1, b).jobs[0].ranks[0].handle.get("started") is None
+    assert chain(app1, b).jobs[0].ranks[0].launched is False
     # meanwhile: a pod nobody knows (its chain was deleted from the database)
     orphan = json.loads(json.dumps(kube.pods[f"hai-{a}-0-0"]))
     orphan["metadata"]["name"] = "hai-999-0-0"
@@ -398,9 +398,10 @@ def test_restart_adopts_pods_starts_unstarted_ranks_and_deletes_orphans(tmp_path
     step(app2)
     assert len(kube.calls_of("create_pod")) == creates + 1  # b's rank, answered 409
     assert kube.calls_of("read_pod")[-1] == ("read_pod", f"hai-{b}-0-0")
-    hb = chain(app2, b).jobs[0].ranks[0].handle
+    rb = chain(app2, b).jobs[0].ranks[0]
+    hb = rb.handle
     assert (
-        hb["started"]
+        rb.launched
         and hb["adopted"]
         and hb["uid"] == kube.pods[f"hai-{b}-0-0"]["metadata"]["uid"]
     )

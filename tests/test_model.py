@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import inspect, select
+from sqlalchemy.orm import sessionmaker
 
 from scheduler.model import ChainState, IllegalTransition, Priority, RankState
 from scheduler.model.db import open_database
@@ -138,3 +140,64 @@ def test_concurrent_migrations_do_not_collide(db_url: str) -> None:
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     factory = open_database(db_url)
     assert "dev_servers" in inspect(factory.kw["bind"]).get_table_names()
+
+
+def _filled(table: sa.Table, **given: object) -> dict[str, object]:
+    """A row for ``table`` as a schema of that revision wants it: ``given``, and a plain
+    value for every other NOT NULL column without a default."""
+    plain = {sa.Integer: 1, sa.String: "x", sa.Text: "", sa.Boolean: False, sa.JSON: {}}
+    row = dict(given)
+    for col in table.columns:
+        if col.name in row or col.nullable or col.server_default is not None:
+            continue
+        kind = next((v for t, v in plain.items() if isinstance(col.type, t)), None)
+        row[col.name] = dt.datetime(2026, 12, 3) if kind is None else kind
+    return row
+
+
+def test_migration_0005_moves_the_loops_rank_records_out_of_the_handle(db_url: str) -> None:
+    """Ranks written before 0005 kept the loop's flags in the backend's handle; the upgrade
+    moves them into columns (and only them), the downgrade puts them back."""
+    from alembic import command
+
+    from scheduler.model.db import alembic_config, make_engine
+
+    engine = make_engine(db_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def migrate(step, revision: str) -> None:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, revision)
+
+    migrate(command.upgrade, "0004")
+    tables = sa.MetaData()
+    tables.reflect(engine)
+    since, sent = 1764770000.5, 1764770030.25
+    old = {"runner_pid": 42, "master_port": 29511, "started": True, "suspend_sent": True}
+    old |= {"terminating_since": since, "term_sent": sent, "killed": True}
+    ranks = tables.tables["job_ranks"]
+    with engine.begin() as conn:
+        for name, values in (
+            ("users", {"id": 1, "name": "a"}),
+            ("chains", {"id": 1, "owner_id": 1, "parameters": [], "state": "running"}),
+            ("jobs", {"id": 1, "chain_id": 1, "seq": 0}),
+        ):
+            conn.execute(
+                sa.insert(tables.tables[name]).values(_filled(tables.tables[name], **values))
+            )
+        conn.execute(sa.insert(ranks).values(_filled(ranks, id=1, job_id=1, rank=0, handle=old)))
+        conn.execute(sa.insert(ranks).values(_filled(ranks, id=2, job_id=1, rank=1, handle={})))
+    migrate(command.upgrade, "head")
+    with sessionmaker(engine)() as s:
+        moved, fresh = s.scalars(select(JobRank).order_by(JobRank.id)).all()
+    assert moved.handle == {"runner_pid": 42}
+    assert (moved.master_port, moved.launched) == (29511, True)
+    assert moved.terminating_since == dt.datetime.fromtimestamp(since, dt.UTC)
+    assert moved.term_sent_at == dt.datetime.fromtimestamp(sent, dt.UTC)
+    assert moved.suspend_sent_at is not None and moved.killed_at is not None
+    assert (fresh.handle, fresh.master_port, fresh.launched) == ({}, None, False)
+    migrate(command.downgrade, "0004")
+    with engine.begin() as conn:
+        handle = conn.execute(sa.select(ranks.c.handle).where(ranks.c.id == 1)).scalar_one()
+    assert handle == old

@@ -13,7 +13,7 @@ def cluster_rank() -> dict[str, str]:
     chain = Chain(id=7, name="train", node_count=2, priority=4, environment={"LR": "1"})
     chain.suspend_count, chain.whole_life_state = 1, 12
     job = Job(seq=1)
-    job.ranks = [JobRank(rank=i, node=f"n{i}", handle={"master_port": 4242}) for i in (0, 1)]
+    job.ranks = [JobRank(rank=i, node=f"n{i}", master_port=4242) for i in (0, 1)]
     return rank_variables(chain, job, 1, job.ranks[1])
 
 

@@ -234,6 +234,13 @@ class JobRank(Base):
     handle: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the backend's reference
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     ended_at: Mapped[dt.datetime | None] = mapped_column(default=None, index=True)
+    # what the loop did to the rank (the handle is the backend's, these are the loop's)
+    master_port: Mapped[int | None] = mapped_column(Integer, default=None)  # rank 0 listens
+    launched: Mapped[bool] = mapped_column(Boolean, default=False)  # backend.start_rank done
+    suspend_sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    terminating_since: Mapped[dt.datetime | None] = mapped_column(default=None)
+    term_sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)  # asked to end
+    killed_at: Mapped[dt.datetime | None] = mapped_column(default=None)  # then killed
 
     job: Mapped[Job] = relationship(back_populates="ranks")
 

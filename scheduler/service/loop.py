@@ -43,6 +43,8 @@ from scheduler.service.policy_inputs import (
 from scheduler.service.queue_index import ChangeNotes, WaitingQueue, epoch
 from scheduler.service.rank_env import rank_variables
 
+_NO_TIME = dt.timedelta(0)
+
 #: quiet this long (nothing new for the policy) and the queue counts as settled: a burst of
 #: submissions with short gaps must not trigger a complete walk in every gap
 _SETTLE_SECONDS = 1.0
@@ -99,7 +101,7 @@ def _ended_rank_state(chain: Chain, job: Job, rank: JobRank, obs: RankObservatio
         return RankState.FAILED
     if state.is_terminating:
         final = terminating_to_final(state)
-        if final is RankState.SUCCEEDED and obs.exit_code != 0 and not rank.handle.get("term_sent"):
+        if final is RankState.SUCCEEDED and obs.exit_code != 0 and rank.term_sent_at is None:
             return RankState.FAILED  # it failed by itself while finishing
         return final
     if chain.suspend_requested_at is not None and obs.suspend_acked:
@@ -344,7 +346,7 @@ class SchedulerLoop(LoggingConfigurable):
     # -- reconcile ----------------------------------------------------------------------
     def _observe(self, chain: Chain, job: Job, rank: JobRank) -> RankObservation:
         key = RankKey(chain.id, job.seq, rank.rank)
-        if not rank.handle.get("started") and rank.rank_state is RankState.CREATED:
+        if not rank.launched and rank.rank_state is RankState.CREATED:
             # committed but never started (the loop died in between): start it now
             self._start_rank(chain, job, rank, dt.datetime.now(dt.UTC))
         obs = self.app.backend.poll_rank(key, rank.handle)
@@ -451,7 +453,7 @@ class SchedulerLoop(LoggingConfigurable):
                 job.record_stop(code, reason)
             for r in running:
                 r.set_state(state, now)
-                r.handle = {**r.handle, "terminating_since": now.timestamp()}
+                r.terminating_since = now
                 changed = True
         self._apply_grace_periods(chain, job, live, now)
         return changed
@@ -462,24 +464,24 @@ class SchedulerLoop(LoggingConfigurable):
         """Terminating ranks: asked to end (TERM) when their soft deadline passes (at once,
         or after one grace period for the ranks of a succeeding job), then killed one grace
         period after that."""
-        grace = self.app.stop_grace_seconds
+        grace = dt.timedelta(seconds=self.app.stop_grace_seconds)
         for r in live:
-            since = r.handle.get("terminating_since")
+            since = r.terminating_since
             if not r.rank_state.is_terminating or since is None:
                 continue
             key = RankKey(chain.id, job.seq, r.rank)
             # ranks of a succeeding job get one grace period to finish by themselves
-            soft_at = since + (grace if r.rank_state is RankState.SUCCEEDED_TERMINATING else 0)
-            if not r.handle.get("term_sent") and now.timestamp() >= soft_at:
+            soft_at = since + (
+                grace if r.rank_state is RankState.SUCCEEDED_TERMINATING else _NO_TIME
+            )
+            if r.term_sent_at is None and now >= soft_at:
                 self.app.backend.terminate(key, r.handle)
-                r.handle = {**r.handle, "term_sent": now.timestamp()}
+                r.term_sent_at = now
             elif (
-                r.handle.get("term_sent")
-                and not r.handle.get("killed")
-                and now.timestamp() - r.handle["term_sent"] > grace
+                r.term_sent_at is not None and r.killed_at is None and now - r.term_sent_at > grace
             ):
                 self.app.backend.terminate(key, r.handle, force=True)
-                r.handle = {**r.handle, "killed": True}
+                r.killed_at = now
 
     def _end_job(self, chain: Chain, job: Job, now: dt.datetime) -> None:
         states = [r.rank_state for r in job.ranks]
@@ -580,7 +582,7 @@ class SchedulerLoop(LoggingConfigurable):
         self._request_suspends(s, chains, decision, now)
         self.queue.discard([p.chain_id for p in decision.starts])
         self._write_reasons(s, decision)
-        self._forward_suspends(chains)
+        self._forward_suspends(chains, now)
         return started
 
     def _start_chains(self, s: Session, decision: Decision, now: dt.datetime) -> list[Chain]:
@@ -594,7 +596,7 @@ class SchedulerLoop(LoggingConfigurable):
             chain.jobs.append(job)
             port = free_port()
             for i, node in enumerate(placement.nodes):
-                job.ranks.append(JobRank(rank=i, node=node, handle={"master_port": port}))
+                job.ranks.append(JobRank(rank=i, node=node, master_port=port))
             if chain.started_at is None:
                 chain.started_at = now
             chain.set_state(ChainState.RUNNING, now)
@@ -616,18 +618,18 @@ class SchedulerLoop(LoggingConfigurable):
             chain.reason = "preempted for a higher-priority chain; may checkpoint, then stops"
             chain.updated_at = now
 
-    def _forward_suspends(self, chains: list[Chain]) -> None:
+    def _forward_suspends(self, chains: list[Chain], now: dt.datetime) -> None:
         """Send the suspend command (once) to the running ranks of every running chain with
         a suspend requested (by the policy or an admin: admin suspends are intents too)."""
         for chain in chains:
             if chain.chain_state is ChainState.RUNNING and chain.suspend_requested_at is not None:
                 job = chain.current_job
                 for r in job.ranks:
-                    if r.rank_state is RankState.RUNNING and not r.handle.get("suspend_sent"):
+                    if r.rank_state is RankState.RUNNING and r.suspend_sent_at is None:
                         self.app.backend.request_suspend(
                             RankKey(chain.id, job.seq, r.rank), r.handle
                         )
-                        r.handle = {**r.handle, "suspend_sent": True}
+                        r.suspend_sent_at = now
 
     def _write_reasons(self, s: Session, decision: Decision) -> None:
         """Store each waiting chain's reason where it changed (one executemany); after a
@@ -688,7 +690,8 @@ class SchedulerLoop(LoggingConfigurable):
         except Exception as exc:
             self._init_failed(job, rank, str(exc), now)
             return
-        rank.handle = {**rank.handle, **handle, "started": True}
+        rank.handle = {**rank.handle, **handle}
+        rank.launched = True
         rank.started_at = rank.started_at or now
         if handle.get("isolated") and chain.owner.system_user is None:
             chain.owner.system_user = handle["account"]  # the mapping, kept for good

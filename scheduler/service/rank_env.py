@@ -17,7 +17,7 @@ def rank_variables(
     """The chain's own variables plus the rank's (the backend adds node-specific ones:
     ``CUDA_VISIBLE_DEVICES``, ``MASTER_ADDR``, ``HAI_CONTROL_DIR``, ``HAI_NODE``)."""
     env = {str(k): str(v) for k, v in (chain.environment or {}).items()}
-    handle = (rank_row.handle or {}) if rank_row is not None else {}
+    port = rank_row.master_port if rank_row is not None else None
     context = RankContext(
         chain_id=str(chain.id),
         chain_name=chain.name,
@@ -27,7 +27,7 @@ def rank_variables(
         suspend_count=chain.suspend_count,
         whole_life_state=chain.whole_life_state,
         priority=Priority(chain.priority).name,
-        master_port=int(handle.get("master_port", DEFAULT_MASTER_PORT)),
+        master_port=DEFAULT_MASTER_PORT if port is None else port,
     )
     env.update(_variables(context))
     return env
