@@ -7,6 +7,7 @@ reports is a :class:`RankObservation`, which the loop turns into rank state tran
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from traitlets.config import LoggingConfigurable
@@ -32,7 +33,15 @@ __all__ = [
 
 
 class Backend(LoggingConfigurable):
-    """Base class: a backend starts ranks, observes them, signals and stops them."""
+    """Base class: a backend starts ranks, observes them, signals and stops them.
+
+    The database is the service's: a backend that must know which ranks exist (to tell
+    an orphan pod from a live one) asks :attr:`rank_states`, which the service sets.
+    """
+
+    #: the state of every rank of the given chain ids, keyed like :class:`RankKey`; set by
+    #: the service (None when there is no database, e.g. a backend used on its own)
+    rank_states: Callable[[Iterable[int]], dict[RankKey, str]] | None = None
 
     def describe(self) -> str:
         """One line for the start-up log: where ranks run and as whom."""

@@ -8,6 +8,7 @@ the person running it has a user and a token to ``hai-cli init`` with.
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import logging
 import math
@@ -27,6 +28,7 @@ from scheduler.backends.base import Backend
 from scheduler.backends.local.backend import LocalBackend
 from scheduler.model import accounts
 from scheduler.model.db import open_database
+from scheduler.service import queries
 from scheduler.service.devservers import DevServerManager
 from scheduler.service.fairshare import UsageCache
 from scheduler.service.loop import SchedulerLoop
@@ -204,6 +206,7 @@ class SchedulerApp(Application):
         self.init_data_dir()
         self.session_factory = open_database(self.db_url)
         self.backend = self.backend_class(parent=self, data_dir=self.data_dir)
+        self.backend.rank_states = functools.partial(queries.rank_states, self.session_factory)
         self.devservers = DevServerManager(parent=self)
         self.metrics = SchedulerMetrics(
             parent=self, session_factory=self.session_factory, backend=self.backend

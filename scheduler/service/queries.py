@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from scheduler.backends.types import RankKey
 from scheduler.model.accounts import all_quota_rows
 from scheduler.model.enums import ChainState, Priority, RankState
 from scheduler.model.orm import Chain, DevServer, Job, JobRank, Node, NodeGroup, User
@@ -334,3 +336,20 @@ def node_overview(session: Session, viewer: Identity) -> list[dict[str, Any]]:
             {"name": node, "gpus": gpus, "state": state, "used_by": occupants.get(node, [])}
         )
     return list(groups.values())
+
+
+def rank_states(session_factory: Any, chain_ids: Iterable[int]) -> dict[RankKey, str]:
+    """The state of every rank of the given chains (what a backend's housekeeping asks
+    through :attr:`~scheduler.backends.base.Backend.rank_states`)."""
+    ids = sorted(set(chain_ids))
+    out: dict[RankKey, str] = {}
+    with session_factory() as s:
+        for start in range(0, len(ids), 500):
+            rows = s.execute(
+                select(Job.chain_id, Job.seq, JobRank.rank, JobRank.state)
+                .join(JobRank, JobRank.job_id == Job.id)
+                .where(Job.chain_id.in_(ids[start : start + 500]))
+            )
+            for chain_id, seq, rank, state in rows:
+                out[RankKey(chain_id, seq, rank)] = state
+    return out

@@ -47,7 +47,7 @@ from scheduler.backends.kubernetes.mapping import (
     parse_time,
     to_observation,
 )
-from scheduler.backends.kubernetes.sweep import SweepPlan, plan_sweep, rank_states
+from scheduler.backends.kubernetes.sweep import SweepPlan, plan_sweep
 from scheduler.backends.kubernetes.watch import PodWatcher
 
 FORCE_GRACE_SECONDS = 1
@@ -67,7 +67,6 @@ class KubernetesBackend(KubernetesSettings):
         self._sweeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._waited_first_sync = False
-        self.session_factory: Any = getattr(self.parent, "session_factory", None)
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -293,8 +292,8 @@ class KubernetesBackend(KubernetesSettings):
     # -- housekeeping ---------------------------------------------------------------------
     def sweep(self) -> SweepPlan:
         """Delete orphan pods, finished pods (log archived first), stuck pods, idle services."""
-        if self.session_factory is None:
-            self.log.debug("no database: cannot tell orphans; sweep skipped")
+        if self.rank_states is None:
+            self.log.debug("no rank states from a database: cannot tell orphans; sweep skipped")
             return SweepPlan()
         if not self._ensure_watch():
             return SweepPlan()
@@ -305,7 +304,7 @@ class KubernetesBackend(KubernetesSettings):
             job = names.job_from_labels(svc["metadata"].get("labels"))
             if job is not None:
                 chain_ids.add(job[0])
-        states = rank_states(self.session_factory, chain_ids)
+        states = self.rank_states(chain_ids)
         plan = plan_sweep(
             pods, services, states, now=self.clock(), force_after=self.force_delete_after_seconds
         )

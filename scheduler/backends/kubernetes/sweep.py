@@ -10,7 +10,8 @@ pods it may know nothing about; so the backend sweeps now and then (and once at 
   ``force_after`` past its deletion deadline is deleted with grace 0, so its rank ends;
 - a job's headless service goes once no pod of the job exists and no rank of it is active.
 
-:func:`plan_sweep` is pure; :func:`rank_states` is the one database read.
+:func:`plan_sweep` is pure; the rank states come from the service, through
+:attr:`scheduler.backends.base.Backend.rank_states` (a backend never reads the database).
 """
 
 from __future__ import annotations
@@ -19,14 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from scheduler.backends.kubernetes import names
 from scheduler.backends.kubernetes.mapping import parse_time
 from scheduler.backends.types import RankKey
 from scheduler.model.enums import RankState
-from scheduler.model.orm import Job, JobRank
 
 
 @dataclass
@@ -77,23 +74,3 @@ def plan_sweep(
             continue
         plan.delete_services.append(svc["metadata"]["name"])
     return plan
-
-
-def rank_states(
-    session_factory: sessionmaker[Session], chain_ids: Iterable[int]
-) -> dict[RankKey, str]:
-    """The state of every rank of the given chains, keyed like the pods."""
-    ids = sorted(set(chain_ids))
-    if not ids:
-        return {}
-    out: dict[RankKey, str] = {}
-    with session_factory() as s:
-        for start in range(0, len(ids), 500):
-            rows = s.execute(
-                select(Job.chain_id, Job.seq, JobRank.rank, JobRank.state)
-                .join(JobRank, JobRank.job_id == Job.id)
-                .where(Job.chain_id.in_(ids[start : start + 500]))
-            )
-            for chain_id, seq, rank, state in rows:
-                out[RankKey(chain_id, seq, rank)] = state
-    return out
