@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hai_client.errors import HaiError
+from hai_client.files import write_atomic
 from hai_client.lazy import lazy_module
 
 yaml = lazy_module("yaml")  # only when a conf.yaml is read or written
@@ -127,10 +128,5 @@ def save_config(token: str, url: str, path: Path | None = None) -> Path:
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     text = _dump_quoted({"url": normalize_url(url), "token": token})
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode=0o600)
     return path

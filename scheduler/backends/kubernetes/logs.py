@@ -14,9 +14,9 @@ rotation; the archive holds what the API still had when the pod ended.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from hai_client.files import write_atomic
 from scheduler.backends.local.logfiles import SEGMENT_SUFFIX, read_log
 from scheduler.backends.types import LogChunk, LogLine, RankKey
 
@@ -31,13 +31,9 @@ def has_archive(folder: Path) -> bool:
 
 def write_archive(folder: Path, raw: bytes) -> None:
     """Store a finished pod's whole timestamped log as the rank's first log segment."""
-    folder.mkdir(parents=True, exist_ok=True)
     if raw and not raw.endswith(b"\n"):
         raw += b"\n"
-    final = folder / f"{0:016d}{SEGMENT_SUFFIX}"
-    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
-    tmp.write_bytes(raw)
-    os.replace(tmp, final)
+    write_atomic(folder / f"{0:016d}{SEGMENT_SUFFIX}", raw, make_parents=True)
 
 
 def read_archive(folder: Path, offset: int, max_bytes: int) -> LogChunk:

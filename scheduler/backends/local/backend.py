@@ -24,6 +24,7 @@ from typing import Any
 
 from traitlets import Float, Integer, List, Unicode, default
 
+from hai_client.files import write_json_atomic
 from scheduler.backends.base import (
     Backend,
     LogChunk,
@@ -172,7 +173,7 @@ class LocalBackend(Backend):
         gpu_ids = node.gpu_ids[: launch.gpus] if launch.gpus else node.gpu_ids
         cdir.mkdir(parents=True, exist_ok=True)
         tdir = self._make_task_dir(key, account)
-        control.write_json_atomic(
+        write_json_atomic(
             cdir / control.SPEC,
             {
                 "argv": self.command(launch),
