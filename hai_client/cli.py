@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
+from hai_client.chain_names import default_name
 from hai_client.config import DEFAULT_URL, normalize_url, save_config
 from hai_client.errors import HaiError
 from hai_client.kinds import KINDS, SUFFIX
@@ -386,16 +386,6 @@ def _spec_facts(text: str) -> dict[str, Any]:
         workspace = os.path.abspath(given)
     haienv = spec.get("haienv") if isinstance(spec.get("haienv"), str) else None
     return {"workspace": workspace, "spec_haienv": haienv}
-
-
-_NAME_BAD = re.compile(r"[^A-Za-z0-9._+=-]+")
-
-
-def default_name(script: str) -> str:
-    """A chain name from a script path: ``train/run.py`` → ``run``."""
-    stem = Path(script).stem or "task"
-    name = _NAME_BAD.sub("-", stem).strip("-._+=")[:128] or "task"
-    return f"task-{name}" if name.isdigit() else name
 
 
 def script_task(kind: str, script: str, args: Sequence[str], opts: dict[str, Any]) -> dict:

@@ -37,8 +37,8 @@ from scheduler.backends.local import control
 from scheduler.backends.local.accounts import Account, SystemAccounts
 from scheduler.backends.local.gpus import discover_gpus
 from scheduler.backends.local.gpustats import read_usage
-from scheduler.backends.local.logfiles import read_log
 from scheduler.backends.local.proctree import RankTree, mechanism
+from scheduler.backends.logfiles import read_log
 from scheduler.backends.types import rank_argv
 
 

@@ -3,9 +3,9 @@
 It runs the user's command as the rank owner's account (uid, gid, supplementary groups;
 the supervisor itself keeps the service's identity, as slurmstepd does), in a session, a
 process group and, where possible, a cgroup of its own (:mod:`.proctree`); it stores every
-output line with a timestamp (:mod:`.logfiles`), writes the exit status to the private
-control folder (:mod:`.control`), samples its GPUs' utilisation where NVML exists
-(:mod:`.gpustats`), and ends whatever the command left running. The
+output line with a timestamp (:mod:`scheduler.backends.logfiles`), writes the exit status
+to the private control folder (:mod:`.control`), samples its GPUs' utilisation where NVML
+exists (:mod:`.gpustats`), and ends whatever the command left running. The
 scheduler starts it in a new session, so killing the scheduler (even with SIGKILL) leaves
 the rank running; a restarted scheduler adopts it.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from hai_client.files import flocked, write_json_atomic
 from scheduler.backends.local import control, gpustats
-from scheduler.backends.local.logfiles import LogWriter
 from scheduler.backends.local.proctree import RankTree
+from scheduler.backends.logfiles import LogWriter
 
 
 def _signal_exit_code(returncode: int) -> int:
