@@ -24,6 +24,7 @@ from typing import Any
 
 from traitlets import Float, Integer, List, Unicode, default
 
+from hai_client.devcontainers import JupyterGroupConfig
 from hai_client.files import write_json_atomic
 from scheduler.backends.base import (
     Backend,
@@ -42,7 +43,7 @@ from scheduler.backends.logfiles import read_log
 from scheduler.backends.types import rank_argv
 
 
-class LocalBackend(Backend):
+class LocalBackend(JupyterGroupConfig, Backend):
     """Runs ranks as local processes under a per-rank supervisor."""
 
     data_dir = Unicode(help="Folder for rank control files and logs.").tag(config=True)
@@ -68,9 +69,6 @@ class LocalBackend(Backend):
     ).tag(config=True)
     gpu_samples_kept = Integer(60, help="GPU samples kept per rank (the newest).").tag(config=True)
 
-    jupyter_group = Unicode("jupyter", help="Group of the default dev-container node.").tag(
-        config=True
-    )
     simulated_mig_slices = Integer(
         4, help="MIG slots of the default jupyter node when NVML finds no MIG device."
     ).tag(config=True)
