@@ -14,6 +14,10 @@ The file is YAML. ``hai-cli init`` writes each value as a double-quoted scalar, 
 also a JSON string, so reading the file it wrote needs only :mod:`json`; PyYAML (~6 ms of
 a command that must answer in tens of milliseconds) is imported only for a file edited
 into another YAML form.
+
+The hub's own components (spawners, lease culler, hub handlers) act as the hub, not as a
+user: :func:`hub_scheduler_url` and :func:`hub_scheduler_token` read their settings,
+``$HAI_SCHEDULER_URL`` and ``$HAI_SCHEDULER_TOKEN``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,24 @@ from hai_client.lazy import lazy_module
 
 yaml = lazy_module("yaml")  # only when a conf.yaml is read or written
 
-DEFAULT_URL = "http://127.0.0.1:8910/"
+#: the scheduler service's port unless configured (``SchedulerApp.port``)
+DEFAULT_PORT = 8910
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"
+#: the scheduler's URL in a dev container and in the hub's environment (set by the spawners)
+URL_VAR = "HAI_SCHEDULER_URL"
+#: the hub's token for the scheduler (an admin identity), in the hub's environment only
+HUB_TOKEN_VAR = "HAI_SCHEDULER_TOKEN"
+
+
+def hub_scheduler_url(default: str = DEFAULT_URL) -> str:
+    """The scheduler's URL for the hub's components: ``$HAI_SCHEDULER_URL``, else
+    ``default``."""
+    return os.environ.get(URL_VAR, default)
+
+
+def hub_scheduler_token() -> str:
+    """The hub's token for the scheduler: ``$HAI_SCHEDULER_TOKEN`` ('' when unset)."""
+    return os.environ.get(HUB_TOKEN_VAR, "")
 
 
 def config_path() -> Path:
@@ -101,7 +122,7 @@ def load_config(
     explicit settings that win. HaiError telling how to configure one when there is none."""
     path = path or config_path()
     env = os.environ
-    container_url = env.get("HAI_SCHEDULER_URL", "")
+    container_url = env.get(URL_VAR, "")
     container_token = env.get("JUPYTERHUB_API_TOKEN", "") if container_url else ""
     chosen_url = url or env.get("HAI_URL") or container_url
     chosen_token = token or env.get("HAI_TOKEN") or container_token

@@ -24,6 +24,7 @@ import httpx
 from traitlets import Float, Unicode, default
 from traitlets.config import Application
 
+from hai_client.config import hub_scheduler_token, hub_scheduler_url
 from hai_spawner.inventory import InventoryClient, InventoryError
 
 
@@ -64,11 +65,11 @@ class LeaseCuller(Application):
 
     @default("scheduler_url")
     def _scheduler_url(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_URL", "http://127.0.0.1:8910/")
+        return hub_scheduler_url()
 
     @default("scheduler_token")
     def _scheduler_token(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_TOKEN", "")
+        return hub_scheduler_token()
 
     async def stop_server(self, client: httpx.AsyncClient, user: str, server: str) -> None:
         path = f"/users/{quote(user, safe='')}/server"

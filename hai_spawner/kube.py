@@ -29,6 +29,7 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
+from hai_client.config import DEFAULT_PORT
 from hai_client.devcontainers import JupyterGroupConfig
 from hai_spawner.allocation import InventoryMixin
 from hai_spawner.inventory import InventoryError
@@ -96,7 +97,7 @@ class HaiKubeSpawner(InventoryMixin, JupyterGroupConfig, KubeSpawner):
         config=True
     )
 
-    default_scheduler_url = "http://hai-scheduler:8910/"
+    default_scheduler_url = f"http://hai-scheduler:{DEFAULT_PORT}/"  # the chart's Service
 
     # -- who the pod runs as -----------------------------------------------------------------
     @default("allow_privilege_escalation")
