@@ -17,7 +17,8 @@ into another YAML form.
 
 The hub's own components (spawners, lease culler, hub handlers) act as the hub, not as a
 user: :func:`hub_scheduler_url` and :func:`hub_scheduler_token` read their settings,
-``$HAI_SCHEDULER_URL`` and ``$HAI_SCHEDULER_TOKEN``.
+``$HAI_SCHEDULER_URL`` and ``$HAI_SCHEDULER_TOKEN``; hub services (the culler, the scheduler
+behind JupyterHub) find the hub with :func:`hub_api_url` and :func:`hub_api_token`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,21 @@ def hub_scheduler_url(default: str = DEFAULT_URL) -> str:
 def hub_scheduler_token() -> str:
     """The hub's token for the scheduler: ``$HAI_SCHEDULER_TOKEN`` ('' when unset)."""
     return os.environ.get(HUB_TOKEN_VAR, "")
+
+
+#: JupyterHub's API when ``$JUPYTERHUB_API_URL`` is unset (the hub's default bind)
+DEFAULT_HUB_API_URL = "http://127.0.0.1:8081/hub/api"
+
+
+def hub_api_url() -> str:
+    """JupyterHub's API URL for a hub service (the culler, the scheduler as a hub service):
+    ``$JUPYTERHUB_API_URL``, else :data:`DEFAULT_HUB_API_URL`."""
+    return os.environ.get("JUPYTERHUB_API_URL", DEFAULT_HUB_API_URL)
+
+
+def hub_api_token() -> str:
+    """A hub service's own API token: ``$JUPYTERHUB_API_TOKEN`` ('' when unset)."""
+    return os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
 
 def config_path() -> Path:

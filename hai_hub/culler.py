@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +23,7 @@ import httpx
 from traitlets import Float, Unicode, default
 from traitlets.config import Application
 
-from hai_client.config import hub_scheduler_token, hub_scheduler_url
+from hai_client.config import hub_api_token, hub_api_url, hub_scheduler_token, hub_scheduler_url
 from hai_spawner.inventory import InventoryClient, InventoryError
 
 
@@ -57,11 +56,11 @@ class LeaseCuller(Application):
 
     @default("hub_api_url")
     def _hub_api_url(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+        return hub_api_url()
 
     @default("hub_token")
     def _hub_token(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        return hub_api_token()
 
     @default("scheduler_url")
     def _scheduler_url(self) -> str:
