@@ -18,6 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from hai_client.config import DEFAULT_PORT
 from hai_hub.admin_cli import TOKEN_FILE as ADMIN_TOKEN_FILE
 from hai_hub.handlers import extra_handlers
 from scheduler.backends.local.accounts import closed_to_others
@@ -46,7 +47,7 @@ def secret(name: str, nbytes: int = 32) -> str:
 
 
 hub_port = int(os.environ.get("HAI_HUB_PORT", "8000"))
-scheduler_port = int(os.environ.get("HAI_SCHEDULER_PORT", "8910"))
+scheduler_port = int(os.environ.get("HAI_SCHEDULER_PORT", DEFAULT_PORT))
 admin = os.environ.get("HAI_ADMIN_USER") or getpass.getuser()
 scheduler_token = secret("hai-scheduler.token")
 public_url = f"http://127.0.0.1:{hub_port}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
+from hai_client.chain_names import default_name
 from hai_client.config import DEFAULT_URL, normalize_url, save_config
+from hai_client.current_env import ENV_VAR, current_env
 from hai_client.errors import HaiError
 from hai_client.kinds import KINDS, SUFFIX
 from hai_client.lazy import lazy_module
@@ -36,7 +37,6 @@ render = lazy_module("hai_client.render")
 local_run = lazy_module("hai_client.local_run")
 _client = lazy_module("hai_client.client")
 
-ENV_VAR = "HF_ENV_NAME"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -315,7 +315,7 @@ def completion(shell: str) -> None:
 def _submit(hai: HaiClient, task: Any, opts: dict[str, Any]) -> Chain:
     """Submit ``task``; the haienv is ``--env``, else the spec's own, else ``$HF_ENV_NAME``
     (the env you are in: haienv's activation and haienv kernels set it)."""
-    current = os.environ.get(ENV_VAR) or None
+    current = current_env()
     spec_env = opts.get("spec_haienv")
     env = opts.get("env") or (None if spec_env else current)
     if spec_env and current and current != spec_env and not opts.get("env"):
@@ -386,16 +386,6 @@ def _spec_facts(text: str) -> dict[str, Any]:
         workspace = os.path.abspath(given)
     haienv = spec.get("haienv") if isinstance(spec.get("haienv"), str) else None
     return {"workspace": workspace, "spec_haienv": haienv}
-
-
-_NAME_BAD = re.compile(r"[^A-Za-z0-9._+=-]+")
-
-
-def default_name(script: str) -> str:
-    """A chain name from a script path: ``train/run.py`` → ``run``."""
-    stem = Path(script).stem or "task"
-    name = _NAME_BAD.sub("-", stem).strip("-._+=")[:128] or "task"
-    return f"task-{name}" if name.isdigit() else name
 
 
 def script_task(kind: str, script: str, args: Sequence[str], opts: dict[str, Any]) -> dict:
@@ -480,13 +470,13 @@ def _script_command(kind: str) -> click.Command:
             raise click.UsageError(f"give the {'program' if kind == 'exec' else 'script'} to run")
         script, script_args = mine[0], mine[1:]
         if sep is None:
-            env = os.environ.get(ENV_VAR) or None
+            env = current_env()
             ctx.exit(local_run.run_plain(kind, script, script_args, env))
         suspend_after = None
         if sep == "++":
             rest, suspend_after = _take_suspend_after(rest)
         opts = parse_cluster_options(ctx, rest, sep)
-        env = opts.get("env") or os.environ.get(ENV_VAR) or None
+        env = opts.get("env") or current_env()
         if sep == "++":
             if (opts.get("nodes") or 1) > 1:
                 click.echo("hai-cli: ++ runs one rank here (RANK=0, WORLD_SIZE=1)", err=True)

@@ -14,6 +14,11 @@ The file is YAML. ``hai-cli init`` writes each value as a double-quoted scalar, 
 also a JSON string, so reading the file it wrote needs only :mod:`json`; PyYAML (~6 ms of
 a command that must answer in tens of milliseconds) is imported only for a file edited
 into another YAML form.
+
+The hub's own components (spawners, lease culler, hub handlers) act as the hub, not as a
+user: :func:`hub_scheduler_url` and :func:`hub_scheduler_token` read their settings,
+``$HAI_SCHEDULER_URL`` and ``$HAI_SCHEDULER_TOKEN``; hub services (the culler, the scheduler
+behind JupyterHub) find the hub with :func:`hub_api_url` and :func:`hub_api_token`.
 """
 
 from __future__ import annotations
@@ -25,11 +30,44 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hai_client.errors import HaiError
+from hai_client.files import write_atomic
 from hai_client.lazy import lazy_module
 
 yaml = lazy_module("yaml")  # only when a conf.yaml is read or written
 
-DEFAULT_URL = "http://127.0.0.1:8910/"
+#: the scheduler service's port unless configured (``SchedulerApp.port``)
+DEFAULT_PORT = 8910
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"
+#: the scheduler's URL in a dev container and in the hub's environment (set by the spawners)
+URL_VAR = "HAI_SCHEDULER_URL"
+#: the hub's token for the scheduler (an admin identity), in the hub's environment only
+HUB_TOKEN_VAR = "HAI_SCHEDULER_TOKEN"
+
+
+def hub_scheduler_url(default: str = DEFAULT_URL) -> str:
+    """The scheduler's URL for the hub's components: ``$HAI_SCHEDULER_URL``, else
+    ``default``."""
+    return os.environ.get(URL_VAR, default)
+
+
+def hub_scheduler_token() -> str:
+    """The hub's token for the scheduler: ``$HAI_SCHEDULER_TOKEN`` ('' when unset)."""
+    return os.environ.get(HUB_TOKEN_VAR, "")
+
+
+#: JupyterHub's API when ``$JUPYTERHUB_API_URL`` is unset (the hub's default bind)
+DEFAULT_HUB_API_URL = "http://127.0.0.1:8081/hub/api"
+
+
+def hub_api_url() -> str:
+    """JupyterHub's API URL for a hub service (the culler, the scheduler as a hub service):
+    ``$JUPYTERHUB_API_URL``, else :data:`DEFAULT_HUB_API_URL`."""
+    return os.environ.get("JUPYTERHUB_API_URL", DEFAULT_HUB_API_URL)
+
+
+def hub_api_token() -> str:
+    """A hub service's own API token: ``$JUPYTERHUB_API_TOKEN`` ('' when unset)."""
+    return os.environ.get("JUPYTERHUB_API_TOKEN", "")
 
 
 def config_path() -> Path:
@@ -100,7 +138,7 @@ def load_config(
     explicit settings that win. HaiError telling how to configure one when there is none."""
     path = path or config_path()
     env = os.environ
-    container_url = env.get("HAI_SCHEDULER_URL", "")
+    container_url = env.get(URL_VAR, "")
     container_token = env.get("JUPYTERHUB_API_TOKEN", "") if container_url else ""
     chosen_url = url or env.get("HAI_URL") or container_url
     chosen_token = token or env.get("HAI_TOKEN") or container_token
@@ -127,10 +165,5 @@ def save_config(token: str, url: str, path: Path | None = None) -> Path:
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     text = _dump_quoted({"url": normalize_url(url), "token": token})
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode=0o600)
     return path

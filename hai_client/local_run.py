@@ -19,6 +19,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hai_client.current_env import ENV_VAR
 from hai_client.errors import HaiError
 from hai_client.kinds import local_argv
 from hai_client.rank_env import RankContext, free_port, rank_variables
@@ -65,7 +66,7 @@ def rank_environment(
     env.update({"MASTER_ADDR": "127.0.0.1", "HAI_CONTROL_DIR": control_dir})
     if env_name:
         _enter_haienv(env, env_name)
-        env["HF_ENV_NAME"] = env_name
+        env[ENV_VAR] = env_name
     return env
 
 

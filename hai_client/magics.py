@@ -41,6 +41,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from hai_client import cli as hai_cli
 from hai_client import render
+from hai_client.chain_names import default_name
 from hai_client.client import Chain, ChainPage, HaiClient
 from hai_client.errors import HaiError
 from hai_client.kinds import kind_of
@@ -194,7 +195,7 @@ class MagicCommands:
             if not cell.strip():
                 raise HaiError("the cell is empty: nothing to submit")
             name = opts.get("name") or "cell"
-            script = cell_script(cell, hai_cli.default_name(name + ".py"))
+            script = cell_script(cell, default_name(name + ".py"))
             task = hai_cli.script_task(
                 "python", os.path.relpath(script), [], {**opts, "name": name}
             )

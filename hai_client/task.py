@@ -76,9 +76,9 @@ def set_whole_life_state(value: int) -> None:
     if cdir is None:
         os.environ["HAI_WHOLE_LIFE_STATE"] = str(value)
         return
-    tmp = cdir / f".{WHOLE_LIFE_STATE}.{os.getpid()}"
-    tmp.write_text(str(value))
-    os.replace(tmp, cdir / WHOLE_LIFE_STATE)
+    from hai_client.files import write_atomic  # only a script that stores state needs it
+
+    write_atomic(cdir / WHOLE_LIFE_STATE, str(value))
 
 
 def is_resume() -> bool:

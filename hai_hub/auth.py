@@ -19,7 +19,6 @@ repeated failed logins) with what a shared platform needs on top of it:
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import secrets
 from typing import Any
@@ -35,6 +34,8 @@ from nativeauthenticator.handlers import LocalBase
 from nativeauthenticator.orm import UserInfo
 from tornado import web
 from traitlets import Unicode, default
+
+from hai_client.config import hub_scheduler_token, hub_scheduler_url
 
 # The scheduler's user-name rule (scheduler.model.accounts), in the hub's lower case.
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}\Z"  # \Z: "$" would let a final newline in
@@ -161,8 +162,8 @@ async def disable_user(handler: Any, name: str) -> None:
 async def tell_scheduler(handler: Any, name: str, flags: dict[str, bool]) -> None:
     """Pass a user's flags on to the scheduler service (its own cache forgets them at
     once); the hub's tokens are gone already, so a failure here only delays it."""
-    url = os.environ.get("HAI_SCHEDULER_URL", "")
-    token = os.environ.get("HAI_SCHEDULER_TOKEN", "")
+    url = hub_scheduler_url(default="")
+    token = hub_scheduler_token()
     if not url or not token:
         return
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +23,7 @@ import httpx
 from traitlets import Float, Unicode, default
 from traitlets.config import Application
 
+from hai_client.config import hub_api_token, hub_api_url, hub_scheduler_token, hub_scheduler_url
 from hai_spawner.inventory import InventoryClient, InventoryError
 
 
@@ -56,19 +56,19 @@ class LeaseCuller(Application):
 
     @default("hub_api_url")
     def _hub_api_url(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+        return hub_api_url()
 
     @default("hub_token")
     def _hub_token(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        return hub_api_token()
 
     @default("scheduler_url")
     def _scheduler_url(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_URL", "http://127.0.0.1:8910/")
+        return hub_scheduler_url()
 
     @default("scheduler_token")
     def _scheduler_token(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_TOKEN", "")
+        return hub_scheduler_token()
 
     async def stop_server(self, client: httpx.AsyncClient, user: str, server: str) -> None:
         path = f"/users/{quote(user, safe='')}/server"

@@ -16,7 +16,6 @@ user's own servers only (admins: anyone's); the account endpoints need ``admin:u
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from typing import Any
 
@@ -27,6 +26,7 @@ from jupyterhub.scopes import needs_scope
 from nativeauthenticator.orm import UserInfo
 from tornado import web
 
+from hai_client.config import hub_scheduler_token, hub_scheduler_url
 from hai_hub.auth import set_authorized, tell_scheduler
 from hai_hub.usage import UsageChartHandler
 from hai_spawner.inventory import InventoryClient, InventoryError
@@ -35,8 +35,8 @@ from hai_spawner.inventory import InventoryClient, InventoryError
 class _Base(APIHandler):
     def inventory(self) -> InventoryClient:
         return InventoryClient(
-            os.environ.get("HAI_SCHEDULER_URL", "http://127.0.0.1:8910/"),
-            os.environ.get("HAI_SCHEDULER_TOKEN", ""),
+            hub_scheduler_url(),
+            hub_scheduler_token(),
         )
 
     def check_user(self, user: str) -> None:

@@ -10,20 +10,20 @@ for the logged-in user's own usage only (admins: anyone's).
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import httpx
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from hai_client.config import hub_scheduler_token, hub_scheduler_url
 from hai_client.usage_chart import daily, svg
 
 
 async def scheduler_usage(user: str, timeout: float = 20.0) -> dict[str, Any]:
     """``GET /usage?by=day&since=7d`` for ``user`` with the hub's scheduler token."""
-    base = os.environ.get("HAI_SCHEDULER_URL", "http://127.0.0.1:8910/").rstrip("/")
-    headers = {"Authorization": f"token {os.environ.get('HAI_SCHEDULER_TOKEN', '')}"}
+    base = hub_scheduler_url().rstrip("/")
+    headers = {"Authorization": f"token {hub_scheduler_token()}"}
     params = {"user": user, "by": "day", "since": "7d"}
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:

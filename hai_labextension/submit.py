@@ -18,7 +18,7 @@ from typing import Any
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from hai_client.cli import default_name
+from hai_client.chain_names import default_name
 from hai_client.errors import HaiError
 
 SCRIPT_SUFFIXES = (".py", ".sh")

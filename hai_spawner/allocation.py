@@ -5,13 +5,13 @@ spawner's state across hub restarts) and the environment that tells the server a
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from tornado import web
 from traitlets import Bool, Dict, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
+from hai_client.config import DEFAULT_URL, URL_VAR, hub_scheduler_token, hub_scheduler_url
 from hai_spawner.inventory import Allocation, InventoryClient, InventoryError
 from hai_spawner.profiles import DEFAULT_PROFILES
 
@@ -60,7 +60,7 @@ class InventoryMixin(Configurable):
         "description, default.",
     ).tag(config=True)
 
-    default_scheduler_url = "http://127.0.0.1:8910/"
+    default_scheduler_url = DEFAULT_URL
 
     @default("env_keep")
     def _default_env_keep(self) -> list[str]:
@@ -75,11 +75,11 @@ class InventoryMixin(Configurable):
 
     @default("scheduler_url")
     def _default_scheduler_url(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_URL", self.default_scheduler_url)
+        return hub_scheduler_url(self.default_scheduler_url)
 
     @default("scheduler_token")
     def _default_scheduler_token(self) -> str:
-        return os.environ.get("HAI_SCHEDULER_TOKEN", "")
+        return hub_scheduler_token()
 
     @default("public_scheduler_url")
     def _default_public_scheduler_url(self) -> str:
@@ -146,7 +146,7 @@ class InventoryMixin(Configurable):
             await self.release()
 
     def allocation_env(self) -> dict[str, str]:
-        env = {"HAI_SCHEDULER_URL": self.public_scheduler_url}
+        env = {URL_VAR: self.public_scheduler_url}
         if self.allocation is not None:
             env["HAI_PROFILE"] = self.allocation.profile
             env["HAI_NODE"] = self.allocation.node

@@ -29,6 +29,8 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
+from hai_client.config import DEFAULT_PORT
+from hai_client.devcontainers import JupyterGroupConfig
 from hai_spawner.allocation import InventoryMixin
 from hai_spawner.inventory import InventoryError
 from hai_spawner.profiles import (
@@ -40,14 +42,11 @@ from hai_spawner.profiles import (
 )
 
 
-class HaiKubeSpawner(InventoryMixin, KubeSpawner):
+class HaiKubeSpawner(InventoryMixin, JupyterGroupConfig, KubeSpawner):
     """KubeSpawner with the ``mig-gpu`` and ``spot`` profiles and the shared inventory."""
 
     # -- profiles ---------------------------------------------------------------------------
     label_prefix = Unicode("hai", help="Nodes are labelled <prefix>_mars_group=<group>.").tag(
-        config=True
-    )
-    jupyter_group = Unicode("jupyter", help="Group of the MIG nodes shared by users.").tag(
         config=True
     )
     spot_group = Unicode("gpu", help="Training group spot servers take whole nodes from.").tag(
@@ -98,7 +97,7 @@ class HaiKubeSpawner(InventoryMixin, KubeSpawner):
         config=True
     )
 
-    default_scheduler_url = "http://hai-scheduler:8910/"
+    default_scheduler_url = f"http://hai-scheduler:{DEFAULT_PORT}/"  # the chart's Service
 
     # -- who the pod runs as -----------------------------------------------------------------
     @default("allow_privilege_escalation")

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MIG_GPU = "mig-gpu"
-SPOT = "spot"
+from hai_client.devcontainers import MIG_GPU, SPOT
 
 DEFAULT_PROFILES: list[dict[str, Any]] = [
     {

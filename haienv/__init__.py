@@ -52,10 +52,21 @@ _DEFERRED = {
 def __getattr__(name: str) -> object:
     module = _DEFERRED.get(name)
     if module is None:
-        raise AttributeError(f"module 'haienv' has no attribute {name!r}")
+        return _submodule(name)
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
+
+
+def _submodule(name: str) -> object:
+    """``haienv.activate`` and the like, imported on first use as an eager package would
+    have: AttributeError when there is no such module."""
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise  # the module exists; something it imports does not
+        raise AttributeError(f"module 'haienv' has no attribute {name!r}") from None
 
 
 __all__ = [

@@ -16,6 +16,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from hai_client.current_env import COMPAT_ENV_VAR, ENV_VAR
+
 from .errors import HaiEnvError
 from .locations import Locations, site_locations
 from .store import EnvInfo, Store
@@ -57,10 +59,11 @@ def env_vars(
 ) -> dict[str, str]:
     """The variables to set so a process runs inside env ``name``.
 
-    Returns ``VIRTUAL_ENV``, ``VIRTUAL_ENV_PROMPT``, ``HAIENV_ENV``, ``HF_ENV_NAME`` (HAI's
-    name for it), ``HAIENV_UV`` (for the pip shim) and ``PATH`` (the env's
-    bin, then its base's bin, then ``path`` - default ``os.environ['PATH']`` - with the bins
-    of a previously entered haienv env removed). Also unset ``PYTHONHOME`` in that process.
+    Returns ``VIRTUAL_ENV``, ``VIRTUAL_ENV_PROMPT``, ``HF_ENV_NAME`` (HAI's name for it,
+    :mod:`hai_client.current_env`), ``HAIENV_ENV`` (the same, for compatibility),
+    ``HAIENV_UV`` (for the pip shim) and ``PATH`` (the env's bin, then its base's bin, then
+    ``path`` - default ``os.environ['PATH']`` - with the bins of a previously entered
+    haienv env removed). Also unset ``PYTHONHOME`` in that process.
     Raises :class:`HaiEnvError` when the env is not ready.
     """
     info = _ready_env(name, config)
@@ -76,8 +79,8 @@ def env_vars(
         **extra,
         "VIRTUAL_ENV": info.path,
         "VIRTUAL_ENV_PROMPT": info.name,
-        "HAIENV_ENV": info.name,
-        "HF_ENV_NAME": info.name,  # HAI's name for the env you are in (hai-cli, %hai read it)
+        ENV_VAR: info.name,  # HAI's name for the env you are in (hai-cli, %hai read it)
+        COMPAT_ENV_VAR: info.name,  # compatibility only: nothing in HAI reads it
         _PREFIX_VAR: prefix,
         "PATH": prefix + (os.pathsep + current if current else ""),
     }
@@ -145,8 +148,8 @@ export PATH
 if [ -n "${{PYTHONHOME+x}}" ]; then _OLD_VIRTUAL_PYTHONHOME="$PYTHONHOME"; unset PYTHONHOME; fi
 export VIRTUAL_ENV={q(variables["VIRTUAL_ENV"])}
 export VIRTUAL_ENV_PROMPT={q(variables["VIRTUAL_ENV_PROMPT"])}
-export HAIENV_ENV={q(variables["HAIENV_ENV"])}
-export HF_ENV_NAME={q(variables["HF_ENV_NAME"])}
+export {ENV_VAR}={q(variables[ENV_VAR])}
+export {COMPAT_ENV_VAR}={q(variables[COMPAT_ENV_VAR])}
 export HAIENV_UV={q(variables["HAIENV_UV"])}
 export {_PREFIX_VAR}={q(prefix)}
 if [ -z "${{VIRTUAL_ENV_DISABLE_PROMPT-}}" ]; then
@@ -161,7 +164,7 @@ deactivate () {{
         PYTHONHOME="$_OLD_VIRTUAL_PYTHONHOME"; export PYTHONHOME; unset _OLD_VIRTUAL_PYTHONHOME
     fi
     if [ -n "${{_OLD_VIRTUAL_PS1+x}}" ]; then PS1="$_OLD_VIRTUAL_PS1"; unset _OLD_VIRTUAL_PS1; fi
-    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT HAIENV_ENV HF_ENV_NAME HAIENV_UV {_PREFIX_VAR}
+    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT {ENV_VAR} {COMPAT_ENV_VAR} HAIENV_UV {_PREFIX_VAR}
     hash -r 2>/dev/null
     if [ "${{1-}}" != nondestructive ]; then unset -f deactivate; fi
 }}

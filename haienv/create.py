@@ -12,7 +12,6 @@ until ``haienv remove NAME`` (so its reason and log stay visible).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import secrets
@@ -23,6 +22,8 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hai_client.files import flocked
 
 from . import build
 from .config import HaiEnvConfig
@@ -668,20 +669,14 @@ def _build_slot(folder: Path, name: str, python: str) -> Iterator[Path]:
     """
     key = hashlib.sha256(os.path.realpath(python).encode()).hexdigest()[:10]
     for n in range(_SLOTS):
-        fd = os.open(folder / f".build-{key}-{n}.lock", os.O_RDWR | os.O_CREAT, 0o664)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        try:
+        with flocked(folder / f".build-{key}-{n}.lock", wait=False, mode=0o664) as fd:
+            if fd is None:
+                continue
             path = folder / f".build-{key}-{n}"
             if path.exists() or path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)  # left by a process that died
             yield path
-        finally:
-            os.close(fd)
-        return
+            return
     yield folder / f".{name}.build-{secrets.token_hex(4)}"
 
 

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import errno
-import fcntl
 import json
 import os
 import socket
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from hai_client.files import flocked, is_locked, write_json_atomic
 
 from .errors import EnvBusy, EnvNotFound, HaiEnvError
 from .locations import Locations, default_locations
@@ -132,7 +131,7 @@ class Store:
         """Atomically replace the metadata file of ``name``."""
         path = self.meta_path(name, shared)
         data = {"haienv_metadata": METADATA_VERSION, **data, "updated": now_iso()}
-        write_json_atomic(path, data)
+        write_json_atomic(path, data, indent=2, sort_keys=True, mode=0o644, make_parents=True)
 
     def read_meta(self, name: str, shared: bool) -> dict | None:
         return read_json(self.meta_path(name, shared))
@@ -151,7 +150,7 @@ class Store:
         reason = str(meta.get("reason") or "")
         extends_path = meta.get("extends_path")
         # The disk is the truth: derive what the metadata alone cannot know.
-        if status == CREATING and not lock_is_held(folder / f"{name}.lock"):
+        if status == CREATING and not is_locked(folder / f"{name}.lock"):
             status, reason = FAILED, "build interrupted: the creating process is gone"
         elif status == READY and not path.is_dir():
             status, reason = FAILED, f"environment folder {path} is missing"
@@ -243,35 +242,28 @@ class Store:
             ) from None
         path = self.lock_path(name, shared)
         while True:
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
-            except PermissionError:
-                raise HaiEnvError(f"cannot write to {folder}: permission denied") from None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                holder = self._holder(name, shared)
-                raise EnvBusy(
-                    f"environment {name!r} is being created or removed by another process"
-                    f"{holder}; try again when it has finished (`haienv status {name}`)"
-                ) from None
-            # The file may have been unlinked by a remover between open and flock: retry.
-            try:
-                same = os.path.samestat(os.fstat(fd), os.stat(path))
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()} {socket.gethostname()} {doing}\n".encode())
-            yield
-        finally:
-            os.close(fd)
+            with contextlib.ExitStack() as stack:
+                try:
+                    fd = stack.enter_context(flocked(path, wait=False, mode=0o664))
+                except PermissionError:
+                    raise HaiEnvError(f"cannot write to {folder}: permission denied") from None
+                if fd is None:
+                    holder = self._holder(name, shared)
+                    raise EnvBusy(
+                        f"environment {name!r} is being created or removed by another process"
+                        f"{holder}; try again when it has finished (`haienv status {name}`)"
+                    )
+                # The file may have been unlinked by a remover between open and flock: retry.
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(path))
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    continue
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()} {socket.gethostname()} {doing}\n".encode())
+                yield
+                return
 
     def _holder(self, name: str, shared: bool) -> str:
         try:
@@ -279,21 +271,6 @@ class Store:
             return f" (pid {text[0]} on {text[1]}, {text[2]})" if len(text) >= 3 else ""
         except OSError:
             return ""
-
-
-def lock_is_held(path: Path) -> bool:
-    """True when some process holds the flock on ``path`` (a build is running)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def read_json(path: Path) -> dict | None:
@@ -321,18 +298,3 @@ def _make_folder(folder: Path, shared: bool) -> None:
     with contextlib.suppress(OSError):  # the users folder may be someone else's already
         if folder.parent.stat().st_uid == os.geteuid():
             folder.parent.chmod(0o711)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

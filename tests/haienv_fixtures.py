@@ -19,7 +19,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -30,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from hai_client.rank_env import free_port
 
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 PY_FULL = ".".join(map(str, sys.version_info[:3]))
@@ -145,12 +146,6 @@ def add_host_distributions(site_packages: str | Path, root: str, folder: Path) -
 
 
 # -- a real jupyter-server --------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class JupyterServer:
     """``python -m jupyter_server`` in a subprocess; REST with the token; kernel code runs
     over the kernel's websocket like a notebook frontend does."""

@@ -312,9 +312,44 @@ def hai_cli(
     )
 
 
-def init_cli(home: Path, url: str, token: str) -> None:
-    """``hai-cli init TOKEN --url URL`` for ``home``; raises if it fails."""
+def hai_cli_here(
+    home: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``hai-cli ARGS`` run in this process (click's runner), with the environment and the
+    folder :func:`hai_cli` gives its subprocess, and the same kind of result. An unexpected
+    exception's traceback ends up on stderr, as the process would print it.
+
+    For a command whose output or exit status does not depend on being a process of its own
+    (most of them): no interpreter start per call. A command that runs a child process
+    writing to the terminal (``hai-cli python t.py``, ``++``) needs :func:`hai_cli`.
+    """
+    import traceback
+
+    from click.testing import CliRunner
+
+    from hai_client.cli import cli
+
+    overlay: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(("HAI_", "HF_ENV"))
+    }
+    overlay.update({"HOME": str(home), "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"})
+    overlay.update(env or {})
+    with contextlib.chdir(cwd or home):
+        res = CliRunner().invoke(cli, list(args), input=input, env=overlay, prog_name="hai-cli")
+    stderr = res.stderr
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(res.exception))
+    return subprocess.CompletedProcess(["hai-cli", *args], res.exit_code, res.stdout, stderr)
+
+
+def init_cli(home: Path, url: str, token: str, *, in_process: bool = False) -> None:
+    """``hai-cli init TOKEN --url URL`` for ``home`` (``in_process``: with
+    :func:`hai_cli_here`); raises if it fails."""
     home.mkdir(parents=True, exist_ok=True)
-    res = hai_cli(home, "init", token, "--url", url)
+    res = (hai_cli_here if in_process else hai_cli)(home, "init", token, "--url", url)
     if res.returncode != 0:
         raise RuntimeError(f"hai-cli init failed: {res.stdout}{res.stderr}")

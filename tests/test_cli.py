@@ -1,5 +1,12 @@
-"""``hai-cli`` in subprocesses (HOME set to a test folder) against the API served
-in-process (no scheduling loop: tests play the loop through the database where needed).
+"""``hai-cli`` (HOME set to a test folder) against the API served in-process (no
+scheduling loop: tests play the loop through the database where needed).
+
+Most commands run in this process too (click's runner, :func:`hai_cli_here`): the process
+boundary proves nothing more for them, and an interpreter start per call cost most of this
+file's time. Subprocesses remain where the boundary is the point: a command's exit status
+and its one-line errors (``test_errors_are_one_clear_line_and_non_zero``, ``logs -f``'s
+exit status), and commands that run a child writing to the terminal (``hai-cli python``
+without ``--``, ``++``).
 
 The end-to-end tests against the real ``hai-scheduler`` are in ``test_cli_e2e.py``.
 """
@@ -20,7 +27,14 @@ import yaml
 
 from scheduler.backends.base import RankKey
 from scheduler.model.orm import Chain, Job, JobRank
-from tests.service_helpers import ApiServer, add_nodes, api_server, hai_cli, init_cli
+from tests.service_helpers import (
+    ApiServer,
+    add_nodes,
+    api_server,
+    hai_cli,
+    hai_cli_here,
+    init_cli,
+)
 
 TRAIN = """\
 version: 2
@@ -47,19 +61,21 @@ def home(srv: ApiServer, tmp_path: Path, request: pytest.FixtureRequest) -> Path
     """A HOME with hai-cli initialised for a fresh user."""
     user = f"u{abs(hash(request.node.name)) % 10**8}"
     home = tmp_path / "home"
-    init_cli(home, srv.url, srv.user(user))
+    init_cli(home, srv.url, srv.user(user), in_process=True)
     return home
 
 
-def ok(home: Path, *args: str, **kw) -> str:
-    res = hai_cli(home, *args, **kw)
+def ok(home: Path, *args: str, process: bool = False, **kw) -> str:
+    """Run a command that must succeed (``process``: as a subprocess); its stdout."""
+    res = (hai_cli if process else hai_cli_here)(home, *args, **kw)
     assert res.returncode == 0, (args, res.stdout, res.stderr)
     return res.stdout
 
 
-def fails(home: Path, *args: str, **kw) -> str:
-    """Run a command that must fail: non-zero, one clear 'Error:' line on stderr."""
-    res = hai_cli(home, *args, **kw)
+def fails(home: Path, *args: str, process: bool = False, **kw) -> str:
+    """Run a command that must fail: non-zero, one clear 'Error:' line on stderr
+    (``process``: as a subprocess)."""
+    res = (hai_cli if process else hai_cli_here)(home, *args, **kw)
     assert res.returncode != 0, (args, res.stdout, res.stderr)
     err = res.stderr.strip()
     assert err.startswith("Error: "), err
@@ -99,18 +115,20 @@ def test_init_writes_a_private_config_and_whoami_reads_it(srv: ApiServer, tmp_pa
 def test_errors_are_one_clear_line_and_non_zero(srv: ApiServer, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "hai-cli init" in fails(empty, "list")
-    assert "refused the token" in fails(empty, "init", "wrong-token", "--url", srv.url)
+    assert "hai-cli init" in fails(empty, "list", process=True)
+    assert "refused the token" in fails(
+        empty, "init", "wrong-token", "--url", srv.url, process=True
+    )
     assert not (empty / ".hai" / "conf.yaml").exists()
     # an unreachable server
-    ok(empty, "init", "whatever", "--url", "http://127.0.0.1:9/", "--no-check")
+    ok(empty, "init", "whatever", "--url", "http://127.0.0.1:9/", "--no-check", process=True)
     for args in (("list",), ("status", "x"), ("whoami",), ("nodes",)):
-        err = fails(empty, *args)
+        err = fails(empty, *args, process=True)
         assert "cannot reach the HAI scheduler at http://127.0.0.1:9/" in err
         assert len(err.splitlines()) == 1
     # a token the server does not know
-    ok(empty, "init", "not-a-token", "--url", srv.url, "--no-check")
-    assert "refused the token" in fails(empty, "list")
+    ok(empty, "init", "not-a-token", "--url", srv.url, "--no-check", process=True)
+    assert "refused the token" in fails(empty, "list", process=True)
 
 
 def test_unknown_chain_and_bad_parameters(home: Path) -> None:
@@ -199,12 +217,14 @@ def test_python_with_double_dash_submits_with_cluster_options(
     assert yaml.safe_load(ok(home, "describe", "run"))["spec"]["haienv"] == "other"
     assert "no such file: nope.py" in fails(home, "python", "nope.py", "--")
     assert "use hai-cli exec" in fails(home, "python", "run.sh", "--")
-    assert "No such option" in hai_cli(home, "python", "train.py", "--", "--bogus").stderr
+    assert "No such option" in hai_cli_here(home, "python", "train.py", "--", "--bogus").stderr
     # a spec that names its env keeps it, and says so when $HF_ENV_NAME differs
     (home / "pinned.yaml").write_text(
         TRAIN.replace("  entrypoint:", "  haienv: other\n  entrypoint:")
     )
-    res = hai_cli(home, "run", "pinned.yaml", "--name", "pinned", env={"HF_ENV_NAME": "torch2"})
+    res = hai_cli_here(
+        home, "run", "pinned.yaml", "--name", "pinned", env={"HF_ENV_NAME": "torch2"}
+    )
     assert res.returncode == 0, res.stderr
     assert "the spec's haienv 'other' is used, not $HF_ENV_NAME='torch2'" in res.stderr
     assert yaml.safe_load(ok(home, "describe", "pinned"))["spec"]["haienv"] == "other"
@@ -273,7 +293,7 @@ def test_logs_show_the_status_header_then_timestamped_lines(srv: ApiServer, home
     assert len(log_lines) == 2
     stamp, text = log_lines[0].split(" ", 1)
     assert dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) and text == "epoch 0 loss 1.0"
-    followed = hai_cli(home, "logs", str(chain["id"]), "-f", timeout=30)
+    followed = hai_cli_here(home, "logs", str(chain["id"]), "-f")
     assert followed.returncode == 0 and "epoch 1 loss 0.5" in followed.stdout
     assert f"chain {chain['id']} finished (succeeded)" in followed.stderr
     stream = ok(home, "logs", "cli-train", "--json")
@@ -289,7 +309,7 @@ def test_stop_and_other_users_chains(srv: ApiServer, home: Path, tmp_path: Path)
     assert "stop requested" in ok(home, "stop", "cli-train")
     assert json.loads(ok(home, "status", str(chain["id"]), "--json"))["stop_requested"]
     other = tmp_path / "other"
-    init_cli(other, srv.url, srv.user("intruder"))
+    init_cli(other, srv.url, srv.user("intruder"), in_process=True)
     assert "no chain" in fails(other, "status", str(chain["id"]))
     assert "no chain" in fails(other, "stop", str(chain["id"]))
     assert "no chain" in fails(other, "logs", str(chain["id"]))
@@ -343,7 +363,7 @@ def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_
     assert "_HAI_CLI_COMPLETE" in script
     (home / "train.yaml").write_text(TRAIN)
     ok(home, "run", "train.yaml", "--name", "completable")
-    words = hai_cli(
+    words = hai_cli_here(
         home,
         env={
             "_HAI_CLI_COMPLETE": "bash_complete",
@@ -356,7 +376,7 @@ def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_
     def complete(line: str) -> str:
         words = line.split()
         env = {"_HAI_CLI_COMPLETE": "bash_complete", "COMP_WORDS": line}
-        return hai_cli(home, env={**env, "COMP_CWORD": str(len(words) - 1)}).stdout
+        return hai_cli_here(home, env={**env, "COMP_CWORD": str(len(words) - 1)}).stdout
 
     out = json.loads(ok(home, "run", "train.yaml", "--name", "comp-done", "--json"))
     finish(srv, out["id"])
@@ -364,7 +384,7 @@ def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_
     assert "comp-done" not in complete("hai-cli logs -f comp"), "finished: nothing to follow"
     assert "comp-done" not in complete("hai-cli ssh comp")
     assert "completable" in complete("hai-cli ssh comp")
-    commands = hai_cli(
+    commands = hai_cli_here(
         home,
         env={"_HAI_CLI_COMPLETE": "bash_complete", "COMP_WORDS": "hai-cli lo", "COMP_CWORD": "1"},
     ).stdout
@@ -380,7 +400,7 @@ def test_version_completion_validate_and_haienv(srv: ApiServer, home: Path, tmp_
     (tmp_path / "a-file").write_text("")
     err = fails(home, "validate", env={"HAIENV_ROOT": str(tmp_path / "a-file" / "root")})
     assert "env root" in err
-    res = hai_cli(home, "haienv", "--help")
+    res = hai_cli_here(home, "haienv", "--help")
     assert res.returncode == 0, res.stderr
     assert "Usage: hai-cli haienv" in res.stdout and "create" in res.stdout
 
@@ -431,8 +451,8 @@ def test_token_list_create_and_revoke_in_process(srv: ApiServer, home: Path) -> 
     code, out = run("token", "list", "--json")
     assert code == 0 and any(t["note"] == "ci" for t in json.loads(out))
     other = home.parent / "with-new-token"
-    init_cli(other, srv.url, made)
-    assert hai_cli(other, "whoami").returncode == 0
+    init_cli(other, srv.url, made, in_process=True)
+    assert hai_cli_here(other, "whoami").returncode == 0
     code, out = run("token", "revoke", token_id)
     assert code == 0 and "revoked" in out
     assert "refused the token" in fails(other, "whoami")
@@ -559,8 +579,8 @@ def test_admin_command_line_users_quotas_nodes_tokens(srv: ApiServer, tmp_path: 
     from hai_client.cli import cli
 
     boss, peon = tmp_path / "boss", tmp_path / "peon"
-    init_cli(boss, srv.url, srv.user("boss", admin=True))
-    init_cli(peon, srv.url, srv.user("peon"))
+    init_cli(boss, srv.url, srv.user("boss", admin=True), in_process=True)
+    init_cli(peon, srv.url, srv.user("peon"), in_process=True)
 
     def run(home: Path, *args: str) -> tuple[int, str]:
         res = CliRunner().invoke(cli, list(args), env={"HOME": str(home), "COLUMNS": ""})

@@ -401,9 +401,7 @@ def test_restart_adopts_pods_starts_unstarted_ranks_and_deletes_orphans(tmp_path
     rb = chain(app2, b).jobs[0].ranks[0]
     hb = rb.handle
     assert (
-        rb.launched
-        and hb["adopted"]
-        and hb["uid"] == kube.pods[f"hai-{b}-0-0"]["metadata"]["uid"]
+        rb.launched and hb["adopted"] and hb["uid"] == kube.pods[f"hai-{b}-0-0"]["metadata"]["uid"]
     )
     assert ranks(app2, a) == [RankState.RUNNING]  # adopted from the list
     plan = app2.backend.sweep()

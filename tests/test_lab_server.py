@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hai_client.rank_env import free_port
 from tests.service_helpers import (
     ServiceProcess,
     cli_env,
@@ -59,12 +59,6 @@ print("done", flush=True)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _venv_script(name: str) -> str:

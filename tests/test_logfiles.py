@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from scheduler.backends.local.logfiles import LogWriter, read_log
+from scheduler.backends.logfiles import LogWriter, read_log
 
 
 def texts(folder: Path, offset: int = 0) -> tuple[list[str], int]:

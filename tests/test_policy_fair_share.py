@@ -7,6 +7,7 @@ import dataclasses
 import random
 
 import pytest
+from hypothesis import given
 
 from scheduler.policy import (
     Decision,
@@ -21,7 +22,18 @@ from scheduler.policy import (
 from scheduler.policy.decay import UsageSegment, decayed_usage
 from scheduler.policy.ordering import queue_key, queue_order
 from scheduler.policy.reference import decide_reference
-from tests.test_policy import HIGH, LOW, NORMAL, NOW, _random_case, nodes, pend, run
+from tests.test_policy import (
+    HIGH,
+    LOW,
+    NORMAL,
+    NOW,
+    RANDOM_CASES,
+    _cases,
+    _sized_case,
+    nodes,
+    pend,
+    run,
+)
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -179,11 +191,12 @@ def test_invalid_weights_and_shares_are_refused() -> None:
 # --- randomized comparison with the reference -----------------------------------------------
 
 
-def _fair_share_case(seed: int) -> tuple:
+def _fair_share_case(seed: int | random.Random) -> tuple:
     """A random cluster (as in test_policy) with fair share on and random usage: many
-    ties (unused users, equal values) and groups with and without shares."""
-    rng = random.Random(seed)
-    args = _random_case(rng, n_pending=rng.choice([5, 30, 80]), n_nodes=rng.choice([6, 24, 40]))
+    ties (unused users, equal values) and groups with and without shares. ``seed``: a
+    seed, or the random source itself."""
+    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    args = _sized_case(rng)
     pending, running, node_list, quotas, config, now = args
     users = sorted({c.user for c in pending} | {c.user for c in running})
     values = [0.0, 0.0, 100.0, 100.0, 250.0, rng.uniform(0, 1000)]
@@ -201,9 +214,10 @@ def _fair_share_case(seed: int) -> tuple:
     return pending, running, node_list, quotas, config, now, usage
 
 
-@pytest.mark.parametrize("seed", range(300))
-def test_matches_reference_with_fair_share_on_random_inputs(seed: int) -> None:
-    args = _fair_share_case(seed)
+@_cases(300)
+@given(rng=RANDOM_CASES)
+def test_matches_reference_with_fair_share_on_random_inputs(rng: random.Random) -> None:
+    args = _fair_share_case(rng)
     assert decide(*args) == decide_reference(*args)
 
 
@@ -238,12 +252,13 @@ def _presorted(case: tuple, complete: bool) -> Decision:
     )
 
 
-@pytest.mark.parametrize("seed", range(0, 300, 2))
-def test_presorted_early_stop_with_fair_share_decides_the_same(seed: int) -> None:
+@_cases(150)
+@given(rng=RANDOM_CASES)
+def test_presorted_early_stop_with_fair_share_decides_the_same(rng: random.Random) -> None:
     """The loop's deep-queue mode (input kept in queue_key order, walk stopped once nothing
     can start or preempt) with fair share on: the reference's starts and suspends, and its
     reasons for every chain walked."""
-    case = _fair_share_case(seed)
+    case = _fair_share_case(rng)
     full = decide_reference(*case)
     assert _presorted(case, complete=True) == full
     part = _presorted(case, complete=False)

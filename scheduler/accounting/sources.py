@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from hai_client.devcontainers import SPOT
 from scheduler.accounting.segments import Key, Segment, rank_gpus
 from scheduler.model.orm import Chain, DevServer, Job, JobRank, Node, NodeGroup, User
 from scheduler.model.usage import NO_PRIORITY, UsageFolded
@@ -91,7 +92,7 @@ def devserver_segment(s: Session, ds: DevServer, end: dt.datetime) -> Segment | 
     key = Key(
         "devserver", ds.user_name, user_group or "", node_group or "", NO_PRIORITY, ds.profile
     )
-    nodes = 1 if ds.profile == "spot" else 0
+    nodes = 1 if ds.profile == SPOT else 0
     return Segment(key, ds.created_at, end, len(ds.gpu_ids), nodes)
 
 

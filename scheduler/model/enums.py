@@ -31,7 +31,8 @@ class Priority(IntEnum):
                 return cls(value)
             except ValueError:
                 raise ValueError(
-                    f"priority must be one of {cls.names()} (or 0-6), not {value!r}"
+                    f"priority must be one of {cls.names()} "
+                    f"(or {int(min(cls))}-{MAX_PRIORITY}), not {value!r}"
                 ) from None
         if isinstance(value, str):
             key = value.strip().upper().replace("-", "_")
@@ -42,6 +43,10 @@ class Priority(IntEnum):
     @classmethod
     def names(cls) -> str:
         return ", ".join(p.name for p in cls)
+
+
+#: The highest priority as a number (EXTREME_HIGH): the policy's range checks and levels.
+MAX_PRIORITY: int = int(max(Priority))
 
 
 class ChainState(StrEnum):

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 
-from scheduler.model.enums import Priority
+from scheduler.model.enums import MAX_PRIORITY
 from scheduler.policy import reasons
 from scheduler.policy.ordering import queue_buckets
 from scheduler.policy.types import (
@@ -35,9 +35,8 @@ from scheduler.policy.types import (
     quota_resource,
 )
 
-_MAX_PRIORITY = int(max(Priority))
 _GROUP = attrgetter("group")
-_LEVELS = _MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0.._MAX_PRIORITY
+_LEVELS = MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0..MAX_PRIORITY
 _NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
 
 
@@ -204,7 +203,7 @@ class _Cycle:
                 key = (chain.user, chain.group, prio)
                 used_prio[key] = used_prio.get(key, 0) + len(held)
                 used_total[chain.user] = used_total.get(chain.user, 0) + len(held)
-            if chain.releasing or prio >= _MAX_PRIORITY:
+            if chain.releasing or prio >= MAX_PRIORITY:
                 continue  # never a victim: already going, or nothing ranks above it
             if prio >= 0 and now - chain.started_at < min_run:
                 continue  # protected by the minimum run time (spot servers never are)
@@ -287,7 +286,7 @@ class _Cycle:
                 if (
                     schedulable is None
                     or not 1 <= need <= schedulable
-                    or not 0 <= chain.priority <= _MAX_PRIORITY
+                    or not 0 <= chain.priority <= MAX_PRIORITY
                 ):
                     waiting[chain.id] = self.invalid(chain)
                     continue
@@ -320,7 +319,7 @@ class _Cycle:
             return reasons.unknown_group(group)
         if need < 1:
             return reasons.invalid_node_count(need)
-        if not 0 <= base <= _MAX_PRIORITY:
+        if not 0 <= base <= MAX_PRIORITY:
             return reasons.invalid_priority(base)
         if need > total:
             return reasons.group_too_small(need, group, total)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scheduler.model.enums import Priority
+from scheduler.model.enums import MAX_PRIORITY
 from scheduler.policy import reasons
 from scheduler.policy.fairshare import fair_share_score
 from scheduler.policy.ordering import effective_priority
@@ -95,7 +95,7 @@ def decide_reference(
         if need < 1:
             decision.waiting[chain.id] = reasons.invalid_node_count(need)
             continue
-        if not 0 <= base <= max(Priority):
+        if not 0 <= base <= MAX_PRIORITY:
             decision.waiting[chain.id] = reasons.invalid_priority(base)
             continue
         if need > len(group_nodes):

@@ -23,6 +23,7 @@ from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, default, 
 from traitlets import Type as TypeTrait
 from traitlets.config import Application, catch_config_error
 
+from hai_client.config import DEFAULT_PORT
 from scheduler.accounting.fold import UsageAccountant
 from scheduler.backends.base import Backend
 from scheduler.backends.local.backend import LocalBackend
@@ -61,7 +62,9 @@ class SchedulerApp(Application):
         )
 
     ip = Unicode("127.0.0.1", help="Address the API listens on.").tag(config=True)
-    port = Integer(8910, help="Port the API listens on (0 = pick a free one).").tag(config=True)
+    port = Integer(DEFAULT_PORT, help="Port the API listens on (0 = pick a free one).").tag(
+        config=True
+    )
     base_url = Unicode(
         help="URL prefix of every endpoint (default: $JUPYTERHUB_SERVICE_PREFIX or /)."
     ).tag(config=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy.orm import Session
 from traitlets import Any as AnyTrait
 from traitlets import Float, Integer
@@ -33,36 +34,27 @@ class Identity:
     expires_at: float | None = None  # the credential's end (epoch seconds), if it has one
 
 
-class _TTLCache:
-    """A small thread-safe cache whose entries expire after ``ttl`` seconds."""
+class _Remembered:
+    """A thread-safe :class:`cachetools.TTLCache`: entries expire ``ttl`` seconds after they
+    are put; when ``size`` are held, the least recently used goes first."""
 
     def __init__(self, ttl: float, size: int) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._data: dict[Any, tuple[float, Any]] = {}
+        self._data: TTLCache[Any, Any] = TTLCache(maxsize=max(1, size), ttl=ttl)
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
         with self._lock:
-            hit = self._data.get(key)
-            if hit is None:
-                return None
-            if hit[0] < time.monotonic():
-                del self._data[key]
-                return None
-            return hit[1]
+            return self._data.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
 
     def discard_where(self, predicate: Callable[[Any, Any], bool]) -> None:
         """Forget every entry whose (key, value) matches ``predicate``."""
         with self._lock:
-            for key in [k for k, (_, v) in self._data.items() if predicate(k, v)]:
-                del self._data[key]
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            if len(self._data) >= self.size:
-                self._data.clear()
-            self._data[key] = (time.monotonic() + self.ttl, value)
+            for key in [k for k, v in self._data.items() if predicate(k, v)]:
+                self._data.pop(key, None)
 
 
 class Authenticator(LoggingConfigurable):
@@ -81,8 +73,8 @@ class Authenticator(LoggingConfigurable):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._cache = _TTLCache(self.cache_seconds, self.cache_size)
-        self._accounts = _TTLCache(3600.0, self.cache_size)
+        self._cache = _Remembered(self.cache_seconds, self.cache_size)
+        self._accounts = _Remembered(3600.0, self.cache_size)
 
     def credential(self, headers: Any) -> str | None:
         """The cache key of a request's credential (None: no credential given)."""

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session, selectinload
 from traitlets import Float, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from hai_client.devcontainers import MIG_GPU, PROFILES, SPOT, JupyterGroupConfig
 from scheduler.accounting.fold import fold_devserver
 from scheduler.model.enums import NodeState, RankState
 from scheduler.model.orm import DevServer, JobRank, Node, NodeGroup, utcnow
 from scheduler.policy import SPOT_PRIORITY, RunningChain
 
-PROFILES = ("mig-gpu", "spot")
 #: what :func:`devserver_state` answers
 DEVSERVER_STATES = ("active", "expired", "reclaiming")
 
@@ -57,12 +57,9 @@ def _node_groups(s: Session, known: dict[str, str] | None) -> dict[str, str]:
     return {n.name: n.group.name for n in s.scalars(select(Node).options(selectinload(Node.group)))}
 
 
-class DevServerManager(LoggingConfigurable):
+class DevServerManager(JupyterGroupConfig, LoggingConfigurable):
     """Allocates dev-container slices and nodes; keeps their leases and reclaim requests."""
 
-    jupyter_group = Unicode(
-        "jupyter", help="Node group whose GPUs (MIG slices) are shared by mig-gpu servers."
-    ).tag(config=True)
     spot_groups = List(
         Unicode(), help="Groups a spot server may take a whole node from (empty: all but jupyter)."
     ).tag(config=True)
@@ -95,7 +92,7 @@ class DevServerManager(LoggingConfigurable):
                 )
             return existing
         lease: dict[str, dt.datetime] = {}
-        if profile == "mig-gpu":
+        if profile == MIG_GPU:
             node, gpu_ids = self._free_slice(s)
             lease = {
                 "lease_expires_at": now + dt.timedelta(seconds=self.lease_seconds),
@@ -182,7 +179,7 @@ class DevServerManager(LoggingConfigurable):
         ds = self.get(s, user, server_name)
         if ds is None:
             raise LookupError(f"{user} has no running server {server_name or '(default)'}")
-        if ds.profile != "mig-gpu":
+        if ds.profile != MIG_GPU:
             raise ValueError("only mig-gpu servers have a lease; spot servers have no lifetime")
         if ds.lease_expires_at is not None and ds.lease_expires_at <= now:
             raise ValueError("the lease has expired already; the server is being stopped")
@@ -200,7 +197,7 @@ class DevServerManager(LoggingConfigurable):
         blocked: set[str] = set()
         groups = _node_groups(s, groups)
         for ds in s.scalars(select(DevServer)):
-            if ds.profile == "spot":
+            if ds.profile == SPOT:
                 spot.append(
                     RunningChain(
                         id=-ds.id,

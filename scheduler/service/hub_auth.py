@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from tornado.web import HTTPError
 from traitlets import Unicode, default
 
+from hai_client.config import hub_api_token, hub_api_url
 from scheduler.service.auth import Authenticator, Identity, parse_authorization
 
 HUB_IDENTITY = "jupyterhub"
@@ -37,11 +38,11 @@ class HubAuthenticator(Authenticator):
 
     @default("api_url")
     def _default_api_url(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+        return hub_api_url()
 
     @default("api_token")
     def _default_api_token(self) -> str:
-        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        return hub_api_token()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

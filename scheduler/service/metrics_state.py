@@ -25,9 +25,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hai_client.devcontainers import PROFILES, SPOT
 from scheduler.model.enums import ChainState, NodeState, Priority, RankState, StopCode
 from scheduler.model.orm import Chain, DevServer, Job, JobRank, Node, NodeGroup
-from scheduler.service.devservers import DEVSERVER_STATES, PROFILES, devserver_state
+from scheduler.service.devservers import DEVSERVER_STATES, devserver_state
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ def _holders(s: Session) -> dict[str, dict[str, int | None]]:
         select(DevServer.node, DevServer.profile, DevServer.gpu_ids)
     ):
         held = out[node]
-        if profile == "spot":
+        if profile == SPOT:
             held["devserver"] = None  # the whole node
         elif "devserver" not in held or held["devserver"] is not None:
             held["devserver"] = (held.get("devserver") or 0) + len(gpu_ids or ())

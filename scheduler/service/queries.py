@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from hai_client.devcontainers import MIG_GPU
 from scheduler.backends.types import RankKey
 from scheduler.model.accounts import all_quota_rows
 from scheduler.model.enums import ChainState, Priority, RankState
@@ -289,7 +290,7 @@ def node_overview(session: Session, viewer: Identity) -> list[dict[str, Any]]:
         if ds.reclaim_requested_at is not None:
             entry["reclaiming"] = True
         occupants[ds.node].append(entry)
-        if ds.profile == "mig-gpu":
+        if ds.profile == MIG_GPU:
             slices[ds.node] += len(ds.gpu_ids)
     seen: set[tuple[str, int]] = set()
     for node, cid, cname, _group, prio, owner_id, owner in _active_ranks(session):
@@ -325,7 +326,7 @@ def node_overview(session: Session, viewer: Identity) -> list[dict[str, Any]]:
         users = occupants.get(node, [])
         used = bool(users)
         # a node shared by mig-gpu servers only is used by the slices they hold
-        shared = used and all(u.get("dev_server") == "mig-gpu" for u in users)
+        shared = used and all(u.get("dev_server") == MIG_GPU for u in users)
         taken = min(gpus, slices[node]) if shared else (gpus if used else 0)
         g["nodes"] += 1
         g["gpus"] += gpus

@@ -1,11 +1,11 @@
 """Rank logs on Kubernetes: read live from the pod log API, archived when the pod goes.
 
 The pod log API returns the container's output from its start, each line prefixed with
-the runtime's RFC 3339 timestamp — the same ``<time> <text>`` shape as the local
-backend's log segments. Offsets are byte offsets into that text, so a follower's cursor
-stays valid when the sweep archives a finished pod's log into
-``<data_dir>/logs/<chain>/<job>/<rank>/`` (read with the local backend's reader) and
-deletes the pod.
+the runtime's RFC 3339 timestamp — the same ``<time> <text>`` shape as the rank log
+segments of :mod:`scheduler.backends.logfiles` (shared with the local backend). Offsets
+are byte offsets into that text, so a follower's cursor stays valid when the sweep
+archives a finished pod's log into ``<data_dir>/logs/<chain>/<job>/<rank>/`` (read with
+that module's reader) and deletes the pod.
 
 Limit: the kubelet rotates container logs (``containerLogMaxSize``, 10 MiB by default) and
 the API serves only the newest file, so offsets of a very chatty live rank restart after a
@@ -14,10 +14,10 @@ rotation; the archive holds what the API still had when the pod ended.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from scheduler.backends.local.logfiles import SEGMENT_SUFFIX, read_log
+from hai_client.files import write_atomic
+from scheduler.backends.logfiles import SEGMENT_SUFFIX, read_log
 from scheduler.backends.types import LogChunk, LogLine, RankKey
 
 
@@ -31,13 +31,9 @@ def has_archive(folder: Path) -> bool:
 
 def write_archive(folder: Path, raw: bytes) -> None:
     """Store a finished pod's whole timestamped log as the rank's first log segment."""
-    folder.mkdir(parents=True, exist_ok=True)
     if raw and not raw.endswith(b"\n"):
         raw += b"\n"
-    final = folder / f"{0:016d}{SEGMENT_SUFFIX}"
-    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
-    tmp.write_bytes(raw)
-    os.replace(tmp, final)
+    write_atomic(folder / f"{0:016d}{SEGMENT_SUFFIX}", raw, make_parents=True)
 
 
 def read_archive(folder: Path, offset: int, max_bytes: int) -> LogChunk:

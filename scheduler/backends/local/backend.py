@@ -24,6 +24,8 @@ from typing import Any
 
 from traitlets import Float, Integer, List, Unicode, default
 
+from hai_client.devcontainers import JupyterGroupConfig
+from hai_client.files import write_json_atomic
 from scheduler.backends.base import (
     Backend,
     LogChunk,
@@ -36,12 +38,12 @@ from scheduler.backends.local import control
 from scheduler.backends.local.accounts import Account, SystemAccounts
 from scheduler.backends.local.gpus import discover_gpus
 from scheduler.backends.local.gpustats import read_usage
-from scheduler.backends.local.logfiles import read_log
 from scheduler.backends.local.proctree import RankTree, mechanism
+from scheduler.backends.logfiles import read_log
 from scheduler.backends.types import rank_argv
 
 
-class LocalBackend(Backend):
+class LocalBackend(JupyterGroupConfig, Backend):
     """Runs ranks as local processes under a per-rank supervisor."""
 
     data_dir = Unicode(help="Folder for rank control files and logs.").tag(config=True)
@@ -67,9 +69,6 @@ class LocalBackend(Backend):
     ).tag(config=True)
     gpu_samples_kept = Integer(60, help="GPU samples kept per rank (the newest).").tag(config=True)
 
-    jupyter_group = Unicode("jupyter", help="Group of the default dev-container node.").tag(
-        config=True
-    )
     simulated_mig_slices = Integer(
         4, help="MIG slots of the default jupyter node when NVML finds no MIG device."
     ).tag(config=True)
@@ -172,7 +171,7 @@ class LocalBackend(Backend):
         gpu_ids = node.gpu_ids[: launch.gpus] if launch.gpus else node.gpu_ids
         cdir.mkdir(parents=True, exist_ok=True)
         tdir = self._make_task_dir(key, account)
-        control.write_json_atomic(
+        write_json_atomic(
             cdir / control.SPEC,
             {
                 "argv": self.command(launch),

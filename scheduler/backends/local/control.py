@@ -121,12 +121,6 @@ def create_user_flag(folder: Path, name: str, content: bytes = b"1") -> None:
         os.close(dir_fd)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
 def read_json(path: Path) -> Any | None:
     try:
         return json.loads(path.read_text())

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hai_client.files import write_json_atomic
 from scheduler.backends.local import control
 
 GPU_STATS = "gpu.json"
@@ -115,7 +116,7 @@ class GpuSampler:
             self._write_file(available)
 
     def _write_file(self, available: bool) -> None:
-        control.write_json_atomic(
+        write_json_atomic(
             self.path,
             {
                 "available": available,

@@ -3,9 +3,9 @@
 It runs the user's command as the rank owner's account (uid, gid, supplementary groups;
 the supervisor itself keeps the service's identity, as slurmstepd does), in a session, a
 process group and, where possible, a cgroup of its own (:mod:`.proctree`); it stores every
-output line with a timestamp (:mod:`.logfiles`), writes the exit status to the private
-control folder (:mod:`.control`), samples its GPUs' utilisation where NVML exists
-(:mod:`.gpustats`), and ends whatever the command left running. The
+output line with a timestamp (:mod:`scheduler.backends.logfiles`), writes the exit status
+to the private control folder (:mod:`.control`), samples its GPUs' utilisation where NVML
+exists (:mod:`.gpustats`), and ends whatever the command left running. The
 scheduler starts it in a new session, so killing the scheduler (even with SIGKILL) leaves
 the rank running; a restarted scheduler adopts it.
 
@@ -15,7 +15,6 @@ Usage: ``python -m scheduler.backends.local.runner CONTROL_DIR``
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import select
 import socket
@@ -23,9 +22,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hai_client.files import flocked, write_json_atomic
 from scheduler.backends.local import control, gpustats
-from scheduler.backends.local.logfiles import LogWriter
 from scheduler.backends.local.proctree import RankTree
+from scheduler.backends.logfiles import LogWriter
 
 
 def _signal_exit_code(returncode: int) -> int:
@@ -37,13 +37,16 @@ def run(control_dir: Path) -> int:
     if spec is None:
         print(f"hai runner: no {control.SPEC} in {control_dir}", file=sys.stderr)
         return 2
-    lock_fd = os.open(control_dir / control.LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print("hai runner: another supervisor holds this rank", file=sys.stderr)
-        return 3
-    control.write_json_atomic(
+    with flocked(control_dir / control.LOCK, wait=False, mode=0o600) as held:
+        if held is None:
+            print("hai runner: another supervisor holds this rank", file=sys.stderr)
+            return 3
+        return _supervise(spec, control_dir)
+
+
+def _supervise(spec: dict, control_dir: Path) -> int:
+    """Start the rank and follow it to its end, while this process holds the rank's lock."""
+    write_json_atomic(
         control_dir / control.RUNNER,
         {"pid": os.getpid(), "start_time": control.process_start_time(os.getpid())},
     )
@@ -144,7 +147,7 @@ def _wake(address_hex: str | None) -> None:
 
 
 def _write_exit(control_dir: Path, code: int, reason: str, *, init_failed: bool = False) -> None:
-    control.write_json_atomic(
+    write_json_atomic(
         control_dir / control.EXIT,
         {
             "exit_code": code,

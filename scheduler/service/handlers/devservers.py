@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hai_client.devcontainers import PROFILES
 from scheduler.model.orm import NAME_MAX, DevServer, utcnow
 from scheduler.service.devservers import NoCapacity, devserver_state
 from scheduler.service.handlers.base import ApiError, BaseHandler
@@ -198,7 +199,7 @@ def _doc() -> None:
                                     "properties": {
                                         "user": {"type": "string"},
                                         "server": {"type": "string"},
-                                        "profile": {"type": "string", "enum": ["mig-gpu", "spot"]},
+                                        "profile": {"type": "string", "enum": list(PROFILES)},
                                     },
                                 }
                             }

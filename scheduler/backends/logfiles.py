@@ -4,6 +4,9 @@ A rank's log is a folder of segment files named by the global byte offset at whi
 start (``0000000000000000.log``, ``0000000008388608.log`` …). Offsets are global across
 segments, so a reader's cursor stays valid when old segments rotate away.
 Each stored line is ``<ISO-8601 UTC time> <text>\\n``.
+
+Shared by both backends: the local rank supervisor writes these segments, the Kubernetes
+backend archives a finished pod's log as one, and both read them back with :func:`read_log`.
 """
 
 from __future__ import annotations
