@@ -4,10 +4,10 @@ Builds 10,000 pending chains, 1,000 nodes of 8 GPUs in several groups (a few dra
 about 800 running chains (some spot servers, some already releasing), all 7 priorities,
 node counts 1/2/4/8 and quotas for many users and groups; then times
 :func:`scheduler.policy.decide` over several repetitions and, as the baseline, the naive
-:func:`scheduler.policy.reference.decide_reference` on the same input, checks both decide the
-same, and prints min/median/p95 in milliseconds and the ratio. Every input is timed twice,
-interleaved: with fair share off and on (recent usage for every user and group, shares
-for the groups and some users).
+:func:`tests.policy_reference.decide_reference` (the test oracle) on the same input, checks
+both decide the same, and prints min/median/p95 in milliseconds and the ratio. Every input
+is timed twice, interleaved: with fair share off and on (recent usage for every user and
+group, shares for the groups and some users).
 
 Run from the repository root::
 
@@ -44,7 +44,7 @@ from scheduler.policy import (
     quota_resource,
 )
 from scheduler.policy.ordering import queue_key
-from scheduler.policy.reference import decide_reference
+from tests.policy_reference import decide_reference
 
 NOW = 1_700_000_000.0
 GROUPS = {"a100": 400, "h100": 300, "l40": 200, "v100": 100}  # 1,000 nodes

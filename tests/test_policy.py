@@ -24,7 +24,7 @@ from scheduler.policy import (
     quota_resource,
 )
 from scheduler.policy.ordering import queue_key
-from scheduler.policy.reference import decide_reference
+from tests.policy_reference import decide_reference
 
 NOW = 1_000_000.0
 LOW, BELOW, NORMAL, ABOVE, HIGH, VHIGH, EXTREME = range(7)

@@ -21,7 +21,7 @@ from scheduler.policy import (
 )
 from scheduler.policy.decay import UsageSegment, decayed_usage
 from scheduler.policy.ordering import queue_key, queue_order
-from scheduler.policy.reference import decide_reference
+from tests.policy_reference import decide_reference
 from tests.test_policy import (
     HIGH,
     LOW,

@@ -9,8 +9,8 @@ nodes below my effective priority (less my own bucket) cover my need?" is one lo
 failed victim walk is remembered per group. The queue itself is two stable sorts and a
 bucketing (:mod:`scheduler.policy.ordering`), plus, with fair share on, one stable sort per
 priority on a score computed once per user, so a cycle is O(n log n).
-:mod:`scheduler.policy.reference` implements the same rules by re-scanning everything; the
-two must agree on every input.
+:mod:`tests.policy_reference` (the test oracle, not shipped) implements the same rules by
+re-scanning everything; the two must agree on every input.
 """
 
 from __future__ import annotations
