@@ -26,6 +26,8 @@ JSON_TYPE = "application/json"
 #: the most this client reads of a status line or one header line, and of header lines
 MAX_LINE = 65536
 MAX_HEADERS = 100
+#: the largest answer body read (the API's largest, a page of logs, is 1 MiB of lines)
+MAX_BODY = 64 << 20
 
 
 class TransportError(Exception):
@@ -170,7 +172,10 @@ class _Connection:
             return status, self._read_chunked(), keep
         if "content-length" in headers:
             return status, self._read_exactly(_length(headers["content-length"])), keep
-        return status, self.reader.read(), False  # framed by the end of the connection
+        body = self.reader.read(MAX_BODY + 1)  # framed by the end of the connection
+        if len(body) > MAX_BODY:
+            raise ValueError(f"the answer is larger than {MAX_BODY >> 20} MiB")
+        return status, body, False
 
     def _read_head(self) -> tuple[str, int, dict[str, str]]:
         while True:
@@ -200,20 +205,24 @@ class _Connection:
         raise ValueError(f"the answer has more than {MAX_HEADERS} headers")
 
     def _read_exactly(self, size: int) -> bytes:
+        if size > MAX_BODY:
+            raise ValueError(f"the answer is larger than {MAX_BODY >> 20} MiB")
         data = self.reader.read(size)
         if len(data) < size:
             raise ValueError(f"the answer ended after {len(data)} of {size} bytes")
         return data
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
+        total = 0
         while True:
             size_line = self.reader.readline(MAX_LINE + 1)
             size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
             if size == 0:
                 self._read_headers()  # trailers, up to the blank line
                 return b"".join(parts)
-            parts.append(self._read_exactly(size))
+            total += size
+            parts.append(self._read_exactly(size if total <= MAX_BODY else MAX_BODY + 1))
             self._read_exactly(2)  # the CRLF after each chunk
 
 

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from hai_client.transport import ConnectFailed, TimedOut, Transport, TransportError, tls_context
+from hai_client.transport import (
+    MAX_BODY,
+    ConnectFailed,
+    TimedOut,
+    Transport,
+    TransportError,
+    tls_context,
+)
 
 Answer = Callable[[socket.socket, bytes], bool]  # (connection, request) -> keep it open
 
@@ -178,8 +185,20 @@ def test_nothing_listening() -> None:
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
         b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 101 + b"\r\n",
+        b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % (MAX_BODY + 1),
     ],
-    ids=["not-http", "short-body", "bad-length", "bad-header", "too-many-headers"],
+    ids=[
+        "not-http",
+        "short-body",
+        "bad-length",
+        "bad-header",
+        "too-many-headers",
+        "header-line-too-long",
+        "body-too-large",
+        "chunk-too-large",
+    ],
 )
 def test_a_malformed_answer_is_one_transport_error(serve, raw: bytes) -> None:
     srv = serve(replies(raw, keep=False))
