@@ -13,6 +13,7 @@ from typing import Any
 
 from scheduler.backends.base import Backend, RankKey
 from scheduler.model.enums import RankState
+from scheduler.service import schema
 
 #: the usage of a rank that has not started
 NOT_STARTED = {"available": False, "reason": "no GPU data: the rank has not started"}
@@ -43,13 +44,13 @@ def latest_view(usage: dict[str, Any]) -> dict[str, Any]:
     return {"available": bool(usage.get("available")), "reason": usage.get("reason", ""), **newest}
 
 
-def add_latest(backend: Backend, chain: dict[str, Any]) -> dict[str, Any]:
-    """``chain`` (JSON with jobs) with ``gpu`` on each active rank of its current job."""
-    if not chain.get("jobs"):
+def add_latest(backend: Backend, chain: schema.Chain) -> schema.Chain:
+    """``chain`` (with jobs) with ``gpu`` on each active rank of its current job."""
+    if not chain.jobs:
         return chain
-    job = chain["jobs"][-1]
-    for rank in job["ranks"]:
-        if not RankState(rank["state"]).is_terminal:
-            key = RankKey(chain["id"], job["seq"], rank["rank"])
-            rank["gpu"] = latest_view(backend.gpu_usage(key))
+    job = chain.jobs[-1]
+    for rank in job.ranks:
+        if not RankState(rank.state).is_terminal:
+            key = RankKey(chain.id, job.seq, rank.rank)
+            rank.gpu = schema.RankGpu(**latest_view(backend.gpu_usage(key)))
     return chain

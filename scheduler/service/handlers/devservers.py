@@ -229,7 +229,7 @@ def _doc() -> None:
                     "created_at": oa._TIME,
                     "lease_expires_at": oa._TIME,
                     "lease_max_at": oa._TIME,
-                    "lease_seconds_left": {"type": "number", "nullable": True},
+                    "lease_seconds_left": {"type": ["number", "null"]},
                     "reclaim_requested_at": oa._TIME,
                     "reclaim_deadline": oa._TIME,
                     "reclaim_reason": {"type": "string"},

@@ -144,8 +144,7 @@ def _doc() -> None:
                                     "properties": {
                                         "note": {"type": "string", "maxLength": 255},
                                         "expires_in_days": {
-                                            "type": "integer",
-                                            "nullable": True,  # null: never expires
+                                            "type": ["integer", "null"],  # null: never expires
                                             "minimum": 1,
                                             "maximum": accounts.TOKEN_DAYS_MAX,
                                         },

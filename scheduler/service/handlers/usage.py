@@ -83,7 +83,7 @@ def _doc() -> None:
     }
     name = {"type": "string", "maxLength": NAME_MAX, "pattern": "^[^\\x00]*$"}
     time_ = {"type": "string", "maxLength": params.TIME_MAX_LEN, "pattern": params.TIME_PATTERN}
-    dim = {"type": "string", "nullable": True}
+    dim = {"type": ["string", "null"]}
     oa.add_paths(
         {
             "/usage": {

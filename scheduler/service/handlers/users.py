@@ -222,7 +222,7 @@ def _doc() -> None:
         "schema": {"type": "string", "pattern": accounts.USER_NAME_PATTERN},
         "description": accounts.USER_NAME_RULE,
     }
-    name = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$", "nullable": True}
+    name = {"type": ["string", "null"], "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$"}
     body = {
         "type": "object",
         "additionalProperties": False,
@@ -297,8 +297,8 @@ def _doc() -> None:
                     "name": {"type": "string"},
                     "admin": {"type": "boolean"},
                     "disabled": {"type": "boolean"},
-                    "group": {"type": "string", "nullable": True},
-                    "system_user": {"type": "string", "nullable": True},
+                    "group": {"type": ["string", "null"]},
+                    "system_user": {"type": ["string", "null"]},
                     "created_at": {"type": "string", "format": "date-time"},
                 },
             }

@@ -1,0 +1,368 @@
+"""The API's shapes, once: pydantic models of what the scheduler's HTTP API takes and answers.
+
+This module owns them. The handlers parse request bodies through the request models and
+serialise chains, pages, logs, nodes and the caller's identity through the response models;
+``GET /openapi.json`` (:mod:`scheduler.service.handlers.openapi`) is generated from them;
+the checked-in ``openapi.json`` is dumped from that document, and the client types follow
+from it: ``hai_client/api_types.py`` (``scripts/gen_api_types.py``) and the lab's
+``src/api.gen.ts`` (``npm run build:types``). tests/test_api_schema.py fails when a copy
+drifts.
+
+Response models list every field the server sends as required (a default is what the
+Python client assumes when a field is missing); ``sometimes_absent`` names the fields the
+server leaves out in some answers (a chain's ``jobs`` in lists, a rank's ``gpu``).
+The task spec's own rules (line-numbered YAML errors) stay in :mod:`scheduler.model.spec`;
+:class:`TaskSpec` and :class:`Overrides` describe its shape for the document, and a test
+keeps their fields equal to the spec checker's tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+from scheduler.model.enums import ChainState, Priority, RankState
+
+PriorityName = Literal[tuple(p.name for p in Priority)]  # type: ignore[valid-type]
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """ISO 8601 in UTC with a ``Z`` and milliseconds (None stays None)."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: a moment as the API writes it (``2026-12-01T10:00:00.000Z``), or null
+Timestamp = Annotated[
+    dt.datetime | None,
+    PlainSerializer(iso, return_type=str | None),
+    WithJsonSchema({"type": ["string", "null"], "format": "date-time"}),
+]
+
+
+def _required_unless_absent(schema: dict[str, Any], cls: type) -> None:
+    absent = getattr(cls, "sometimes_absent", ())
+    if absent and "required" in schema:
+        schema["required"] = [n for n in schema["required"] if n not in absent]
+
+
+class Response(BaseModel):
+    """An answer's shape: every field required in the document unless ``sometimes_absent``."""
+
+    model_config = ConfigDict(
+        extra="forbid",  # a misspelt field is an error where the answer is built
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra=_required_unless_absent,
+    )
+    sometimes_absent: ClassVar[tuple[str, ...]] = ()
+
+    def dump(self) -> dict[str, Any]:
+        """The JSON object the API sends (fields never set are left out)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class Request(BaseModel):
+    """A request body's shape: unknown fields are refused; ``missing_messages`` says what
+    a 400 for a missing field says (default "required")."""
+
+    model_config = ConfigDict(extra="forbid")
+    missing_messages: ClassVar[dict[str, str]] = {}
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class Error(Response):
+    """Every 4xx/5xx answer; ``field`` names the offending field (a dotted path)."""
+
+    error: str
+    field: str | None = None
+    line: int | None = None  # a task spec's YAML line
+    errors: list[dict[str, Any]] = Field(default_factory=list)  # every problem of a spec
+    sometimes_absent = ("line", "errors")
+
+
+# --------------------------------------------------------------------------- chains
+
+
+class GpuSample(Response):
+    """One GPU in one sample of a rank's utilisation (:mod:`scheduler.service.rank_gpu`)."""
+
+    utilization: float | None = Field(default=None, ge=0, le=1)
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    error: str | None = None
+    sometimes_absent = ("utilization", "memory_used_bytes", "memory_total_bytes", "error")
+
+
+class GpuSampleAt(Response):
+    time: str
+    gpus: dict[str, GpuSample]
+
+
+class RankGpu(Response):
+    """GPU utilisation sampled by the rank's supervisor (NVML); ``available`` false with
+    the reason where there is no data. On a chain's ranks: the newest sample (``time``,
+    ``gpus``); on a rank's details: every sample kept (``interval_seconds``, ``samples``)."""
+
+    available: bool
+    reason: str = ""
+    interval_seconds: float | None = None
+    time: str | None = None
+    gpus: dict[str, GpuSample] | None = None
+    samples: list[GpuSampleAt] = Field(default_factory=list)
+    sometimes_absent = ("interval_seconds", "time", "gpus", "samples")
+
+
+class Rank(Response):
+    rank: int
+    state: RankState
+    node: str | None = None
+    exit_code: int | None = None
+    reason: str = ""
+    started_at: Timestamp = None
+    ended_at: Timestamp = None
+    gpu: RankGpu | None = None  # the newest sample, on active ranks of the current job
+    sometimes_absent = ("gpu",)
+
+
+class Job(Response):
+    seq: int
+    stop_code: str | None = None
+    reason: str = ""
+    created_at: Timestamp = None
+    ended_at: Timestamp = None
+    ranks: list[Rank] = Field(default_factory=list)
+
+
+class Chain(Response):
+    """A chain (one submitted task); ``jobs`` (each with its ranks) on a single chain."""
+
+    id: int
+    name: str
+    owner: str = ""
+    state: ChainState
+    priority: PriorityName = "NORMAL"
+    node_count: int = 1
+    gpus_per_node: int | None = None
+    group: str = ""
+    suspend_count: int = 0
+    whole_life_state: int = 0
+    reason: str = ""
+    stop_code: str | None = None
+    stop_requested: bool = False
+    held: bool = False
+    tags: list[str] = Field(default_factory=list)
+    created_at: Timestamp = None
+    updated_at: Timestamp = None
+    started_at: Timestamp = None
+    finished_at: Timestamp = None
+    jobs: list[Job] = Field(default_factory=list)
+    sometimes_absent = ("jobs",)
+
+
+class ChainPage(Response):
+    chains: list[Chain]
+    page: int
+    page_size: int
+    total: int
+    pages: int
+
+
+class Describe(Response):
+    id: int
+    owner: str
+    yaml: str
+    spec: TaskSpec
+
+
+class RankDetail(Response):
+    """Where a rank of the newest job runs, its working directory and environment."""
+
+    chain_id: int
+    owner: str
+    job_seq: int | None
+    rank: int
+    state: RankState | None
+    node: str | None
+    handle: dict[str, Any]
+    workspace: str
+    haienv: str | None
+    environment: dict[str, str]
+    chain_state: ChainState
+    gpu: RankGpu
+
+
+# --------------------------------------------------------------------------- logs
+
+
+class LogLine(Response):
+    time: str
+    text: str
+    job: int = 0
+    marker: bool = False  # a "--- job N (resumed) ---" line the server inserted
+
+
+class LogPage(Response):
+    chain_id: int = 0
+    rank: int = 0
+    state: ChainState
+    lines: list[LogLine]
+    cursor: str = Field(description="Pass back to continue")
+    eof: bool
+    done: bool = Field(description="Chain finished and all lines read")
+
+
+# --------------------------------------------------------------------------- nodes, who
+
+
+class NodeInfo(Response):
+    name: str
+    gpus: int
+    state: str
+    used_by: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class NodeGroup(Response):
+    name: str
+    nodes: int
+    gpus: int
+    used_nodes: int
+    free_nodes: int
+    used_gpus: int
+    free_gpus: int
+    node_list: list[NodeInfo] = Field(default_factory=list)
+
+
+class NodeGroups(Response):
+    groups: list[NodeGroup]
+
+
+class Whoami(Response):
+    name: str
+    admin: bool
+    role: Literal["user", "admin"]
+    group: str | None = None
+    quotas: dict[str, int | None] = Field(
+        default_factory=dict, description="resource -> node limit (null = unlimited)"
+    )
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+#: a priority as a request gives it: a name (any case, ``-`` for ``_``) or a number 0-6
+PriorityIn = Annotated[
+    Priority,
+    BeforeValidator(Priority.parse),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": [p.name for p in Priority]},
+                {"type": "integer", "minimum": 0, "maximum": len(Priority) - 1},
+            ]
+        }
+    ),
+]
+
+
+class PriorityChange(Request):
+    """``PATCH /chains/{ref}``: the new priority."""
+
+    priority: PriorityIn
+    missing_messages = {"priority": "nothing to change: send {'priority': ...}"}
+
+
+class SpecBody(Request):
+    entrypoint: str
+    parameters: str | list[Any] | None = None
+    workspace: str | None = None
+    environments: dict[str, Any] | None = None
+    haienv: str | None = None
+
+
+class SpecResource(Request):
+    group: str | None = None
+    node_count: int | None = Field(default=None, ge=1)
+    gpus_per_node: int | None = Field(default=None, ge=0)
+
+
+class SpecOptions(Request):
+    whole_life_state: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    timeout: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    tags: list[str] | None = None
+
+
+class TaskSpec(Request):
+    """The task spec, version 2 (docs/api.md); unknown fields are refused. Checked by
+    :mod:`scheduler.model.spec` (messages name the field and the YAML line)."""
+
+    version: Literal[2] = 2
+    name: str = Field(min_length=1, max_length=128)
+    priority: PriorityName | Annotated[int, Field(ge=0, le=6)] | None = None
+    spec: SpecBody
+    resource: SpecResource | None = None
+    options: SpecOptions | None = None
+
+
+class Overrides(Request):
+    """Fields a submitter may set on top of a spec (``hai-cli run x.yaml -n 2``)."""
+
+    name: str | None = None
+    priority: PriorityName | Annotated[int, Field(ge=0, le=6)] | None = None
+    group: str | None = None
+    node_count: int | None = Field(default=None, ge=1)
+    gpus_per_node: int | None = Field(default=None, ge=0)
+    haienv: str | None = None
+    workspace: str | None = None
+
+
+class Submission(Request):
+    """``POST /chains``: a task spec (an object, or YAML text) and its overrides. The
+    envelope is parsed here; the spec and the overrides by :mod:`scheduler.model.spec`."""
+
+    task: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/TaskSpec"},
+                    {"type": "string", "description": "YAML text"},
+                ]
+            }
+        ),
+    ]
+    overrides: Annotated[
+        dict[str, Any] | None,
+        WithJsonSchema({"allOf": [{"$ref": "#/components/schemas/Overrides"}]}),
+    ] = None
+
+
+Describe.model_rebuild()
+
+#: what the document shows, by mode: answers as they are serialised, bodies as parsed
+RESPONSES: tuple[type[Response], ...] = (
+    Error,
+    RankGpu,
+    Rank,
+    Job,
+    Chain,
+    ChainPage,
+    Describe,
+    RankDetail,
+    LogPage,
+    NodeGroups,
+    Whoami,
+)
+REQUESTS: tuple[type[Request], ...] = (PriorityChange, TaskSpec, Overrides, Submission)
