@@ -21,6 +21,7 @@ EXTRA_OF = {
     "alembic": "scheduler",
     "tornado": "scheduler",
     "prometheus_client": "scheduler",
+    "pydantic": "scheduler",
     "psycopg": "postgres",
     "kubernetes": "kubernetes",
     "jupyterhub": "hub",

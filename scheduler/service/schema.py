@@ -9,8 +9,9 @@ from it: ``hai_client/api_types.py`` (``scripts/gen_api_types.py``) and the lab'
 drifts.
 
 Response models list every field the server sends as required (a default is what the
-Python client assumes when a field is missing); ``sometimes_absent`` names the fields the
-server leaves out in some answers (a chain's ``jobs`` in lists, a rank's ``gpu``).
+Python client assumes when a field is missing or null; pydantic copies mutable defaults);
+``sometimes_absent`` names the fields the server leaves out in some answers (a chain's
+``jobs`` in lists, a rank's ``gpu``, a log line's ``marker``).
 The task spec's own rules (line-numbered YAML errors) stay in :mod:`scheduler.model.spec`;
 :class:`TaskSpec` and :class:`Overrides` describe its shape for the document, and a test
 keeps their fields equal to the spec checker's tables.
@@ -88,7 +89,7 @@ class Error(Response):
     error: str
     field: str | None = None
     line: int | None = None  # a task spec's YAML line
-    errors: list[dict[str, Any]] = Field(default_factory=list)  # every problem of a spec
+    errors: list[dict[str, Any]] = []  # every problem of a spec
     sometimes_absent = ("line", "errors")
 
 
@@ -120,7 +121,7 @@ class RankGpu(Response):
     interval_seconds: float | None = None
     time: str | None = None
     gpus: dict[str, GpuSample] | None = None
-    samples: list[GpuSampleAt] = Field(default_factory=list)
+    samples: list[GpuSampleAt] = []
     sometimes_absent = ("interval_seconds", "time", "gpus", "samples")
 
 
@@ -142,7 +143,7 @@ class Job(Response):
     reason: str = ""
     created_at: Timestamp = None
     ended_at: Timestamp = None
-    ranks: list[Rank] = Field(default_factory=list)
+    ranks: list[Rank] = []
 
 
 class Chain(Response):
@@ -162,12 +163,12 @@ class Chain(Response):
     stop_code: str | None = None
     stop_requested: bool = False
     held: bool = False
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = []
     created_at: Timestamp = None
     updated_at: Timestamp = None
     started_at: Timestamp = None
     finished_at: Timestamp = None
-    jobs: list[Job] = Field(default_factory=list)
+    jobs: list[Job] = []
     sometimes_absent = ("jobs",)
 
 
@@ -211,6 +212,7 @@ class LogLine(Response):
     text: str
     job: int = 0
     marker: bool = False  # a "--- job N (resumed) ---" line the server inserted
+    sometimes_absent = ("marker",)
 
 
 class LogPage(Response):
@@ -230,7 +232,7 @@ class NodeInfo(Response):
     name: str
     gpus: int
     state: str
-    used_by: list[dict[str, Any]] = Field(default_factory=list)
+    used_by: list[dict[str, Any]] = []
 
 
 class NodeGroup(Response):
@@ -241,7 +243,7 @@ class NodeGroup(Response):
     free_nodes: int
     used_gpus: int
     free_gpus: int
-    node_list: list[NodeInfo] = Field(default_factory=list)
+    node_list: list[NodeInfo] = []
 
 
 class NodeGroups(Response):
@@ -254,9 +256,9 @@ class Whoami(Response):
     role: Literal["user", "admin"]
     group: str | None = None
     quotas: dict[str, int | None] = Field(
-        default_factory=dict, description="resource -> node limit (null = unlimited)"
+        default={}, description="resource -> node limit (null = unlimited)"
     )
-    usage: dict[str, Any] = Field(default_factory=dict)
+    usage: dict[str, Any] = {}
 
 
 # --------------------------------------------------------------------------- requests

@@ -150,4 +150,4 @@ class LogsHandler(BaseHandler):
         )
         if page is None:
             raise not_found(ref)
-        self.send(page)
+        self.send(schema.LogPage(**page).dump())

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from scheduler.service import queries
+from scheduler.service import queries, schema
 from scheduler.service.handlers.base import BaseHandler
 
 
@@ -12,7 +12,7 @@ class NodesHandler(BaseHandler):
     async def get(self) -> None:
         self.query({})
         groups = await self.ctx.read(queries.node_overview, self.identity)
-        self.send({"groups": groups})
+        self.send(schema.NodeGroups(groups=groups).dump())
 
 
 class OverviewHandler(BaseHandler):
