@@ -78,7 +78,12 @@ def _ref_name(prop: dict[str, Any]) -> str | None:
 
 
 def _unwrap(prop: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """(the schema without its null alternative, whether null is allowed)."""
+    """(the schema without its null alternative, whether null is allowed); the document is
+    OpenAPI 3.0 (``nullable``, a lone ``allOf`` around a ``$ref``)."""
+    if prop.get("nullable") or len(prop.get("allOf", ())) == 1:
+        inner = {k: v for k, v in prop.items() if k not in ("nullable", "allOf")}
+        inner.update(prop.get("allOf", [{}])[0])
+        return _unwrap(inner)[0], bool(prop.get("nullable"))
     if "anyOf" in prop:
         options = [p for p in prop["anyOf"] if p.get("type") != "null"]
         if len(options) == 1 and len(options) < len(prop["anyOf"]):

@@ -16,6 +16,7 @@ import json
 import re
 from pathlib import Path
 
+import scheduler.service.web  # noqa: F401  (every handler module adds its paths)
 from hai_client import api_types
 from scheduler.model import spec as spec_rules
 from scheduler.model.orm import Chain

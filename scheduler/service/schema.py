@@ -264,18 +264,13 @@ class Whoami(Response):
 # --------------------------------------------------------------------------- requests
 
 
-#: a priority as a request gives it: a name (any case, ``-`` for ``_``) or a number 0-6
+#: a priority as a request gives it: a name (the server also takes any case and the
+#: numbers 0-6, but documents the names: JSON Schema's integers include ``1.0``, which
+#: :meth:`Priority.parse` refuses)
 PriorityIn = Annotated[
     Priority,
     BeforeValidator(Priority.parse),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "enum": [p.name for p in Priority]},
-                {"type": "integer", "minimum": 0, "maximum": len(Priority) - 1},
-            ]
-        }
-    ),
+    WithJsonSchema({"type": "string", "enum": [p.name for p in Priority]}),
 ]
 
 

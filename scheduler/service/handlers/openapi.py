@@ -1,16 +1,16 @@
-"""``GET /openapi.json``: the OpenAPI 3.1 description of the API.
+"""``GET /openapi.json``: the OpenAPI 3.0 description of the API.
 
 The schemas are generated from the models of :mod:`scheduler.service.schema` (the one
 place the API's shapes are written); this module adds the paths table: which route takes
 which body and answers which model. Handler modules outside this file describe their
 routes with :func:`add_paths`. A test checks that every route :mod:`scheduler.service.web`
 serves, with every method its handler implements, is described here; another that the
-checked-in ``openapi.json`` (the source of the client types) is this document.
+checked-in ``openapi.json`` (the source of the client types) is this document. Schemas
+are written as JSON Schema and served in 3.0's dialect (:mod:`scheduler.service.openapi30`).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
@@ -20,6 +20,7 @@ from pydantic.json_schema import models_json_schema
 from scheduler.model.enums import ChainState
 from scheduler.service import schema
 from scheduler.service.handlers.base import BaseHandler
+from scheduler.service.openapi30 import to_openapi_30
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -255,9 +256,9 @@ def model_schemas() -> dict[str, Any]:
 
 
 def openapi_document(base_url: str = "/") -> dict[str, Any]:
-    """The OpenAPI 3.1 document, with the server URL under ``base_url``."""
+    """The OpenAPI 3.0 document, with the server URL under ``base_url``."""
     return {
-        "openapi": "3.1.0",
+        "openapi": "3.0.3",
         "info": {
             "title": "HAI scheduler API",
             "version": "1",
@@ -270,9 +271,9 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             "securitySchemes": {
                 "token": {"type": "apiKey", "in": "header", "name": "Authorization"}
             },
-            "schemas": {**model_schemas(), **copy.deepcopy(EXTRA_SCHEMAS)},
+            "schemas": to_openapi_30({**model_schemas(), **EXTRA_SCHEMAS}),
         },
-        "paths": copy.deepcopy(PATHS),
+        "paths": to_openapi_30(PATHS),
     }
 
 
@@ -286,8 +287,11 @@ class OpenAPIHandler(BaseHandler):
 
 def main() -> None:
     """``python -m scheduler.service.handlers.openapi``: the document as the checked-in
-    ``openapi.json`` holds it (``make api-types``)."""
-    print(json.dumps(openapi_document(), indent=2, sort_keys=False))
+    ``openapi.json`` holds it (``make api-types``): every route's, as the service serves it."""
+    import scheduler.service.web  # noqa: F401  (its handler modules add their paths)
+    from scheduler.service.handlers import openapi  # not __main__: the module they extend
+
+    print(json.dumps(openapi.openapi_document(), indent=2))
 
 
 if __name__ == "__main__":
