@@ -37,20 +37,8 @@ export interface IChainsEvent {
   chains: IChain[];
 }
 
-export interface ILease {
-  user: string;
-  server: string;
-  profile: string;
-  node: string;
-  gpu_ids: string[];
-  state: 'active' | 'expired' | 'reclaiming';
-  lease_expires_at: string | null;
-  lease_max_at: string | null;
-  lease_seconds_left: number | null;
-  reclaim_requested_at: string | null;
-  reclaim_deadline: string | null;
-  reclaim_reason: string | null;
-}
+/** This server's dev-server allocation and lease, as the scheduler answers it. */
+export type ILease = Schemas['DevServer'];
 
 export interface ILeaseEvent {
   lease: ILease | null;

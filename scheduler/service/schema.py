@@ -261,6 +261,34 @@ class Whoami(Response):
     usage: dict[str, Any] = {}
 
 
+# --------------------------------------------------------------------------- dev servers
+
+#: a moment as the dev-server answers write it (Python's ``isoformat``), or null
+IsoText = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
+
+
+class DevServer(Response):
+    """A dev server's allocation and lease (:mod:`scheduler.service.devservers`)."""
+
+    user: str
+    server: str
+    profile: str
+    node: str
+    gpu_ids: list[str | int]  # GPU indices or MIG/GPU UUIDs
+    state: Literal["active", "expired", "reclaiming"]
+    created_at: IsoText
+    lease_expires_at: IsoText
+    lease_max_at: IsoText
+    lease_seconds_left: float | None
+    reclaim_requested_at: IsoText
+    reclaim_deadline: IsoText
+    reclaim_reason: str
+
+
+class DevServers(Response):
+    devservers: list[DevServer]
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -361,5 +389,7 @@ RESPONSES: tuple[type[Response], ...] = (
     LogPage,
     NodeGroups,
     Whoami,
+    DevServer,
+    DevServers,
 )
 REQUESTS: tuple[type[Request], ...] = (PriorityChange, TaskSpec, Overrides, Submission)
