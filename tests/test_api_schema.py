@@ -119,3 +119,14 @@ def test_the_spec_models_have_the_spec_checkers_fields() -> None:
             paths.append(name)
     assert sorted(paths) == sorted(spec_rules.FIELDS)
     assert list(schema.Overrides.model_fields) == list(spec_rules.OVERRIDES)
+
+
+def test_a_ranks_malformed_gpu_samples_show_as_no_data() -> None:
+    """The samples come from a file the rank's account writes: one that does not fit the
+    model shows as no data, the answer does not fail."""
+    from scheduler.service import rank_gpu
+
+    bad = {"available": True, "reason": "", "time": "t", "gpus": {"0": {"utilization": "x"}}}
+    assert rank_gpu.as_model(bad).dump() == rank_gpu.MALFORMED
+    good = {"available": True, "reason": "", "time": "t", "gpus": {"0": {"utilization": 0.5}}}
+    assert rank_gpu.as_model(good).dump() == good

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import ValidationError
+
 from scheduler.backends.base import Backend, RankKey
 from scheduler.model.enums import RankState
 from scheduler.service import schema
@@ -25,6 +27,20 @@ def _iso(epoch: float) -> str:
 
 def _sample(sample: dict[str, Any]) -> dict[str, Any]:
     return {"time": _iso(sample["time"]), "gpus": sample.get("gpus", {})}
+
+
+#: what a rank shows when the samples its supervisor wrote do not have the API's shape
+MALFORMED = {"available": False, "reason": "no GPU data: the rank's samples are malformed"}
+
+
+def as_model(view: dict[str, Any]) -> schema.RankGpu:
+    """``view`` as the API's :class:`~scheduler.service.schema.RankGpu`. The samples come
+    from a file the rank's account writes (untrusted): one that does not fit shows as no
+    data instead of failing the answer."""
+    try:
+        return schema.RankGpu(**view)
+    except (ValidationError, TypeError):
+        return schema.RankGpu(**MALFORMED)
 
 
 def full_view(usage: dict[str, Any]) -> dict[str, Any]:
@@ -52,5 +68,5 @@ def add_latest(backend: Backend, chain: schema.Chain) -> schema.Chain:
     for rank in job.ranks:
         if not RankState(rank.state).is_terminal:
             key = RankKey(chain.id, job.seq, rank.rank)
-            rank.gpu = schema.RankGpu(**latest_view(backend.gpu_usage(key)))
+            rank.gpu = as_model(latest_view(backend.gpu_usage(key)))
     return chain

@@ -289,6 +289,56 @@ class DevServers(Response):
     devservers: list[DevServer]
 
 
+# --------------------------------------------------------------------------- accounts
+
+#: a moment as the account answers write it (Python's ``isoformat``)
+IsoTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class User(Response):
+    name: str
+    admin: bool
+    disabled: bool
+    group: str | None
+    system_user: str | None
+    created_at: IsoTime
+
+
+class Users(Response):
+    users: list[User]
+
+
+class Token(Response):
+    """An API token; ``token`` (the secret) only in the answer that issued it."""
+
+    id: int
+    user: str
+    note: str
+    created_at: IsoTime
+    expires_at: IsoText
+    expired: bool
+    token: str = ""
+    sometimes_absent = ("token",)
+
+
+class Tokens(Response):
+    tokens: list[Token]
+
+
+class Quota(Response):
+    """One quota row: at most ``limit`` nodes of ``resource`` for a user or a group."""
+
+    kind: Literal["user", "group"]
+    subject: str
+    resource: str
+    limit: int
+
+
+class Quotas(Response):
+    quotas: list[Quota]
+    defaults: dict[str, Any] = Field(description="resource -> the configured default limit")
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -391,5 +441,11 @@ RESPONSES: tuple[type[Response], ...] = (
     Whoami,
     DevServer,
     DevServers,
+    User,
+    Users,
+    Token,
+    Tokens,
+    Quota,
+    Quotas,
 )
 REQUESTS: tuple[type[Request], ...] = (PriorityChange, TaskSpec, Overrides, Submission)

@@ -18,18 +18,17 @@ from scheduler.model import accounts
 from scheduler.model.enums import NodeState, Priority
 from scheduler.model.orm import Node, Quota
 from scheduler.model.quota_names import check_quota_resource
+from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler
 
 QUOTA_LIMIT_MAX = 1_000_000
 
 
 def quota_json(row: Quota) -> dict[str, Any]:
-    return {
-        "kind": row.subject_kind,
-        "subject": row.subject,
-        "resource": row.resource,
-        "limit": row.limit,
-    }
+    """A quota row as the API shows it (:class:`scheduler.service.schema.Quota`)."""
+    return schema.Quota(
+        kind=row.subject_kind, subject=row.subject, resource=row.resource, limit=row.limit
+    ).dump()
 
 
 class AdminBase(BaseHandler):
@@ -137,15 +136,7 @@ def _doc() -> None:
     from scheduler.service.handlers import openapi as oa
     from scheduler.service.handlers.users import forbidden_doc
 
-    quota = {
-        "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": ["user", "group"]},
-            "subject": {"type": "string"},
-            "resource": {"type": "string"},
-            "limit": {"type": "integer"},
-        },
-    }
+    quota = oa._ref(schema.Quota)
     path_params = [
         {
             "name": "kind",
@@ -172,15 +163,7 @@ def _doc() -> None:
                 "get": {
                     **oa._op(
                         "Every quota row and the configured defaults (admins)",
-                        oa._json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "quotas": {"type": "array", "items": quota},
-                                    "defaults": {"type": "object"},
-                                },
-                            }
-                        ),
+                        oa._json(oa._ref(schema.Quotas)),
                     ),
                 }
             },

@@ -220,6 +220,6 @@ class RankHandler(ChainBase):
             haienv=chain.haienv,
             environment=env,
             chain_state=chain.state,
-            gpu=rank_gpu.full_view(usage),
+            gpu=rank_gpu.as_model(rank_gpu.full_view(usage)),
         )
         self.send(detail.dump())

@@ -20,19 +20,23 @@ from sqlalchemy.orm import Session
 
 from scheduler.model import accounts
 from scheduler.model.orm import ApiToken, User, utcnow
+from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler, text_param
 from scheduler.service.handlers.users import forbidden_doc
 
 
-def token_json(row: ApiToken, now: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "user": row.user.name,
-        "note": row.note,
-        "created_at": row.created_at.isoformat(),
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "expired": bool(row.expires_at and row.expires_at <= now),
-    }
+def token_json(row: ApiToken, now: dt.datetime, **secret: str) -> dict[str, Any]:
+    """A token as the API shows it (:class:`scheduler.service.schema.Token`); ``token=``
+    adds the secret, in the answer that issued it."""
+    return schema.Token(
+        id=row.id,
+        user=row.user.name,
+        note=row.note,
+        created_at=row.created_at.isoformat(),
+        expires_at=row.expires_at.isoformat() if row.expires_at else None,
+        expired=bool(row.expires_at and row.expires_at <= now),
+        **secret,
+    ).dump()
 
 
 class TokensHandler(BaseHandler):
@@ -83,7 +87,7 @@ class TokensHandler(BaseHandler):
             ends = utcnow() + dt.timedelta(days=days) if days else None
             token = accounts.issue_token(s, user, note, ends)
             row = accounts.token_row(s, token)
-            return {**token_json(row, utcnow()), "token": token}
+            return token_json(row, utcnow(), token=token)
 
         try:
             self.send(await self.ctx.write(issue), 201)
@@ -117,19 +121,14 @@ def _doc() -> None:
     """Describe these endpoints in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
 
-    ref = oa._ref("Token")
+    ref = oa._ref(schema.Token)
     oa.add_paths(
         {
             "/tokens": {
                 "get": {
                     **oa._op(
                         "API tokens (yours; admins: ?user= or all)",
-                        oa._json(
-                            {
-                                "type": "object",
-                                "properties": {"tokens": {"type": "array", "items": ref}},
-                            }
-                        ),
+                        oa._json(oa._ref(schema.Tokens)),
                         params=[oa._query("user", {**oa._TEXT, "maxLength": 128}, "Whose tokens")],
                     ),
                 },
@@ -170,20 +169,6 @@ def _doc() -> None:
                     "responses": {"204": {"description": "Revoked"}, **oa._ERRORS},
                 },
             },
-        },
-        {
-            "Token": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "user": {"type": "string"},
-                    "note": {"type": "string"},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "expires_at": oa._TIME,
-                    "expired": {"type": "boolean"},
-                    "token": {"type": "string"},
-                },
-            }
         },
     )
 

@@ -18,20 +18,22 @@ from sqlalchemy.orm import Session
 
 from scheduler.model import accounts
 from scheduler.model.orm import User
+from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler
 
 _PATCHABLE = ("disabled", "admin", "group", "system_user")
 
 
 def user_json(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "admin": bool(user.is_admin),
-        "disabled": bool(user.disabled),
-        "group": user.group_name,
-        "system_user": user.system_user,
-        "created_at": user.created_at.isoformat(),
-    }
+    """A user as the API shows it (:class:`scheduler.service.schema.User`)."""
+    return schema.User(
+        name=user.name,
+        admin=bool(user.is_admin),
+        disabled=bool(user.disabled),
+        group=user.group_name,
+        system_user=user.system_user,
+        created_at=user.created_at.isoformat(),
+    ).dump()
 
 
 class UsersHandler(BaseHandler):
@@ -214,7 +216,7 @@ def _doc() -> None:
     """Describe these endpoints in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
 
-    ref = oa._ref("User")
+    ref = oa._ref(schema.User)
     user = {
         "name": "user",
         "in": "path",
@@ -241,7 +243,7 @@ def _doc() -> None:
     forbidden = forbidden_doc()
     list_op = oa._op(
         "Every user (admins)",
-        oa._json({"type": "object", "properties": {"users": {"type": "array", "items": ref}}}),
+        oa._json(oa._ref(schema.Users)),
     )
     list_op["responses"].update(forbidden)
     oa.add_paths(
@@ -289,19 +291,6 @@ def _doc() -> None:
                     },
                 },
             },
-        },
-        {
-            "User": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "admin": {"type": "boolean"},
-                    "disabled": {"type": "boolean"},
-                    "group": {"type": ["string", "null"]},
-                    "system_user": {"type": ["string", "null"]},
-                    "created_at": {"type": "string", "format": "date-time"},
-                },
-            }
         },
     )
 
