@@ -130,3 +130,10 @@ def test_a_ranks_malformed_gpu_samples_show_as_no_data() -> None:
     assert rank_gpu.as_model(bad).dump() == rank_gpu.MALFORMED
     good = {"available": True, "reason": "", "time": "t", "gpus": {"0": {"utilization": 0.5}}}
     assert rank_gpu.as_model(good).dump() == good
+
+
+def test_a_usage_row_has_every_dimension_a_report_groups_on() -> None:
+    from scheduler.accounting import params
+
+    dims = [f for f in schema.UsageRow.model_fields if not f.endswith("_hours")]
+    assert dims == list(params.BY_DIMENSIONS) == list(schema.UsageRow.sometimes_absent)
