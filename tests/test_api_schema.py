@@ -137,3 +137,10 @@ def test_a_usage_row_has_every_dimension_a_report_groups_on() -> None:
 
     dims = [f for f in schema.UsageRow.model_fields if not f.endswith("_hours")]
     assert dims == list(params.BY_DIMENSIONS) == list(schema.UsageRow.sometimes_absent)
+
+
+def test_every_constraint_reaches_the_document_as_json_schema() -> None:
+    """A pydantic constraint it could not translate would leak as its own name (``ge``)."""
+    text = (REPO / "openapi.json").read_text()
+    leaked = [k for k in ("ge", "le", "gt", "lt") if f'"{k}":' in text]
+    assert not leaked, leaked

@@ -20,6 +20,8 @@ keeps their fields equal to the spec checker's tables.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -28,9 +30,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
 )
 
+from scheduler.model.accounts import TOKEN_DAYS_MAX, TOKEN_NOTE_MAX
 from scheduler.model.enums import ChainState, Priority, RankState
 
 PriorityName = Literal[tuple(p.name for p in Priority)]  # type: ignore[valid-type]
@@ -389,6 +393,98 @@ class Usage(Response):
 # --------------------------------------------------------------------------- requests
 
 
+def rule(ok: Callable[[Any], bool], message: str) -> BeforeValidator:
+    """A request field's own check, in the words the API has always used: a value that
+    fails ``ok`` is a 400 saying ``message`` (``{field}``: the field's name)."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        if not ok(value):
+            raise ValueError(message.format(field=info.field_name))
+        return value
+
+    return BeforeValidator(check)
+
+
+def _whole(lo: int, hi: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+#: 1-32 letters, digits, '.', '_' or '-' (a group or a system account), or null to clear
+ACCOUNT_NAME_RULE = "1-32 letters, digits, '.', '_' or '-', starting with a letter, digit or '_'"
+ACCOUNT_NAME_PATTERN = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$"
+QUOTA_LIMIT_MAX = 1_000_000
+
+Flag = Annotated[bool, rule(lambda v: isinstance(v, bool), "{field} must be true or false")]
+AccountName = Annotated[
+    str | None,
+    rule(
+        lambda v: v is None or (isinstance(v, str) and re.fullmatch(ACCOUNT_NAME_PATTERN, v)),
+        f"{{field}} must be a name: {ACCOUNT_NAME_RULE} (or null)",
+    ),
+    WithJsonSchema({"type": ["string", "null"], "pattern": ACCOUNT_NAME_PATTERN}),
+]
+
+
+class NewUser(Request):
+    """``POST /users/{user}`` (admins); an empty body makes a plain user."""
+
+    admin: Flag = False
+    group: AccountName = None
+
+
+class UserChange(Request):
+    """``PATCH /users/{user}`` (admins): only the fields sent change."""
+
+    disabled: Flag = None  # type: ignore[assignment]  (absent: unchanged; null: refused)
+    admin: Flag = None  # type: ignore[assignment]
+    group: AccountName = None
+    system_user: AccountName = None
+
+
+class NewToken(Request):
+    """``POST /tokens``: a note, a lifetime (null: never expires), and (admins) whose."""
+
+    note: Annotated[
+        str,
+        rule(
+            lambda v: isinstance(v, str) and len(v) <= TOKEN_NOTE_MAX and "\x00" not in v,
+            f"note must be text of at most {TOKEN_NOTE_MAX}",
+        ),
+        Field(max_length=TOKEN_NOTE_MAX),
+    ] = ""
+    expires_in_days: Annotated[
+        int | None,
+        rule(
+            lambda v: v is None or _whole(1, TOKEN_DAYS_MAX)(v),
+            f"expires_in_days must be 1-{TOKEN_DAYS_MAX}",
+        ),
+        WithJsonSchema({"type": ["integer", "null"], "minimum": 1, "maximum": TOKEN_DAYS_MAX}),
+    ] = None
+    # checked by the handler after who may issue for whom (a non-admin's is a 403 first)
+    user: Annotated[Any, WithJsonSchema({"type": "string"})] = None
+
+
+class QuotaLimit(Request):
+    """``PUT /quotas/{kind}/{subject}/{resource}`` (admins)."""
+
+    limit: Annotated[
+        int,
+        Field(ge=0, le=QUOTA_LIMIT_MAX),
+        rule(_whole(0, QUOTA_LIMIT_MAX), f"limit must be a whole number 0-{QUOTA_LIMIT_MAX}"),
+    ]
+    missing_messages = {"limit": f"limit must be a whole number 0-{QUOTA_LIMIT_MAX}"}
+
+
+class NodeStateChange(Request):
+    """``PATCH /nodes/{node}`` (admins): drain a node, or make it ready again."""
+
+    state: Annotated[
+        Literal["draining", "ready"],
+        rule(lambda v: v in ("draining", "ready"), "state must be draining or ready"),
+    ]
+    missing_messages = {"state": "state must be draining or ready"}
+
+
 #: a priority as a request gives it: a name (the server also takes any case and the
 #: numbers 0-6, but documents the names: JSON Schema's integers include ``1.0``, which
 #: :meth:`Priority.parse` refuses)
@@ -496,4 +592,14 @@ RESPONSES: tuple[type[Response], ...] = (
     Quotas,
     Usage,
 )
-REQUESTS: tuple[type[Request], ...] = (PriorityChange, TaskSpec, Overrides, Submission)
+REQUESTS: tuple[type[Request], ...] = (
+    PriorityChange,
+    TaskSpec,
+    Overrides,
+    Submission,
+    NewUser,
+    UserChange,
+    NewToken,
+    QuotaLimit,
+    NodeStateChange,
+)

@@ -216,9 +216,10 @@ class BaseHandler(RequestHandler):
         except RecursionError:
             raise ApiError(400, "malformed JSON: nested too deeply", "body") from None
 
-    def body_model(self, model: type[M]) -> M:
-        """The JSON body parsed by ``model`` (:mod:`scheduler.service.schema`)."""
-        return parse_model(model, self.body_json())
+    def body_model(self, model: type[M], *, required: bool = True) -> M:
+        """The JSON body parsed by ``model`` (:mod:`scheduler.service.schema`); without
+        ``required``, an empty body is ``{}``."""
+        return parse_model(model, self.body_json(required=required))
 
     def body_object(self, allowed: tuple[str, ...], *, required: bool = True) -> dict[str, Any]:
         """A JSON object body with only ``allowed`` fields."""

@@ -61,20 +61,9 @@ class TokensHandler(BaseHandler):
 
     async def post(self) -> None:
         self.query({})
-        body = self.body_object(("note", "expires_in_days", "user"), required=False)
-        note = body.get("note", "")
-        if not isinstance(note, str) or len(note) > accounts.TOKEN_NOTE_MAX or "\x00" in note:
-            raise ApiError(400, f"note must be text of at most {accounts.TOKEN_NOTE_MAX}", "note")
-        days = body.get("expires_in_days")
-        if days is not None and (
-            isinstance(days, bool)
-            or not isinstance(days, int)
-            or not 1 <= days <= accounts.TOKEN_DAYS_MAX
-        ):
-            raise ApiError(
-                400, f"expires_in_days must be 1-{accounts.TOKEN_DAYS_MAX}", "expires_in_days"
-            )
-        owner = body.get("user", self.identity.name)
+        body = self.body_model(schema.NewToken, required=False)
+        note, days = body.note, body.expires_in_days
+        owner = body.user if "user" in body.model_fields_set else self.identity.name
         if owner != self.identity.name and not self.identity.admin:
             raise ApiError(403, "only admins issue tokens for other users", "user")
         if not isinstance(owner, str):
@@ -137,19 +126,7 @@ def _doc() -> None:
                     "requestBody": {
                         "content": {
                             "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "note": {"type": "string", "maxLength": 255},
-                                        "expires_in_days": {
-                                            "type": ["integer", "null"],  # null: never expires
-                                            "minimum": 1,
-                                            "maximum": accounts.TOKEN_DAYS_MAX,
-                                        },
-                                        "user": {"type": "string"},
-                                    },
-                                }
+                                "schema": oa._ref(schema.NewToken),
                             }
                         }
                     },
