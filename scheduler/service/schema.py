@@ -1,20 +1,22 @@
 """The API's shapes, once: pydantic models of what the scheduler's HTTP API takes and answers.
 
 This module owns them. The handlers parse request bodies through the request models and
-serialise chains, pages, logs, nodes and the caller's identity through the response models;
-``GET /openapi.json`` (:mod:`scheduler.service.handlers.openapi`) is generated from them;
-the checked-in ``openapi.json`` is dumped from that document, and the client types follow
-from it: ``hai_client/api_types.py`` (``scripts/gen_api_types.py``) and the lab's
-``src/api.gen.ts`` (``npm run build:types``). tests/test_api_schema.py fails when a copy
+serialise their answers (chains, pages, logs, nodes, who you are, dev servers, users,
+tokens, quotas, usage, errors) through the response models; ``GET /openapi.json``
+(:mod:`scheduler.service.handlers.openapi`) is generated from them; the checked-in
+``openapi.json`` is dumped from that document (``make api-types``), and the client types
+follow from it: ``hai_client/api_types.py`` (``scripts/gen_api_types.py``) and the lab's
+``src/api.gen.d.ts`` (``npm run build:types``). tests/test_api_schema.py fails when a copy
 drifts.
 
 Response models list every field the server sends as required (a default is what the
 Python client assumes when a field is missing or null; pydantic copies mutable defaults);
 ``sometimes_absent`` names the fields the server leaves out in some answers (a chain's
-``jobs`` in lists, a rank's ``gpu``, a log line's ``marker``).
+``jobs`` in lists, a rank's ``gpu``, a log line's ``marker``). Request fields with a rule
+of their own (:func:`rule`) refuse a value in the words the API has always used.
 The task spec's own rules (line-numbered YAML errors) stay in :mod:`scheduler.model.spec`;
 :class:`TaskSpec` and :class:`Overrides` describe its shape for the document, and a test
-keeps their fields equal to the spec checker's tables.
+keeps their fields equal to the spec checker's.
 """
 
 from __future__ import annotations
