@@ -256,6 +256,34 @@ class NodeGroups(Response):
     groups: list[NodeGroup]
 
 
+class GroupUse(Response):
+    """A node group's totals without its node list (``GET /overview``)."""
+
+    name: str
+    nodes: int
+    gpus: int
+    used_nodes: int
+    free_nodes: int
+    used_gpus: int
+    free_gpus: int
+
+
+class Overview(Response):
+    """Chains per state (yours; admins: all) and GPUs in use per group."""
+
+    scope: Literal["own", "all"]
+    chains_by_state: dict[str, int]
+    groups: list[GroupUse]
+
+
+class Info(Response):
+    """``GET /``: which service this is (no token needed)."""
+
+    service: str
+    api: str
+    version: str
+
+
 class Whoami(Response):
     name: str
     admin: bool
@@ -583,6 +611,8 @@ RESPONSES: tuple[type[Response], ...] = (
     RankDetail,
     LogPage,
     NodeGroups,
+    Overview,
+    Info,
     Whoami,
     DevServer,
     DevServers,

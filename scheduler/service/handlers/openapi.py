@@ -88,7 +88,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Service name and version (no token needed)",
             "security": [],
-            "responses": {"200": _json({"type": "object"})},
+            "responses": {"200": _json(_ref(schema.Info))},
         }
     },
     "/openapi.json": {
@@ -218,7 +218,7 @@ PATHS: dict[str, Any] = {
     "/overview": {
         "get": _op(
             "Chains per state (yours; admins: all) and GPUs in use per group",
-            _json({"type": "object"}),
+            _json(_ref(schema.Overview)),
         )
     },
 }

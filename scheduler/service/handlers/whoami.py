@@ -42,4 +42,4 @@ class InfoHandler(BaseHandler):
     auth_required = False
 
     def get(self) -> None:
-        self.send({"service": "hai-scheduler", "api": "v1", "version": service_version()})
+        self.send(schema.Info(service="hai-scheduler", api="v1", version=service_version()).dump())
