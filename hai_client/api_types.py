@@ -254,7 +254,7 @@ class NodeInfo:
 
 @dataclass(frozen=True, slots=True)
 class NodeGroup:
-    """``NodeGroup`` in the API."""
+    """A node group's totals and its nodes, with who runs where (``GET /nodes``)."""
 
     name: str
     nodes: int

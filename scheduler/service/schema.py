@@ -241,7 +241,9 @@ class NodeInfo(Response):
     used_by: list[dict[str, Any]] = []
 
 
-class NodeGroup(Response):
+class GroupUse(Response):
+    """A node group's totals (``GET /overview``)."""
+
     name: str
     nodes: int
     gpus: int
@@ -249,23 +251,16 @@ class NodeGroup(Response):
     free_nodes: int
     used_gpus: int
     free_gpus: int
+
+
+class NodeGroup(GroupUse):
+    """A node group's totals and its nodes, with who runs where (``GET /nodes``)."""
+
     node_list: list[NodeInfo] = []
 
 
 class NodeGroups(Response):
     groups: list[NodeGroup]
-
-
-class GroupUse(Response):
-    """A node group's totals without its node list (``GET /overview``)."""
-
-    name: str
-    nodes: int
-    gpus: int
-    used_nodes: int
-    free_nodes: int
-    used_gpus: int
-    free_gpus: int
 
 
 class Overview(Response):
