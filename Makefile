@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # the JupyterLab extension: TypeScript in src/ + style/ → a prebuilt (federated) extension
 LABEXT := hai_labextension/labextension/package.json
-LABEXT_SRC := $(wildcard src/*.ts style/*.css style/*.js) tsconfig.json package.json
+LABEXT_SRC := $(wildcard src/*.ts style/*.css style/*.js) tsconfig.json package.json openapi.json
 LABEXT_VENV := $(VENV)/share/jupyter/labextensions/hai-hub/package.json
 CHROMIUM := /usr/bin/chromium
 # the exact versions `make install` and docker/Dockerfile install (pyproject.toml has ranges)
@@ -18,7 +18,7 @@ CONSTRAINTS := constraints.txt
 UV_COMPILE := pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
 	--overrides overrides.txt --custom-compile-command "make constraints"
 
-.PHONY: up scheduler test lint install clean constraints
+.PHONY: up scheduler test lint install clean constraints api-types
 
 # everything, every extra (pyproject.toml), at the versions of constraints.txt
 # (the lab extension is built first, so the package's build hook has nothing to do)
@@ -34,6 +34,14 @@ $(STAMP): pyproject.toml overrides.txt $(CONSTRAINTS) | $(LABEXT)
 # `make constraints UPGRADE=--upgrade` moves everything to the newest versions in range).
 constraints:
 	$(BIN)/uv $(UV_COMPILE) $(UPGRADE) -o $(CONSTRAINTS)
+
+# The API's shapes live in scheduler/service/schema.py (pydantic). After changing them:
+# dump the OpenAPI document the lab's TypeScript types are built from (npm run
+# build:types, part of build:lib) and regenerate the Python client's types from it; commit
+# both (tests/test_api_schema.py fails while either is stale).
+api-types: $(STAMP)
+	$(BIN)/python -m scheduler.service.handlers.openapi > openapi.json
+	$(BIN)/python scripts/gen_api_types.py
 
 # configurable-http-proxy (JupyterHub's proxy), the lab extension's build and lint tools and
 # playwright-core (browser test) from the npm registry, exactly as package-lock.json says
@@ -78,4 +86,5 @@ test: install lint $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) var node_modules lib tsconfig.tsbuildinfo hai_labextension/labextension
+	rm -rf $(VENV) var node_modules lib tsconfig.tsbuildinfo hai_labextension/labextension \
+		src/api.gen.d.ts

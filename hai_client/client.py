@@ -9,20 +9,31 @@ Used by ``hai-cli``, and meant for the notebook magics and the lab extension too
         for line in hai.follow(chain.id):
             print(line.time, line.text)
 
-Every failure is a :class:`~hai_client.errors.HaiError` with a message fit to show.
+Every failure is a :class:`~hai_client.errors.HaiError` with a message fit to show. The
+result types (:class:`Chain`, :class:`Job`, :class:`Rank`, ...) are generated from the
+API's OpenAPI document into :mod:`hai_client.api_types` (scripts/gen_api_types.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from hai_client import transport
+from hai_client.api_types import (
+    Chain,
+    ChainPage,
+    Job,
+    LogLine,
+    LogPage,
+    NodeGroup,
+    NodeInfo,
+    Rank,
+    Whoami,
+)
 from hai_client.config import load_config, normalize_url
 from hai_client.errors import HaiError
 
@@ -35,190 +46,14 @@ __all__ = [
     "LogLine",
     "LogPage",
     "NodeGroupInfo",
+    "NodeInfo",
     "Rank",
     "Whoami",
 ]
 
 
-def _time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
-@dataclass(frozen=True, slots=True)
-class Rank:
-    rank: int
-    state: str
-    node: str | None
-    exit_code: int | None
-    reason: str
-    started_at: dt.datetime | None
-    ended_at: dt.datetime | None
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Rank:
-        return cls(
-            rank=d["rank"],
-            state=d["state"],
-            node=d.get("node"),
-            exit_code=d.get("exit_code"),
-            reason=d.get("reason") or "",
-            started_at=_time(d.get("started_at")),
-            ended_at=_time(d.get("ended_at")),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    seq: int
-    stop_code: str | None
-    reason: str
-    created_at: dt.datetime | None
-    ended_at: dt.datetime | None
-    ranks: list[Rank]
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Job:
-        return cls(
-            seq=d["seq"],
-            stop_code=d.get("stop_code"),
-            reason=d.get("reason") or "",
-            created_at=_time(d.get("created_at")),
-            ended_at=_time(d.get("ended_at")),
-            ranks=[Rank.from_json(r) for r in d.get("ranks", [])],
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Chain:
-    """A chain as the API shows it; ``raw`` is the JSON it came from."""
-
-    id: int
-    name: str
-    owner: str
-    state: str
-    priority: str
-    node_count: int
-    group: str
-    suspend_count: int
-    whole_life_state: int
-    reason: str
-    stop_code: str | None
-    stop_requested: bool
-    held: bool
-    created_at: dt.datetime | None
-    updated_at: dt.datetime | None
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    jobs: list[Job] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def finished(self) -> bool:
-        return self.state == "finished"
-
-    @property
-    def current_job(self) -> Job | None:
-        return self.jobs[-1] if self.jobs else None
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Chain:
-        return cls(
-            id=d["id"],
-            name=d["name"],
-            owner=d.get("owner", ""),
-            state=d["state"],
-            priority=d.get("priority", ""),
-            node_count=d.get("node_count", 1),
-            group=d.get("group", ""),
-            suspend_count=d.get("suspend_count", 0),
-            whole_life_state=d.get("whole_life_state", 0),
-            reason=d.get("reason") or "",
-            stop_code=d.get("stop_code"),
-            stop_requested=bool(d.get("stop_requested")),
-            held=bool(d.get("held")),
-            created_at=_time(d.get("created_at")),
-            updated_at=_time(d.get("updated_at")),
-            started_at=_time(d.get("started_at")),
-            finished_at=_time(d.get("finished_at")),
-            jobs=[Job.from_json(j) for j in d.get("jobs", [])],
-            raw=dict(d),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ChainPage:
-    chains: list[Chain]
-    page: int
-    page_size: int
-    total: int
-    pages: int
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    time: str
-    text: str
-    job: int = 0
-    marker: bool = False  # a "--- job N (resumed) ---" line the server inserted
-
-
-@dataclass(frozen=True, slots=True)
-class LogPage:
-    lines: list[LogLine]
-    cursor: str
-    eof: bool
-    done: bool  # the chain has finished and every line has been returned
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
-class Whoami:
-    name: str
-    admin: bool
-    role: str
-    group: str | None
-    quotas: dict[str, int | None]
-    usage: dict[str, Any]
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
-    name: str
-    gpus: int
-    state: str
-    used_by: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class NodeGroupInfo:
-    name: str
-    nodes: int
-    gpus: int
-    used_nodes: int
-    free_nodes: int
-    used_gpus: int
-    free_gpus: int
-    node_list: list[NodeInfo]
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> NodeGroupInfo:
-        return cls(
-            name=d["name"],
-            nodes=d["nodes"],
-            gpus=d["gpus"],
-            used_nodes=d["used_nodes"],
-            free_nodes=d["free_nodes"],
-            used_gpus=d["used_gpus"],
-            free_gpus=d["free_gpus"],
-            node_list=[
-                NodeInfo(n["name"], n["gpus"], n["state"], list(n.get("used_by", [])))
-                for n in d.get("node_list", [])
-            ],
-            raw=dict(d),
-        )
+#: the name ``hai-cli`` and the lab have always used for a node group's occupancy
+NodeGroupInfo = NodeGroup
 
 
 class HaiClient:
@@ -343,16 +178,7 @@ class HaiClient:
         self._no_content("DELETE", f"/tokens/{int(token_id)}")
 
     def whoami(self) -> Whoami:
-        d = self.request("GET", "/whoami")
-        return Whoami(
-            name=d["name"],
-            admin=d["admin"],
-            role=d["role"],
-            group=d.get("group"),
-            quotas=d.get("quotas", {}),
-            usage=d.get("usage", {}),
-            raw=d,
-        )
+        return Whoami.from_json(self.request("GET", "/whoami"))
 
     def create(
         self,
@@ -390,15 +216,7 @@ class HaiClient:
                 if v
             }
         )
-        d = self.request("GET", "/chains", params=params)
-        return ChainPage(
-            chains=[Chain.from_json(c) for c in d["chains"]],
-            page=d["page"],
-            page_size=d["page_size"],
-            total=d["total"],
-            pages=d["pages"],
-            raw=d,
-        )
+        return ChainPage.from_json(self.request("GET", "/chains", params=params))
 
     def get(self, ref: str | int) -> Chain:
         return Chain.from_json(self.request("GET", f"/chains/{self._ref(ref)}"))
@@ -431,16 +249,8 @@ class HaiClient:
         params: dict[str, Any] = {"rank": rank}
         if cursor:
             params["cursor"] = cursor
-        d = self.request("GET", f"/chains/{self._ref(ref)}/logs", params=params)
-        return LogPage(
-            lines=[
-                LogLine(x["time"], x["text"], x.get("job", 0), bool(x.get("marker")))
-                for x in d["lines"]
-            ],
-            cursor=d["cursor"],
-            eof=d["eof"],
-            done=d["done"],
-            state=d["state"],
+        return LogPage.from_json(
+            self.request("GET", f"/chains/{self._ref(ref)}/logs", params=params)
         )
 
     def follow(
@@ -497,7 +307,7 @@ class HaiClient:
         return self.request("GET", "/usage", params=params)
 
     def nodes(self) -> list[NodeGroupInfo]:
-        return [NodeGroupInfo.from_json(g) for g in self.request("GET", "/nodes")["groups"]]
+        return [NodeGroup.from_json(g) for g in self.request("GET", "/nodes")["groups"]]
 
     def overview(self) -> dict[str, Any]:
         """Chains per state (yours; admins: all) and GPUs in use per group."""

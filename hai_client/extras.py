@@ -22,6 +22,7 @@ EXTRA_OF = {
     "tornado": "scheduler",
     "prometheus_client": "scheduler",
     "cachetools": "scheduler",
+    "pydantic": "scheduler",
     "psycopg": "postgres",
     "kubernetes": "kubernetes",
     "jupyterhub": "hub",

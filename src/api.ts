@@ -1,18 +1,22 @@
 /**
  * Talking to the server extension: JSON requests under `/hai/` and server-sent event
  * streams read with fetch (so the Jupyter token and XSRF headers go along, as for every
- * other JupyterLab request).
+ * other JupyterLab request). The scheduler API's shapes are not written here: they are
+ * generated from openapi.json into `api.gen.d.ts` (`npm run build:types`).
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export interface IRank {
-  rank: number;
-  state: string;
-  node: string | null;
-  exit_code: number | null;
-  reason: string;
-}
+import type { components } from './api.gen';
+
+/** The API's shapes, generated from openapi.json (`npm run build:types`). */
+type Schemas = components['schemas'];
+
+/** A rank of a chain's newest job, as the extension summarises it (events.ranks_summary). */
+export type IRank = Pick<
+  Schemas['Rank'],
+  'rank' | 'state' | 'node' | 'exit_code' | 'reason'
+>;
 
 /** A chain's GPU time: ended ranks summed, running ones counted up to "now". */
 export interface IGpuTime {
@@ -20,27 +24,12 @@ export interface IGpuTime {
   running: { started_at: string; gpus: number }[];
 }
 
-export interface IChain {
-  id: number;
-  name: string;
-  owner: string;
-  state: string;
-  priority: string;
-  node_count: number;
-  group: string;
-  suspend_count: number;
-  reason: string;
-  stop_code: string | null;
-  stop_requested: boolean;
-  held: boolean;
-  created_at: string | null;
-  updated_at: string | null;
-  started_at: string | null;
-  finished_at: string | null;
+/** A chain as the extension sends it: the API's, with its newest ranks, nodes and GPU time. */
+export type IChain = Omit<Schemas['Chain'], 'jobs'> & {
   ranks?: IRank[];
   nodes?: string[];
   gpu_time?: IGpuTime;
-}
+};
 
 export interface IChainsEvent {
   user: string;
@@ -48,20 +37,8 @@ export interface IChainsEvent {
   chains: IChain[];
 }
 
-export interface ILease {
-  user: string;
-  server: string;
-  profile: string;
-  node: string;
-  gpu_ids: string[];
-  state: 'active' | 'expired' | 'reclaiming';
-  lease_expires_at: string | null;
-  lease_max_at: string | null;
-  lease_seconds_left: number | null;
-  reclaim_requested_at: string | null;
-  reclaim_deadline: string | null;
-  reclaim_reason: string | null;
-}
+/** This server's dev-server allocation and lease, as the scheduler answers it. */
+export type ILease = Schemas['DevServer'];
 
 export interface ILeaseEvent {
   lease: ILease | null;
@@ -80,29 +57,12 @@ export interface IStatus {
   node: string | null;
 }
 
-export interface ILogLine {
-  time: string;
-  text: string;
-  job: number;
-  marker: boolean;
-}
+export type ILogLine = Schemas['LogLine'];
 
-export interface ILogPage {
-  rank: number;
-  lines: ILogLine[];
-  cursor: string;
-  eof: boolean;
-  done: boolean;
-  state: string;
-}
+/** One page of a rank's log as the extension sends it (without the chain's id). */
+export type ILogPage = Omit<Schemas['LogPage'], 'chain_id'>;
 
-export interface INodeGroup {
-  name: string;
-  nodes: number;
-  gpus: number;
-  free_nodes: number;
-  free_gpus: number;
-}
+export type INodeGroup = Schemas['NodeGroup'];
 
 export interface ISubmitForm {
   path: string;

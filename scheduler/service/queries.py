@@ -8,7 +8,6 @@ someone else is reported exactly like one that does not exist.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -26,25 +25,20 @@ from scheduler.model.orm import Chain, DevServer, Job, JobRank, Node, NodeGroup,
 from scheduler.model.quota_names import TOTAL_NODES, quota_resource
 from scheduler.model.spec import check_chain_name
 from scheduler.policy import QuotaTable
+from scheduler.service import schema
 from scheduler.service.auth import Identity
 
 PAGE_SIZE_MAX = 50
 ACTIVE_RANK_STATES = tuple(s.value for s in RankState if not s.is_terminal)
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    """ISO 8601 in UTC with a ``Z`` (None stays None)."""
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # --------------------------------------------------------------------------- chain JSON
 
 
-def chain_json(chain: Chain, owner: str, *, jobs: bool = False) -> dict[str, Any]:
-    """The JSON shape of a chain; ``jobs`` adds every job with its ranks."""
-    out: dict[str, Any] = {
+def chain_model(chain: Chain, owner: str, *, jobs: bool = False) -> schema.Chain:
+    """A chain as the API shows it (:class:`scheduler.service.schema.Chain`); ``jobs``
+    adds every job with its ranks."""
+    fields: dict[str, Any] = {
         "id": chain.id,
         "name": chain.name,
         "owner": owner,
@@ -60,36 +54,36 @@ def chain_json(chain: Chain, owner: str, *, jobs: bool = False) -> dict[str, Any
         "stop_requested": chain.stop_requested_at is not None,
         "held": bool(chain.held),
         "tags": list((chain.options or {}).get("tags") or []),
-        "created_at": iso(chain.created_at),
-        "updated_at": iso(chain.updated_at),
-        "started_at": iso(chain.started_at),
-        "finished_at": iso(chain.finished_at),
+        "created_at": chain.created_at,
+        "updated_at": chain.updated_at,
+        "started_at": chain.started_at,
+        "finished_at": chain.finished_at,
     }
     if jobs:
-        out["jobs"] = [job_json(j) for j in chain.jobs]
-    return out
+        fields["jobs"] = [_job(j) for j in chain.jobs]
+    return schema.Chain(**fields)
 
 
-def job_json(job: Job) -> dict[str, Any]:
-    return {
-        "seq": job.seq,
-        "stop_code": job.stop_code,
-        "reason": job.reason or "",
-        "created_at": iso(job.created_at),
-        "ended_at": iso(job.ended_at),
-        "ranks": [
-            {
-                "rank": r.rank,
-                "state": r.state,
-                "node": r.node,
-                "exit_code": r.exit_code,
-                "reason": r.reason or "",
-                "started_at": iso(r.started_at),
-                "ended_at": iso(r.ended_at),
-            }
+def _job(job: Job) -> schema.Job:
+    return schema.Job(
+        seq=job.seq,
+        stop_code=job.stop_code,
+        reason=job.reason or "",
+        created_at=job.created_at,
+        ended_at=job.ended_at,
+        ranks=[
+            schema.Rank(
+                rank=r.rank,
+                state=r.state,
+                node=r.node,
+                exit_code=r.exit_code,
+                reason=r.reason or "",
+                started_at=r.started_at,
+                ended_at=r.ended_at,
+            )
             for r in job.ranks
         ],
-    }
+    )
 
 
 # --------------------------------------------------------------------------- lookup
@@ -149,7 +143,7 @@ def like_pattern(pattern: str) -> str:
 
 def list_chains(
     session: Session, viewer: Identity, flt: ChainFilter
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[schema.Chain], int]:
     """One page of the chains ``viewer`` may see, newest first, and how many match in all."""
     stmt = _visible(select(Chain, User.name).join(User, Chain.owner_id == User.id), viewer)
     if flt.name:
@@ -164,7 +158,7 @@ def list_chains(
     rows = session.execute(
         stmt.order_by(Chain.id.desc()).offset((flt.page - 1) * flt.page_size).limit(flt.page_size)
     ).all()
-    return [chain_json(c, owner) for c, owner in rows], total
+    return [chain_model(c, owner) for c, owner in rows], total
 
 
 def page_count(total: int, page_size: int) -> int:

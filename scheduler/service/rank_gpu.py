@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import ValidationError
+
 from scheduler.backends.base import Backend, RankKey
 from scheduler.model.enums import RankState
+from scheduler.service import schema
 
 #: the usage of a rank that has not started
 NOT_STARTED = {"available": False, "reason": "no GPU data: the rank has not started"}
@@ -24,6 +27,20 @@ def _iso(epoch: float) -> str:
 
 def _sample(sample: dict[str, Any]) -> dict[str, Any]:
     return {"time": _iso(sample["time"]), "gpus": sample.get("gpus", {})}
+
+
+#: what a rank shows when the samples its supervisor wrote do not have the API's shape
+MALFORMED = {"available": False, "reason": "no GPU data: the rank's samples are malformed"}
+
+
+def as_model(view: dict[str, Any]) -> schema.RankGpu:
+    """``view`` as the API's :class:`~scheduler.service.schema.RankGpu`. The samples come
+    from a file the rank's account writes (untrusted): one that does not fit shows as no
+    data instead of failing the answer."""
+    try:
+        return schema.RankGpu(**view)
+    except (ValidationError, TypeError):
+        return schema.RankGpu(**MALFORMED)
 
 
 def full_view(usage: dict[str, Any]) -> dict[str, Any]:
@@ -43,13 +60,13 @@ def latest_view(usage: dict[str, Any]) -> dict[str, Any]:
     return {"available": bool(usage.get("available")), "reason": usage.get("reason", ""), **newest}
 
 
-def add_latest(backend: Backend, chain: dict[str, Any]) -> dict[str, Any]:
-    """``chain`` (JSON with jobs) with ``gpu`` on each active rank of its current job."""
-    if not chain.get("jobs"):
+def add_latest(backend: Backend, chain: schema.Chain) -> schema.Chain:
+    """``chain`` (with jobs) with ``gpu`` on each active rank of its current job."""
+    if not chain.jobs:
         return chain
-    job = chain["jobs"][-1]
-    for rank in job["ranks"]:
-        if not RankState(rank["state"]).is_terminal:
-            key = RankKey(chain["id"], job["seq"], rank["rank"])
-            rank["gpu"] = latest_view(backend.gpu_usage(key))
+    job = chain.jobs[-1]
+    for rank in job.ranks:
+        if not RankState(rank.state).is_terminal:
+            key = RankKey(chain.id, job.seq, rank.rank)
+            rank.gpu = as_model(latest_view(backend.gpu_usage(key)))
     return chain

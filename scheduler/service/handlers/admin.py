@@ -18,18 +18,17 @@ from scheduler.model import accounts
 from scheduler.model.enums import NodeState, Priority
 from scheduler.model.orm import Node, Quota
 from scheduler.model.quota_names import check_quota_resource
+from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler
 
-QUOTA_LIMIT_MAX = 1_000_000
+QUOTA_LIMIT_MAX = schema.QUOTA_LIMIT_MAX
 
 
 def quota_json(row: Quota) -> dict[str, Any]:
-    return {
-        "kind": row.subject_kind,
-        "subject": row.subject,
-        "resource": row.resource,
-        "limit": row.limit,
-    }
+    """A quota row as the API shows it (:class:`scheduler.service.schema.Quota`)."""
+    return schema.Quota(
+        kind=row.subject_kind, subject=row.subject, resource=row.resource, limit=row.limit
+    ).dump()
 
 
 class AdminBase(BaseHandler):
@@ -67,13 +66,7 @@ class QuotaHandler(AdminBase):
     async def put(self, kind: str, subject: str, resource: str) -> None:
         self.query({})
         self.target(kind, resource)
-        limit = self.body_object(("limit",)).get("limit")
-        if (
-            isinstance(limit, bool)
-            or not isinstance(limit, int)
-            or not 0 <= limit <= QUOTA_LIMIT_MAX
-        ):
-            raise ApiError(400, f"limit must be a whole number 0-{QUOTA_LIMIT_MAX}", "limit")
+        limit = self.body_model(schema.QuotaLimit).limit
 
         def apply(s: Session) -> dict[str, Any]:
             return quota_json(accounts.set_quota(s, kind, subject, resource, limit))
@@ -109,9 +102,7 @@ class NodeHandler(AdminBase):
     async def patch(self, node: str) -> None:
         self.query({})
         self.require_admin()
-        state = self.body_object(("state",)).get("state")
-        if state not in (NodeState.DRAINING.value, NodeState.READY.value):
-            raise ApiError(400, "state must be draining or ready", "state")
+        state = self.body_model(schema.NodeStateChange).state
 
         def apply(s: Session) -> dict[str, Any] | None:
             row = s.scalars(select(Node).where(Node.name == node)).one_or_none()
@@ -137,15 +128,7 @@ def _doc() -> None:
     from scheduler.service.handlers import openapi as oa
     from scheduler.service.handlers.users import forbidden_doc
 
-    quota = {
-        "type": "object",
-        "properties": {
-            "kind": {"type": "string", "enum": ["user", "group"]},
-            "subject": {"type": "string"},
-            "resource": {"type": "string"},
-            "limit": {"type": "integer"},
-        },
-    }
+    quota = oa._ref(schema.Quota)
     path_params = [
         {
             "name": "kind",
@@ -172,15 +155,7 @@ def _doc() -> None:
                 "get": {
                     **oa._op(
                         "Every quota row and the configured defaults (admins)",
-                        oa._json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "quotas": {"type": "array", "items": quota},
-                                    "defaults": {"type": "object"},
-                                },
-                            }
-                        ),
+                        oa._json(oa._ref(schema.Quotas)),
                     ),
                 }
             },
@@ -188,10 +163,7 @@ def _doc() -> None:
                 "parameters": path_params,
                 "put": {
                     "summary": "Set one quota row (admins)",
-                    "requestBody": oa._body(
-                        {"limit": {"type": "integer", "minimum": 0, "maximum": QUOTA_LIMIT_MAX}},
-                        ("limit",),
-                    ),
+                    "requestBody": oa._body_of(schema.QuotaLimit),
                     "responses": {"200": oa._json(quota), **errors},
                 },
                 "delete": {
@@ -205,9 +177,7 @@ def _doc() -> None:
                 ],
                 "patch": {
                     "summary": "Drain a node or put it back (admins)",
-                    "requestBody": oa._body(
-                        {"state": {"type": "string", "enum": ["draining", "ready"]}}, ("state",)
-                    ),
+                    "requestBody": oa._body_of(schema.NodeStateChange),
                     "responses": {
                         "200": oa._json({"type": "object"}),
                         **errors,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from tornado.web import HTTPError, RequestHandler
 
 from scheduler.model.spec import SpecError
+from scheduler.service import schema
 from scheduler.service.auth import Identity
 from scheduler.service.handlers.context import ApiContext
 
@@ -39,6 +41,38 @@ def spec_error(exc: SpecError) -> ApiError:
         line=exc.line,
         errors=[{"field": e.field, "message": e.message, "line": e.line} for e in exc.errors],
     )
+
+
+M = TypeVar("M", bound=schema.Request)
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    """``data`` (a decoded JSON body) parsed by ``model``; a 400 naming the first bad field
+    (an unknown field before a missing one, as the handlers always answered)."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object", "body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        raise body_error(model, errors[0]) from None
+
+
+def body_error(model: type[schema.Request], err: Any) -> ApiError:
+    """One pydantic error as the API's 400: the message and the (dotted) field."""
+    field = ".".join(str(p) for p in err["loc"]) or "body"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown field (allowed: {', '.join(model.model_fields)})"
+    elif kind == "missing":
+        message = model.missing_messages.get(field, "required")
+    elif "error" in err.get("ctx", {}):  # a ValueError of a validator: its own words
+        message = str(err["ctx"]["error"])
+    elif kind in ("dict_type", "model_type"):
+        message = "must be a JSON object"
+    else:
+        message = err["msg"]
+    return ApiError(400, message, field)
 
 
 def not_found(ref: str) -> ApiError:
@@ -136,16 +170,16 @@ class BaseHandler(RequestHandler):
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        body: dict[str, Any] = {"error": self._reason or "error", "field": None}
+        body = schema.Error(error=self._reason or "error", field=None)
         if isinstance(exc, ApiError):
-            body.update(error=exc.message, field=exc.field, **exc.extra)
+            body = schema.Error(error=exc.message, field=exc.field, **exc.extra)
         elif isinstance(exc, HTTPError):
-            body["error"] = exc.log_message % exc.args if exc.log_message else self._reason
+            body.error = exc.log_message % exc.args if exc.log_message else self._reason
         elif status_code >= 500:
-            body["error"] = "internal error (see the scheduler's log)"
+            body.error = "internal error (see the scheduler's log)"
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps(body))
+        self.finish(json.dumps(body.dump()))
 
     # ------------------------------------------------------------------ input
 
@@ -181,6 +215,11 @@ class BaseHandler(RequestHandler):
             raise ApiError(400, f"malformed JSON: {exc}", "body") from None
         except RecursionError:
             raise ApiError(400, "malformed JSON: nested too deeply", "body") from None
+
+    def body_model(self, model: type[M], *, required: bool = True) -> M:
+        """The JSON body parsed by ``model`` (:mod:`scheduler.service.schema`); without
+        ``required``, an empty body is ``{}``."""
+        return parse_model(model, self.body_json(required=required))
 
     def body_object(self, allowed: tuple[str, ...], *, required: bool = True) -> dict[str, Any]:
         """A JSON object body with only ``allowed`` fields."""

@@ -7,16 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 from scheduler.backends.base import RankKey
-from scheduler.model.enums import ChainState, Priority
+from scheduler.model.enums import ChainState
 from scheduler.model.orm import Chain, utcnow
 from scheduler.model.spec import SpecError, TaskSpec, submitted_spec
-from scheduler.service import envs, queries, rank_gpu
+from scheduler.service import envs, queries, rank_gpu, schema
 from scheduler.service.handlers import intents
 from scheduler.service.handlers.base import (
     ApiError,
     BaseHandler,
     int_param,
     not_found,
+    parse_model,
     spec_error,
     text_param,
 )
@@ -60,8 +61,9 @@ class ChainBase(BaseHandler):
 
     async def send_chain(self, ref: str, status: int = 200) -> None:
         chain, owner = await self.find(ref, jobs=True)
-        out = queries.chain_json(chain, owner, jobs=True)
-        self.send(await self.ctx.in_thread(rank_gpu.add_latest, self.ctx.app.backend, out), status)
+        out = queries.chain_model(chain, owner, jobs=True)
+        await self.ctx.in_thread(rank_gpu.add_latest, self.ctx.app.backend, out)
+        self.send(out.dump(), status)
 
 
 class ChainsHandler(ChainBase):
@@ -74,15 +76,14 @@ class ChainsHandler(ChainBase):
         if flt.group is not None:
             intents.check_group(await self.ctx.catalog(), flt.group, "group")
         chains, total = await self.ctx.read(queries.list_chains, self.identity, flt)
-        self.send(
-            {
-                "chains": chains,
-                "page": flt.page,
-                "page_size": flt.page_size,
-                "total": total,
-                "pages": queries.page_count(total, flt.page_size),
-            }
+        page = schema.ChainPage(
+            chains=chains,
+            page=flt.page,
+            page_size=flt.page_size,
+            total=total,
+            pages=queries.page_count(total, flt.page_size),
         )
+        self.send(page.dump())
 
     async def post(self) -> None:
         self.query({})
@@ -115,7 +116,7 @@ class ChainsHandler(ChainBase):
         self.ctx.wake_loop(chains=[chain_id])
         chain = Chain(id=chain_id, **values)
         self.set_header("Location", f"{self.ctx.base_url}api/v1/chains/{chain_id}")
-        self.send(queries.chain_json(chain, self.identity.name), 201)
+        self.send(queries.chain_model(chain, self.identity.name).dump(), 201)
 
     def _task_and_overrides(self) -> tuple[Any, dict[str, Any] | None]:
         ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -125,14 +126,9 @@ class ChainsHandler(ChainBase):
             except UnicodeDecodeError:
                 raise ApiError(400, "the YAML body is not UTF-8", "body") from None
         data = self.body_json()
-        if isinstance(data, dict) and "task" in data:
-            for key in data:
-                if key not in ("task", "overrides"):
-                    raise ApiError(400, "unknown field (allowed: task, overrides)", key)
-            overrides = data.get("overrides")
-            if overrides is not None and not isinstance(overrides, dict):
-                raise ApiError(400, "must be a JSON object", "overrides")
-            return data["task"], overrides
+        if isinstance(data, dict) and "task" in data:  # the envelope; else a bare spec
+            sub = parse_model(schema.Submission, data)
+            return sub.task, sub.overrides
         return data, None
 
 
@@ -145,13 +141,7 @@ class ChainHandler(ChainBase):
 
     async def patch(self, ref: str) -> None:
         self.query({})
-        body = self.body_object(("priority",))
-        if "priority" not in body:
-            raise ApiError(400, "nothing to change: send {'priority': ...}", "priority")
-        try:
-            priority = Priority.parse(body["priority"])
-        except ValueError as exc:
-            raise ApiError(400, str(exc), "priority") from None
+        priority = self.body_model(schema.PriorityChange).priority
         chain, _owner = await self.find(ref)
         if chain.state == ChainState.FINISHED.value:
             raise ApiError(409, f"chain {chain.id} has finished", "ref")
@@ -198,7 +188,8 @@ class DescribeHandler(ChainBase):
         self.query({})
         chain, owner = await self.find(ref)
         spec = TaskSpec.from_chain(chain)
-        self.send({"id": chain.id, "owner": owner, "yaml": spec.to_yaml(), "spec": spec.to_dict()})
+        out = schema.Describe(id=chain.id, owner=owner, yaml=spec.to_yaml(), spec=spec.to_dict())
+        self.send(out.dump())
 
 
 class RankHandler(ChainBase):
@@ -217,19 +208,18 @@ class RankHandler(ChainBase):
         if row is not None:
             key = RankKey(chain.id, job.seq, r)
             usage = await self.ctx.in_thread(self.ctx.app.backend.gpu_usage, key)
-        self.send(
-            {
-                "chain_id": chain.id,
-                "owner": owner,
-                "job_seq": job.seq if job else None,
-                "rank": r,
-                "state": row.state if row else None,
-                "node": row.node if row else None,
-                "handle": dict(row.handle or {}) if row else {},
-                "workspace": chain.workspace,
-                "haienv": chain.haienv,
-                "environment": env,
-                "chain_state": chain.state,
-                "gpu": rank_gpu.full_view(usage),
-            }
+        detail = schema.RankDetail(
+            chain_id=chain.id,
+            owner=owner,
+            job_seq=job.seq if job else None,
+            rank=r,
+            state=row.state if row else None,
+            node=row.node if row else None,
+            handle=dict(row.handle or {}) if row else {},
+            workspace=chain.workspace,
+            haienv=chain.haienv,
+            environment=env,
+            chain_state=chain.state,
+            gpu=rank_gpu.as_model(rank_gpu.full_view(usage)),
         )
+        self.send(detail.dump())

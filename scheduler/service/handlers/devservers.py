@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from hai_client.devcontainers import PROFILES
 from scheduler.model.orm import NAME_MAX, DevServer, utcnow
+from scheduler.service import schema
 from scheduler.service.devservers import NoCapacity, devserver_state
 from scheduler.service.handlers.base import ApiError, BaseHandler
 
@@ -29,21 +30,22 @@ def _iso(value: dt.datetime | None) -> str | None:
 def devserver_json(ds: DevServer, now: dt.datetime) -> dict[str, Any]:
     left = (ds.lease_expires_at - now).total_seconds() if ds.lease_expires_at else None
     state = devserver_state(ds, now)
-    return {
-        "user": ds.user_name,
-        "server": ds.server_name,
-        "profile": ds.profile,
-        "node": ds.node,
-        "gpu_ids": list(ds.gpu_ids),
-        "state": state,
-        "created_at": _iso(ds.created_at),
-        "lease_expires_at": _iso(ds.lease_expires_at),
-        "lease_max_at": _iso(ds.lease_max_at),
-        "lease_seconds_left": None if left is None else max(0.0, round(left, 1)),
-        "reclaim_requested_at": _iso(ds.reclaim_requested_at),
-        "reclaim_deadline": _iso(ds.reclaim_deadline),
-        "reclaim_reason": ds.reclaim_reason,
-    }
+    out = schema.DevServer(
+        user=ds.user_name,
+        server=ds.server_name,
+        profile=ds.profile,
+        node=ds.node,
+        gpu_ids=list(ds.gpu_ids),
+        state=state,
+        created_at=_iso(ds.created_at),
+        lease_expires_at=_iso(ds.lease_expires_at),
+        lease_max_at=_iso(ds.lease_max_at),
+        lease_seconds_left=None if left is None else max(0.0, round(left, 1)),
+        reclaim_requested_at=_iso(ds.reclaim_requested_at),
+        reclaim_deadline=_iso(ds.reclaim_deadline),
+        reclaim_reason=ds.reclaim_reason,
+    )
+    return out.dump()
 
 
 class DevServerBase(BaseHandler):
@@ -74,7 +76,7 @@ class DevServersHandler(DevServerBase):
             now = utcnow()
             return [devserver_json(d, now) for d in s.scalars(q)]
 
-        self.send({"devservers": await self.ctx.read(load)})
+        self.send({"devservers": await self.ctx.read(load)})  # each a schema.DevServer
 
     async def post(self) -> None:
         self.require_admin()
@@ -159,7 +161,7 @@ def _doc() -> None:
     """Describe these endpoints in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
 
-    ds = oa._ref("DevServer")
+    ds = oa._ref(schema.DevServer)
     user = {"name": "user", "in": "path", "required": True, "schema": {"type": "string"}}
     server = {"name": "server", "in": "path", "required": True, "schema": {"type": "string"}}
     one = {
@@ -179,12 +181,7 @@ def _doc() -> None:
             "/devservers": {
                 "get": oa._op(
                     "Dev-server allocations (yours; admins: all)",
-                    oa._json(
-                        {
-                            "type": "object",
-                            "properties": {"devservers": {"type": "array", "items": ds}},
-                        }
-                    ),
+                    oa._json(oa._ref(schema.DevServers)),
                 ),
                 "post": {
                     "summary": "Allocate a MIG slice (mig-gpu) or a spot node (admins: the hub)",
@@ -216,26 +213,6 @@ def _doc() -> None:
             "/devservers/{user}/renew": {**renew, "parameters": [user]},
             "/devservers/{user}/{server}": {**one, "parameters": [user, server]},
             "/devservers/{user}/{server}/renew": {**renew, "parameters": [user, server]},
-        },
-        {
-            "DevServer": {
-                "type": "object",
-                "properties": {
-                    "user": {"type": "string"},
-                    "server": {"type": "string"},
-                    "profile": {"type": "string"},
-                    "node": {"type": "string"},
-                    "gpu_ids": {"type": "array", "items": {"type": "string"}},
-                    "state": {"type": "string", "enum": ["active", "expired", "reclaiming"]},
-                    "created_at": oa._TIME,
-                    "lease_expires_at": oa._TIME,
-                    "lease_max_at": oa._TIME,
-                    "lease_seconds_left": {"type": "number", "nullable": True},
-                    "reclaim_requested_at": oa._TIME,
-                    "reclaim_deadline": oa._TIME,
-                    "reclaim_reason": {"type": "string"},
-                },
-            }
         },
     )
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from scheduler.backends.base import Backend, LogChunk, RankKey
 from scheduler.model.enums import ChainState, RankState
 from scheduler.model.orm import Job
-from scheduler.service import queries
+from scheduler.service import queries, schema
 from scheduler.service.auth import Identity
 from scheduler.service.handlers.base import ApiError, BaseHandler, int_param, not_found
 
@@ -104,7 +104,7 @@ def read_rank_log(
         exhausted = False  # the newer job's log is not read yet
         lines.append(
             {
-                "time": queries.iso(newer.created_at),
+                "time": schema.iso(newer.created_at),
                 "text": f"--- job {seq} (resumed) ---",
                 "job": seq,
                 "marker": True,
@@ -150,4 +150,4 @@ class LogsHandler(BaseHandler):
         )
         if page is None:
             raise not_found(ref)
-        self.send(page)
+        self.send(schema.LogPage(**page).dump())

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from scheduler.service import queries
+from scheduler.service import queries, schema
 from scheduler.service.handlers.base import BaseHandler
 
 
@@ -12,7 +12,7 @@ class NodesHandler(BaseHandler):
     async def get(self) -> None:
         self.query({})
         groups = await self.ctx.read(queries.node_overview, self.identity)
-        self.send({"groups": groups})
+        self.send(schema.NodeGroups(groups=groups).dump())
 
 
 class OverviewHandler(BaseHandler):
@@ -20,10 +20,9 @@ class OverviewHandler(BaseHandler):
         self.query({})
         groups = await self.ctx.read(queries.node_overview, self.identity)
         states = await self.ctx.read(queries.chains_by_state, self.identity)
-        self.send(
-            {
-                "scope": "all" if self.identity.admin else "own",
-                "chains_by_state": states,
-                "groups": [{k: v for k, v in g.items() if k != "node_list"} for g in groups],
-            }
+        out = schema.Overview(
+            scope="all" if self.identity.admin else "own",
+            chains_by_state=states,
+            groups=[{k: v for k, v in g.items() if k != "node_list"} for g in groups],
         )
+        self.send(out.dump())

@@ -20,19 +20,23 @@ from sqlalchemy.orm import Session
 
 from scheduler.model import accounts
 from scheduler.model.orm import ApiToken, User, utcnow
+from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler, text_param
 from scheduler.service.handlers.users import forbidden_doc
 
 
-def token_json(row: ApiToken, now: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "user": row.user.name,
-        "note": row.note,
-        "created_at": row.created_at.isoformat(),
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "expired": bool(row.expires_at and row.expires_at <= now),
-    }
+def token_json(row: ApiToken, now: dt.datetime, **secret: str) -> dict[str, Any]:
+    """A token as the API shows it (:class:`scheduler.service.schema.Token`); ``token=``
+    adds the secret, in the answer that issued it."""
+    return schema.Token(
+        id=row.id,
+        user=row.user.name,
+        note=row.note,
+        created_at=row.created_at.isoformat(),
+        expires_at=row.expires_at.isoformat() if row.expires_at else None,
+        expired=bool(row.expires_at and row.expires_at <= now),
+        **secret,
+    ).dump()
 
 
 class TokensHandler(BaseHandler):
@@ -57,20 +61,9 @@ class TokensHandler(BaseHandler):
 
     async def post(self) -> None:
         self.query({})
-        body = self.body_object(("note", "expires_in_days", "user"), required=False)
-        note = body.get("note", "")
-        if not isinstance(note, str) or len(note) > accounts.TOKEN_NOTE_MAX or "\x00" in note:
-            raise ApiError(400, f"note must be text of at most {accounts.TOKEN_NOTE_MAX}", "note")
-        days = body.get("expires_in_days")
-        if days is not None and (
-            isinstance(days, bool)
-            or not isinstance(days, int)
-            or not 1 <= days <= accounts.TOKEN_DAYS_MAX
-        ):
-            raise ApiError(
-                400, f"expires_in_days must be 1-{accounts.TOKEN_DAYS_MAX}", "expires_in_days"
-            )
-        owner = body.get("user", self.identity.name)
+        body = self.body_model(schema.NewToken, required=False)
+        note, days = body.note, body.expires_in_days
+        owner = body.user if "user" in body.model_fields_set else self.identity.name
         if owner != self.identity.name and not self.identity.admin:
             raise ApiError(403, "only admins issue tokens for other users", "user")
         if not isinstance(owner, str):
@@ -83,7 +76,7 @@ class TokensHandler(BaseHandler):
             ends = utcnow() + dt.timedelta(days=days) if days else None
             token = accounts.issue_token(s, user, note, ends)
             row = accounts.token_row(s, token)
-            return {**token_json(row, utcnow()), "token": token}
+            return token_json(row, utcnow(), token=token)
 
         try:
             self.send(await self.ctx.write(issue), 201)
@@ -117,19 +110,14 @@ def _doc() -> None:
     """Describe these endpoints in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
 
-    ref = oa._ref("Token")
+    ref = oa._ref(schema.Token)
     oa.add_paths(
         {
             "/tokens": {
                 "get": {
                     **oa._op(
                         "API tokens (yours; admins: ?user= or all)",
-                        oa._json(
-                            {
-                                "type": "object",
-                                "properties": {"tokens": {"type": "array", "items": ref}},
-                            }
-                        ),
+                        oa._json(oa._ref(schema.Tokens)),
                         params=[oa._query("user", {**oa._TEXT, "maxLength": 128}, "Whose tokens")],
                     ),
                 },
@@ -138,20 +126,7 @@ def _doc() -> None:
                     "requestBody": {
                         "content": {
                             "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {
-                                        "note": {"type": "string", "maxLength": 255},
-                                        "expires_in_days": {
-                                            "type": "integer",
-                                            "nullable": True,  # null: never expires
-                                            "minimum": 1,
-                                            "maximum": accounts.TOKEN_DAYS_MAX,
-                                        },
-                                        "user": {"type": "string"},
-                                    },
-                                }
+                                "schema": oa._ref(schema.NewToken),
                             }
                         }
                     },
@@ -171,20 +146,6 @@ def _doc() -> None:
                     "responses": {"204": {"description": "Revoked"}, **oa._ERRORS},
                 },
             },
-        },
-        {
-            "Token": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "integer"},
-                    "user": {"type": "string"},
-                    "note": {"type": "string"},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "expires_at": oa._TIME,
-                    "expired": {"type": "boolean"},
-                    "token": {"type": "string"},
-                },
-            }
         },
     )
 

@@ -14,6 +14,7 @@ from scheduler.accounting import params
 from scheduler.accounting.fold import DEFAULT_MARGIN
 from scheduler.accounting.report import Filters, report
 from scheduler.model.orm import NAME_MAX
+from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler, text_param
 
 _ACCEPTED = {
@@ -64,7 +65,7 @@ class UsageHandler(BaseHandler):
         )
         by = q.get("by", ("user",))
         result = await self.ctx.read(_report, filters, by, now, fold_margin(self.ctx.app))
-        self.send({"scope": "all" if me.admin else "own", **result})
+        self.send(schema.Usage(scope="all" if me.admin else "own", **result).dump())
 
 
 def _report(s: Any, f: Filters, by: tuple[str, ...], now: dt.datetime, margin: Any) -> Any:
@@ -75,22 +76,15 @@ def _doc() -> None:
     """Describe this endpoint in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
 
-    hours = {"type": "number", "minimum": 0}
-    totals = {
-        "type": "object",
-        "required": ["gpu_hours", "node_hours"],
-        "properties": {"gpu_hours": hours, "node_hours": hours},
-    }
     name = {"type": "string", "maxLength": NAME_MAX, "pattern": "^[^\\x00]*$"}
     time_ = {"type": "string", "maxLength": params.TIME_MAX_LEN, "pattern": params.TIME_PATTERN}
-    dim = {"type": "string", "nullable": True}
     oa.add_paths(
         {
             "/usage": {
                 "get": oa._op(
                     "GPU- and node-hours over a window, grouped (yours and the cluster's "
                     "total; admins: everyone's)",
-                    oa._json(oa._ref("Usage")),
+                    oa._json(oa._ref(schema.Usage)),
                     params=[
                         oa._query("user", name, "Only this user (others than you: admins)"),
                         oa._query("group", name, "Only this user group"),
@@ -120,44 +114,6 @@ def _doc() -> None:
                         ),
                     ],
                 )
-            }
-        },
-        {
-            "Usage": {
-                "type": "object",
-                "properties": {
-                    "scope": {"type": "string", "enum": ["own", "all"]},
-                    "since": {"type": "string", "format": "date-time"},
-                    "until": {"type": "string", "format": "date-time"},
-                    "by": {"type": "array", "items": {"type": "string"}},
-                    "rows": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["gpu_hours", "node_hours"],
-                            "properties": {
-                                **{d: dim for d in params.BY_DIMENSIONS},
-                                "gpu_hours": hours,
-                                "node_hours": hours,
-                            },
-                        },
-                    },
-                    "total": totals,
-                    "cluster": totals,
-                    "cluster_days": {
-                        "type": "array",
-                        "description": "The cluster's hours per day (only when by has day)",
-                        "items": {
-                            "type": "object",
-                            "required": ["day", "gpu_hours", "node_hours"],
-                            "properties": {
-                                "day": {"type": "string", "format": "date"},
-                                "gpu_hours": hours,
-                                "node_hours": hours,
-                            },
-                        },
-                    },
-                },
             }
         },
     )

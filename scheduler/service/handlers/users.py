@@ -10,7 +10,6 @@ them again, or changes their admin flag. Users read their own row; anyone else's
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import select
@@ -18,20 +17,20 @@ from sqlalchemy.orm import Session
 
 from scheduler.model import accounts
 from scheduler.model.orm import User
+from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler
-
-_PATCHABLE = ("disabled", "admin", "group", "system_user")
 
 
 def user_json(user: User) -> dict[str, Any]:
-    return {
-        "name": user.name,
-        "admin": bool(user.is_admin),
-        "disabled": bool(user.disabled),
-        "group": user.group_name,
-        "system_user": user.system_user,
-        "created_at": user.created_at.isoformat(),
-    }
+    """A user as the API shows it (:class:`scheduler.service.schema.User`)."""
+    return schema.User(
+        name=user.name,
+        admin=bool(user.is_admin),
+        disabled=bool(user.disabled),
+        group=user.group_name,
+        system_user=user.system_user,
+        created_at=user.created_at.isoformat(),
+    ).dump()
 
 
 class UsersHandler(BaseHandler):
@@ -70,16 +69,12 @@ class UserHandler(BaseHandler):
         self.query({})
         if not self.identity.admin:
             raise ApiError(403, "only admins create users")
-        body = self.body_object(("admin", "group"), required=False)
-        for field, value in body.items():
-            _check_field(field, value)
+        body = self.body_model(schema.NewUser, required=False)
 
         def create(s: Session) -> dict[str, Any] | None:
             if accounts.get_user(s, user) is not None:
                 return None
-            row = accounts.create_user(
-                s, user, admin=bool(body.get("admin")), group=body.get("group")
-            )
+            row = accounts.create_user(s, user, admin=body.admin, group=body.group)
             return user_json(row)
 
         try:
@@ -95,9 +90,7 @@ class UserHandler(BaseHandler):
         self.query({})
         if not self.identity.admin:
             raise ApiError(403, "only admins change users")
-        changes = self.body_object(_PATCHABLE)
-        for field, value in changes.items():
-            _check_field(field, value)
+        changes = self.body_model(schema.UserChange).model_dump(exclude_unset=True)
         if user == self.identity.name and changes.get("disabled"):
             raise ApiError(409, "you cannot disable yourself", "disabled")
 
@@ -124,23 +117,6 @@ class UserHandler(BaseHandler):
         self.ctx.forget_catalog()
         self.ctx.app.log.info("admin %s changed user %s: %s", self.identity.name, user, changes)
         self.send(result)
-
-
-def _check_field(field: str, value: Any) -> None:
-    """A user field as PATCH/POST take it: flags are booleans, group and system_user a
-    name (or null to clear it)."""
-    if field in ("disabled", "admin"):
-        if not isinstance(value, bool):
-            raise ApiError(400, f"{field} must be true or false", field)
-        return
-    if value is None:
-        return
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise ApiError(400, f"{field} must be a name: {_NAME_RULE} (or null)", field)
-
-
-_NAME_RULE = "1-32 letters, digits, '.', '_' or '-', starting with a letter, digit or '_'"
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,31}")
 
 
 def prepare_env_folder(user: str, account: Any) -> None:
@@ -214,7 +190,7 @@ def _doc() -> None:
     """Describe these endpoints in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
 
-    ref = oa._ref("User")
+    ref = oa._ref(schema.User)
     user = {
         "name": "user",
         "in": "path",
@@ -222,26 +198,10 @@ def _doc() -> None:
         "schema": {"type": "string", "pattern": accounts.USER_NAME_PATTERN},
         "description": accounts.USER_NAME_RULE,
     }
-    name = {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$", "nullable": True}
-    body = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "disabled": {"type": "boolean"},
-            "admin": {"type": "boolean"},
-            "group": name,
-            "system_user": name,
-        },
-    }
-    new_user = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {"admin": {"type": "boolean"}, "group": name},
-    }
     forbidden = forbidden_doc()
     list_op = oa._op(
         "Every user (admins)",
-        oa._json({"type": "object", "properties": {"users": {"type": "array", "items": ref}}}),
+        oa._json(oa._ref(schema.Users)),
     )
     list_op["responses"].update(forbidden)
     oa.add_paths(
@@ -266,7 +226,9 @@ def _doc() -> None:
                 "get": oa._op("One user (yourself; admins: anyone)", oa._json(ref)),
                 "post": {
                     "summary": "Create a user (admins)",
-                    "requestBody": {"content": {"application/json": {"schema": new_user}}},
+                    "requestBody": {
+                        "content": {"application/json": {"schema": oa._ref(schema.NewUser)}}
+                    },
                     "responses": {
                         "201": oa._json(ref, "Created"),
                         **oa._ERRORS,
@@ -279,7 +241,7 @@ def _doc() -> None:
                     "account (admins)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": body}},
+                        "content": {"application/json": {"schema": oa._ref(schema.UserChange)}},
                     },
                     "responses": {
                         "200": oa._json(ref),
@@ -289,19 +251,6 @@ def _doc() -> None:
                     },
                 },
             },
-        },
-        {
-            "User": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "admin": {"type": "boolean"},
-                    "disabled": {"type": "boolean"},
-                    "group": {"type": "string", "nullable": True},
-                    "system_user": {"type": "string", "nullable": True},
-                    "created_at": {"type": "string", "format": "date-time"},
-                },
-            }
         },
     )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from scheduler.accounting.report import recent
-from scheduler.service import queries
+from scheduler.service import queries, schema
 from scheduler.service.handlers.base import BaseHandler
 from scheduler.service.handlers.usage import fold_margin, service_now
 
@@ -27,22 +27,19 @@ class WhoamiHandler(BaseHandler):
         used["gpu_hours"] = await self.ctx.read(
             recent, self.identity.name, service_now(self.ctx.app), fold_margin(self.ctx.app)
         )
-        self.send(
-            {
-                "name": self.identity.name,
-                "admin": self.identity.admin,
-                "role": "admin" if self.identity.admin else "user",
-                "group": catalog.user_groups.get(self.identity.name),
-                "quotas": queries.effective_quotas(
-                    catalog, self.ctx.default_quota, self.identity.name
-                ),
-                "usage": used,
-            }
+        me = schema.Whoami(
+            name=self.identity.name,
+            admin=self.identity.admin,
+            role="admin" if self.identity.admin else "user",
+            group=catalog.user_groups.get(self.identity.name),
+            quotas=queries.effective_quotas(catalog, self.ctx.default_quota, self.identity.name),
+            usage=used,
         )
+        self.send(me.dump())
 
 
 class InfoHandler(BaseHandler):
     auth_required = False
 
     def get(self) -> None:
-        self.send({"service": "hai-scheduler", "api": "v1", "version": service_version()})
+        self.send(schema.Info(service="hai-scheduler", api="v1", version=service_version()).dump())
