@@ -1,8 +1,6 @@
 """What the scheduler service and the hub's spawners must agree on about dev containers:
-the two profile names and the node group whose MIG slices ``mig-gpu`` servers share.
-
-- ``mig-gpu`` (:data:`MIG_GPU`): one MIG slice on a node of the jupyter group, with a lease;
-- ``spot`` (:data:`SPOT`): a whole idle training node, reclaimed when training needs it.
+the two profile names (defined in :mod:`hai_client.profiles`, re-exported here) and the
+node group whose MIG slices ``mig-gpu`` servers share.
 
 The spawners (``hai_spawner``) must not import the scheduler, and the scheduler may import
 ``hai_client``, so this is their one home. :class:`JupyterGroupConfig` holds the group's
@@ -16,10 +14,9 @@ from __future__ import annotations
 from traitlets import Unicode
 from traitlets.config import Configurable
 
-MIG_GPU = "mig-gpu"
-SPOT = "spot"
-#: every profile, in the order of the spawn form
-PROFILES = (MIG_GPU, SPOT)
+from hai_client.profiles import MIG_GPU, PROFILES, SPOT
+
+__all__ = ["MIG_GPU", "PROFILES", "SPOT", "JupyterGroupConfig"]
 
 
 class JupyterGroupConfig(Configurable):

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hai_client.client import Chain, LogLine, NodeGroupInfo, Whoami
+from hai_client.profiles import SPOT
 from hai_client.tables import PlainOutput, RichOutput, Table, output
 
 Output = PlainOutput | RichOutput
@@ -201,7 +202,7 @@ def nodes_tables(groups: list[NodeGroupInfo]) -> list[Table]:
 
 def _occupant(entry: dict[str, Any]) -> str:
     if "dev_server" in entry:
-        what = "spot server" if entry["dev_server"] == "spot" else f"{entry['dev_server']} server"
+        what = f"{SPOT} server" if entry["dev_server"] == SPOT else f"{entry['dev_server']} server"
         ending = ", being reclaimed" if entry.get("reclaiming") else ""
         return f"{entry['user']} ({what}, {entry.get('gpus', 0)} GPU{ending})"
     if "chain_id" in entry:
