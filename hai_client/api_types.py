@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from hai_client.api_mixins import ChainMixin
+from hai_client.api_mixins import ChainMixin, Record
+
+_set = object.__setattr__  # the fields are read-only once set (Record.__setattr__)
 
 
 def _time(value: str | None) -> dt.datetime | None:
@@ -28,19 +29,42 @@ def _maybe(read: Any, value: Any) -> Any:
     return None if value is None else read(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Rank:
+class Rank(Record):
     """``Rank`` in the API."""
 
-    rank: int
-    state: str
-    node: str | None = None
-    exit_code: int | None = None
-    reason: str = ""
-    started_at: dt.datetime | None = None
-    ended_at: dt.datetime | None = None
-    gpu: dict[str, Any] | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "rank",
+        "state",
+        "node",
+        "exit_code",
+        "reason",
+        "started_at",
+        "ended_at",
+        "gpu",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        rank: int,
+        state: str,
+        node: str | None = None,
+        exit_code: int | None = None,
+        reason: str = "",
+        started_at: dt.datetime | None = None,
+        ended_at: dt.datetime | None = None,
+        gpu: dict[str, Any] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "rank", rank)
+        _set(self, "state", state)
+        _set(self, "node", node)
+        _set(self, "exit_code", exit_code)
+        _set(self, "reason", reason)
+        _set(self, "started_at", started_at)
+        _set(self, "ended_at", ended_at)
+        _set(self, "gpu", gpu)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Rank:
@@ -57,17 +81,36 @@ class Rank:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(Record):
     """``Job`` in the API."""
 
-    seq: int
-    stop_code: str | None = None
-    reason: str = ""
-    created_at: dt.datetime | None = None
-    ended_at: dt.datetime | None = None
-    ranks: list[Rank] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "seq",
+        "stop_code",
+        "reason",
+        "created_at",
+        "ended_at",
+        "ranks",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        stop_code: str | None = None,
+        reason: str = "",
+        created_at: dt.datetime | None = None,
+        ended_at: dt.datetime | None = None,
+        ranks: list[Rank] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "seq", seq)
+        _set(self, "stop_code", stop_code)
+        _set(self, "reason", reason)
+        _set(self, "created_at", created_at)
+        _set(self, "ended_at", ended_at)
+        _set(self, "ranks", list() if ranks is None else ranks)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Job:
@@ -82,31 +125,78 @@ class Job:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Chain(ChainMixin):
+class Chain(ChainMixin, Record):
     """A chain (one submitted task); ``jobs`` (each with its ranks) on a single chain."""
 
-    id: int
-    name: str
-    owner: str
-    state: str
-    priority: str = "NORMAL"
-    node_count: int = 1
-    gpus_per_node: int | None = None
-    group: str = ""
-    suspend_count: int = 0
-    whole_life_state: int = 0
-    reason: str = ""
-    stop_code: str | None = None
-    stop_requested: bool = False
-    held: bool = False
-    tags: list[str] = field(default_factory=list)
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
-    started_at: dt.datetime | None = None
-    finished_at: dt.datetime | None = None
-    jobs: list[Job] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "id",
+        "name",
+        "owner",
+        "state",
+        "priority",
+        "node_count",
+        "gpus_per_node",
+        "group",
+        "suspend_count",
+        "whole_life_state",
+        "reason",
+        "stop_code",
+        "stop_requested",
+        "held",
+        "tags",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "finished_at",
+        "jobs",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        name: str,
+        owner: str,
+        state: str,
+        priority: str = "NORMAL",
+        node_count: int = 1,
+        gpus_per_node: int | None = None,
+        group: str = "",
+        suspend_count: int = 0,
+        whole_life_state: int = 0,
+        reason: str = "",
+        stop_code: str | None = None,
+        stop_requested: bool = False,
+        held: bool = False,
+        tags: list[str] | None = None,
+        created_at: dt.datetime | None = None,
+        updated_at: dt.datetime | None = None,
+        started_at: dt.datetime | None = None,
+        finished_at: dt.datetime | None = None,
+        jobs: list[Job] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "name", name)
+        _set(self, "owner", owner)
+        _set(self, "state", state)
+        _set(self, "priority", priority)
+        _set(self, "node_count", node_count)
+        _set(self, "gpus_per_node", gpus_per_node)
+        _set(self, "group", group)
+        _set(self, "suspend_count", suspend_count)
+        _set(self, "whole_life_state", whole_life_state)
+        _set(self, "reason", reason)
+        _set(self, "stop_code", stop_code)
+        _set(self, "stop_requested", stop_requested)
+        _set(self, "held", held)
+        _set(self, "tags", list() if tags is None else tags)
+        _set(self, "created_at", created_at)
+        _set(self, "updated_at", updated_at)
+        _set(self, "started_at", started_at)
+        _set(self, "finished_at", finished_at)
+        _set(self, "jobs", list() if jobs is None else jobs)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Chain:
@@ -135,16 +225,33 @@ class Chain(ChainMixin):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ChainPage:
+class ChainPage(Record):
     """``ChainPage`` in the API."""
 
-    chains: list[Chain]
-    page: int
-    page_size: int
-    total: int
-    pages: int
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "chains",
+        "page",
+        "page_size",
+        "total",
+        "pages",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        chains: list[Chain],
+        page: int,
+        page_size: int,
+        total: int,
+        pages: int,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "chains", chains)
+        _set(self, "page", page)
+        _set(self, "page_size", page_size)
+        _set(self, "total", total)
+        _set(self, "pages", pages)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ChainPage:
@@ -158,15 +265,30 @@ class ChainPage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(Record):
     """``LogLine`` in the API."""
 
-    time: str
-    text: str
-    job: int = 0
-    marker: bool = False
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "time",
+        "text",
+        "job",
+        "marker",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        time: str,
+        text: str,
+        job: int = 0,
+        marker: bool = False,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "time", time)
+        _set(self, "text", text)
+        _set(self, "job", job)
+        _set(self, "marker", marker)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> LogLine:
@@ -179,18 +301,39 @@ class LogLine:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class LogPage:
+class LogPage(Record):
     """``LogPage`` in the API."""
 
-    chain_id: int
-    rank: int
-    state: str
-    lines: list[LogLine]
-    cursor: str
-    eof: bool
-    done: bool
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "chain_id",
+        "rank",
+        "state",
+        "lines",
+        "cursor",
+        "eof",
+        "done",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        chain_id: int,
+        rank: int,
+        state: str,
+        lines: list[LogLine],
+        cursor: str,
+        eof: bool,
+        done: bool,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "chain_id", chain_id)
+        _set(self, "rank", rank)
+        _set(self, "state", state)
+        _set(self, "lines", lines)
+        _set(self, "cursor", cursor)
+        _set(self, "eof", eof)
+        _set(self, "done", done)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> LogPage:
@@ -206,17 +349,36 @@ class LogPage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Whoami:
+class Whoami(Record):
     """``Whoami`` in the API."""
 
-    name: str
-    admin: bool
-    role: str
-    group: str | None = None
-    quotas: dict[str, Any] = field(default_factory=dict)
-    usage: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "name",
+        "admin",
+        "role",
+        "group",
+        "quotas",
+        "usage",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        admin: bool,
+        role: str,
+        group: str | None = None,
+        quotas: dict[str, Any] | None = None,
+        usage: dict[str, Any] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "admin", admin)
+        _set(self, "role", role)
+        _set(self, "group", group)
+        _set(self, "quotas", dict() if quotas is None else quotas)
+        _set(self, "usage", dict() if usage is None else usage)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Whoami:
@@ -231,15 +393,30 @@ class Whoami:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class NodeInfo:
+class NodeInfo(Record):
     """``NodeInfo`` in the API."""
 
-    name: str
-    gpus: int
-    state: str
-    used_by: list[dict[str, Any]] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "name",
+        "gpus",
+        "state",
+        "used_by",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        gpus: int,
+        state: str,
+        used_by: list[dict[str, Any]] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "gpus", gpus)
+        _set(self, "state", state)
+        _set(self, "used_by", list() if used_by is None else used_by)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> NodeInfo:
@@ -252,19 +429,42 @@ class NodeInfo:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class NodeGroup:
+class NodeGroup(Record):
     """A node group's totals and its nodes, with who runs where (``GET /nodes``)."""
 
-    name: str
-    nodes: int
-    gpus: int
-    used_nodes: int
-    free_nodes: int
-    used_gpus: int
-    free_gpus: int
-    node_list: list[NodeInfo] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "name",
+        "nodes",
+        "gpus",
+        "used_nodes",
+        "free_nodes",
+        "used_gpus",
+        "free_gpus",
+        "node_list",
+        "raw",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        nodes: int,
+        gpus: int,
+        used_nodes: int,
+        free_nodes: int,
+        used_gpus: int,
+        free_gpus: int,
+        node_list: list[NodeInfo] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "nodes", nodes)
+        _set(self, "gpus", gpus)
+        _set(self, "used_nodes", used_nodes)
+        _set(self, "free_nodes", free_nodes)
+        _set(self, "used_gpus", used_gpus)
+        _set(self, "free_gpus", free_gpus)
+        _set(self, "node_list", list() if node_list is None else node_list)
+        _set(self, "raw", {} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> NodeGroup:

@@ -2,10 +2,12 @@
 
 The scheduler's models (scheduler/service/schema.py) are the one description of the API;
 ``openapi.json`` is dumped from them (``make api-types``), and this script turns the
-schemas :data:`CLASSES` names into frozen stdlib dataclasses with a ``from_json``, so that
-``hai-cli`` reads answers typed without importing pydantic. A field with a default in the
-document is optional for the client (the default stands in when it is missing or null);
-one without is required. Every class keeps the JSON it came from in ``raw``.
+schemas :data:`CLASSES` names into read-only slotted classes (fields in ``__slots__``, an
+``__init__``, a ``from_json``; value behaviour from ``hai_client.api_mixins.Record``), so
+that ``hai-cli`` reads answers typed without importing pydantic or building dataclasses.
+A field with a default in the document is optional for the client (the default stands in
+when it is missing or null); one without is required. Every class keeps the JSON it came
+from in ``raw``.
 
     python scripts/gen_api_types.py [--check] [openapi.json] [hai_client/api_types.py]
 
@@ -50,10 +52,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from hai_client.api_mixins import {mixins}
+
+_set = object.__setattr__  # the fields are read-only once set (Record.__setattr__)
 
 
 def _time(value: str | None) -> dt.datetime | None:
@@ -123,47 +126,57 @@ def _type_and_convert(prop: dict[str, Any]) -> tuple[str, str]:
     return ann, conv
 
 
-def _field_lines(schema: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The dataclass's field declarations and ``from_json``'s keyword arguments."""
+def _fields(schema: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """``__init__``'s parameters, its body, and ``from_json``'s keyword arguments."""
     props = schema["properties"]
     required = schema.get("required", [])
     optional = {k: "default" in p or k not in required for k, p in props.items()}
     last_required = max((i for i, k in enumerate(props) if not optional[k]), default=-1)
-    fields, args = [], []
+    params, sets, args = [], [], []
     for i, (key, prop) in enumerate(props.items()):
         ann, conv = _type_and_convert(prop)
         default = prop.get("default", [] if ann.startswith("list[") else None)
         value = f'_get(d, "{key}", {default!r})' if optional[key] else f'd["{key}"]'
         args.append(f"{key}={conv.format(value)},")
-        declared = f"{key}: {ann}"
-        if i > last_required and isinstance(default, list | dict):
-            declared += f" = field(default_factory={type(default).__name__})"
-        elif i > last_required:
-            declared += f" = {default!r}"
-        fields.append(declared)
-    return fields, args
+        if i <= last_required:
+            params.append(f"{key}: {ann},")
+            sets.append(f'_set(self, "{key}", {key})')
+        elif isinstance(default, list | dict):  # a fresh one each time, as default_factory
+            params.append(f"{key}: {ann} | None = None,")
+            fresh = f"{type(default).__name__}()"
+            sets.append(f'_set(self, "{key}", {fresh} if {key} is None else {key})')
+        else:
+            params.append(f"{key}: {ann} = {default!r},")
+            sets.append(f'_set(self, "{key}", {key})')
+    return params, sets, args
 
 
 def _class(schema_name: str, schema: dict[str, Any]) -> str:
     name = CLASSES[schema_name]
-    fields, args = _field_lines(schema)
-    base = f"({MIXINS[schema_name]})" if schema_name in MIXINS else ""
+    params, sets, args = _fields(schema)
+    bases = ", ".join([*([MIXINS[schema_name]] if schema_name in MIXINS else []), "Record"])
     doc = (schema.get("description") or f"``{schema_name}`` in the API.").splitlines()[0]
-    body = "\n".join(f"    {f}" for f in fields)
-    kwargs = "\n".join(f"            {a}" for a in args)
+    # the API's field order, raw last (Record compares and shows all but the last)
+    slots = ", ".join(f'"{k}"' for k in [*schema["properties"], "raw"])
     return f'''
 
-@dataclass(frozen=True, slots=True)
-class {name}{base}:
+class {name}({bases}):
     """{doc}"""
 
-{body}
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = ({slots},)
+
+    def __init__(
+        self,
+        {chr(10).join("        " + p for p in params).lstrip()}
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        {chr(10).join("        " + line for line in sets).lstrip()}
+        _set(self, "raw", {{}} if raw is None else raw)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> {name}:
         return cls(
-{kwargs}
+            {chr(10).join("            " + a for a in args).lstrip()}
             raw=dict(d),
         )
 '''
@@ -172,7 +185,7 @@ class {name}{base}:
 def generate(document: dict[str, Any]) -> str:
     """The text of ``hai_client/api_types.py`` for ``document``, formatted by ruff."""
     schemas = document["components"]["schemas"]
-    mixins = ", ".join(sorted(MIXINS.values()))
+    mixins = ", ".join(sorted([*MIXINS.values(), "Record"]))
     code = HEADER.replace("{mixins}", mixins)
     code += "".join(_class(name, schemas[name]) for name in CLASSES)
     names = ", ".join(f'"{n}"' for n in sorted(CLASSES.values()))

@@ -9,12 +9,13 @@ the server, the client or the lab. After changing a model: ``make api-types``.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import importlib.util
 import json
 import re
 from pathlib import Path
+
+import pytest
 
 import scheduler.service.web  # noqa: F401  (every handler module adds its paths)
 from hai_client import api_types
@@ -52,7 +53,7 @@ def test_the_client_types_are_generated_from_the_document() -> None:
 def test_every_client_type_has_the_models_fields() -> None:
     for schema_name, class_name in _generator().CLASSES.items():
         model = getattr(schema, schema_name)
-        fields = [f.name for f in dataclasses.fields(getattr(api_types, class_name))]
+        fields = list(getattr(api_types, class_name).__slots__)
         assert fields == [*model.model_fields, "raw"], class_name
 
 
@@ -144,3 +145,20 @@ def test_every_constraint_reaches_the_document_as_json_schema() -> None:
     text = (REPO / "openapi.json").read_text()
     leaked = [k for k in ("ge", "le", "gt", "lt") if f'"{k}":' in text]
     assert not leaked, leaked
+
+
+def test_the_client_types_are_read_only_values() -> None:
+    """What a frozen dataclass gave (the generated classes are plain slotted classes, so
+    hai-cli does not build dataclasses at start): read-only fields, equality and repr by
+    value without ``raw``, a fresh list per instance."""
+    one = api_types.Rank.from_json({"rank": 0, "state": "running", "extra": 1})
+    two = api_types.Rank(rank=0, state="running")
+    assert one == two and hash(one) == hash(two) and one.raw != two.raw
+    assert one != api_types.Rank(rank=1, state="running")
+    assert repr(two).startswith("Rank(rank=0, state='running', node=None")
+    with pytest.raises(AttributeError):
+        one.state = "failed"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        one.anything = 1  # type: ignore[attr-defined]
+    a, b = api_types.Job(seq=0), api_types.Job(seq=1)
+    assert a.ranks == [] and a.ranks is not b.ranks
