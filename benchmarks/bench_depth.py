@@ -26,13 +26,14 @@ with ``--no-slurm``): after our run at each depth, a private single-node Slurm
 node; ``PriorityTier=2`` so Slurm considers it first, as our groups are scheduled apart --
 without it a pending ``batch`` job holds the shared node and a ``free`` job waits ~25 s
 for backfill). A blocker (``sleep``, 8 CPUs) takes ``batch``, then D jobs
-(``sbatch --wrap=true -o /dev/null``) queue behind it: one ``sbatch`` each, 4 at a time
-(that rate is the ``submissions/s`` cell), or, from ``--slurm-array-from`` jobs on (default
-20,000: 100,000 ``sbatch`` calls take ~8 min here), one ``sbatch --array=0-(D-1)``: Slurm
-keeps a pending array as one record until its tasks start, so the idle CPU and ``squeue``
-at that depth are those of one array, not of D jobs (printed beside the table). Then:
-idle CPU and RSS of slurmctld + slurmd (same ``--idle`` window, after the same settle;
-slurmctld's backfill runs every 30 s, so a 10 s window may miss one: use ``--idle 60``);
+(``sbatch --wrap=true -o /dev/null``) queue behind it: one ``sbatch`` each, 4 at a time,
+or, from ``--slurm-array-from`` jobs on (default 20,000: 100,000 ``sbatch`` calls take
+~8 min here), one ``sbatch --array=0-(D-1)``: Slurm keeps a pending array as one record
+until its tasks start, so the idle CPU and ``squeue`` at that depth are those of one
+array, not of D jobs (the legend says which depths). Then: idle CPU and RSS of
+slurmctld + slurmd (same ``--idle`` window, after the same settle; slurmctld's backfill
+runs every 30 s, so a 10 s window may miss one: use ``--idle 60``); submissions/s:
+``--submit`` more jobs, ``sbatch`` 4 at a time (a process each; ours: 20 API clients);
 ``squeue`` wall (every job; the ``hai-cli list`` row); submit → running on the free CPU:
 15 jobs one after the other, from just before ``sbatch`` to the job's own
 ``date +%s.%N``; drain: the blocker is cancelled and the first ``--drain`` queued jobs
