@@ -10,11 +10,16 @@ user, points a fresh ``HOME`` at it with ``hai-cli init``, then runs in interlea
   (as scripts read it; a terminal gets rich's layout: the ``COLUMNS=200`` row);
 * ``hai-cli python x.py -- -n 1`` -- one submission (the chain really runs);
 * ``bash -c true`` and ``bash -c 'source haienv t1'`` -- entering a real haienv (made
-  with ``haienv create`` before the rounds) beside bash's own start-up.
+  with ``haienv create`` before the rounds) beside bash's own start-up;
+* ``sbatch --wrap=true -o /dev/null`` -- one submission to a private single-node Slurm
+  (``slurm.py``) started beside our service, the competitor of
+  ``hai-cli python x.py -- -n 1``; skipped, saying so, when Slurm is not installed or
+  with ``--no-slurm``.
 
 Prints each command's median and p90 over the rounds, its ratio to ``python -c pass``,
-sequential submissions per second, and the slowest imports of one ``hai-cli list`` and
-one submission (``python -X importtime``) so a regression names its cause.
+sequential submissions per second (hai-cli and sbatch), and the slowest imports of one
+``hai-cli list`` and one submission (``python -X importtime``) so a regression names its
+cause.
 
     python benchmarks/bench_cli.py             # 15 rounds
     python benchmarks/bench_cli.py --rounds 40
@@ -27,6 +32,7 @@ one submission (``python -X importtime``) so a regression names its cause.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -37,6 +43,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from slurm import SlurmCluster, available  # noqa: E402
 
 from tests.service_helpers import cli_env, init_cli, scheduler_process  # noqa: E402
 
@@ -67,11 +76,27 @@ def slowest_imports(args: list[str], env: dict[str, str], cwd: Path, n: int = 8)
     return [f"  {int(r[1]) / 1000:6.1f} ms  {r[2].rstrip()}" for r in rows[:n]]
 
 
+SBATCH = "sbatch --wrap=true -o /dev/null"
+HAI_SUBMIT = "hai-cli python x.py -- -n 1"
+
+
+def print_submissions(times: dict[str, list[float]], slurm: str | None) -> None:
+    """Sequential submissions/s (one process each) of hai-cli, and of sbatch beside it."""
+    ours = statistics.median(times[HAI_SUBMIT])
+    line = f"sequential submissions (one process each): hai-cli {1 / ours:.1f}/s"
+    if slurm is not None:
+        theirs = statistics.median(times[SBATCH])
+        line += f", sbatch ({slurm}) {1 / theirs:.1f}/s; hai-cli/sbatch wall {ours / theirs:.1f}x"
+    print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--compare", type=Path, help="another checkout's source folder")
+    parser.add_argument("--no-slurm", action="store_true", help="skip the sbatch row")
     args = parser.parse_args()
+    slurm_ok, slurm_note = (False, "--no-slurm") if args.no_slurm else available()
     commands = {
         "python -S -c pass (floor)": [PY, "-S", "-c", "pass"],
         "python -c pass (floor)": [PY, "-c", "pass"],
@@ -82,8 +107,9 @@ def main() -> None:
         "bash -c true (floor)": ["bash", "-c", "true"],
         "source haienv t1": ["bash", "-c", 'source haienv t1 && test -n "$HF_ENV_NAME"'],
     }
-    with tempfile.TemporaryDirectory() as tmp_name:
+    with tempfile.TemporaryDirectory() as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
+        cluster = stack.enter_context(SlurmCluster()) if slurm_ok else None
         with scheduler_process(tmp, users=(("alice", False),)) as svc:
             home = tmp / "home"
             init_cli(home, svc.url, svc.tokens["alice"])
@@ -100,6 +126,9 @@ def main() -> None:
                     if name.startswith(("hai-cli", "source")):
                         commands[f"{name} [compare]"] = cmd
                         envs[f"{name} [compare]"] = old_env
+            if cluster is not None:
+                commands[SBATCH] = cluster.sbatch_argv(name="cli")
+                envs[SBATCH] = {**env, "SLURM_CONF": str(cluster.conf)}
             times: dict[str, list[float]] = {name: [] for name in commands}
             for _ in range(args.rounds):
                 for name, cmd in commands.items():
@@ -118,8 +147,9 @@ def main() -> None:
         p50 = statistics.median(values)
         p90 = values[int(0.9 * (len(values) - 1))]
         print(f"{name:44} {p50 * 1000:6.1f}ms {p90 * 1000:6.1f}ms {p50 / floor:7.1f}x")
-    submit = statistics.median(times["hai-cli python x.py -- -n 1"])
-    print(f"sequential submissions: {1 / submit:.1f}/s (one process each)")
+    print_submissions(times, slurm_note if slurm_ok else None)
+    if not slurm_ok:
+        print(f"sbatch row skipped: Slurm {slurm_note}")
     for name, rows in imports.items():
         print(f"slowest imports of `{name}` (python -X importtime, cumulative):")
         print("\n".join(rows))
