@@ -91,7 +91,9 @@ def base(config) -> haienv.EnvInfo:
 
 
 def cli_env(config: HaiEnvConfig, **extra) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HAIENV_", "VIRTUAL_ENV"))}
+    """The command line's environment: piped, without the test runner's terminal size."""
+    skip = ("HAIENV_", "VIRTUAL_ENV", "COLUMNS", "LINES")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
     env.update(HAIENV_ROOT=config.root, HAIENV_USER=config.user, UV_OFFLINE="1", **extra)
     return env
 
