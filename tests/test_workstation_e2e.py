@@ -51,6 +51,7 @@ def test_a_new_user_has_a_ready_workstation(tmp_path: Path) -> None:
         create_log = (home / "create.log").read_text() if (home / "create.log").exists() else ""
         assert seen["ok"], (
             f"browser stopped at {seen['steps'][-1]!r}: {seen.get('error')}\n"
+            f"--- notebook cells\n{json.dumps(seen.get('cells', []), indent=1)[-3000:]}\n"
             f"--- browser stderr\n{stderr[-2000:]}\n--- create.log\n{create_log[-2000:]}\n"
             f"--- hub\n{hub.log()[-3000:]}"
         )

@@ -26,14 +26,19 @@ const shot = async name => {
 
 async function newLauncher() {
   // the "+" of the main area's tab bar, there whatever the side panels show
-  await page.locator('.lm-DockPanel-tabBar .lm-TabBar-addButton').first().click();
+  await page
+    .locator('.lm-DockPanel-tabBar .lm-TabBar-addButton')
+    .first()
+    .click();
   await page.waitForSelector('.jp-Launcher:visible');
 }
 
 async function terminal(command) {
   // a fresh terminal per command; it ends by writing a marker file the test waits for
   await newLauncher();
-  await page.click('.jp-Launcher:visible .jp-LauncherCard[title*="terminal" i]');
+  await page.click(
+    '.jp-Launcher:visible .jp-LauncherCard[title*="terminal" i]'
+  );
   const term = page.locator('.jp-Terminal').last();
   await term.waitFor({ timeout: 120000 }); // a loaded machine starts the terminal slowly
   await page.waitForTimeout(1500); // the shell prints its prompt
@@ -64,9 +69,14 @@ try {
   await page.click('#login_submit');
   await page.waitForURL(/\/hub\/spawn/);
   await page.check('input[name="profile"][value="mig-gpu"]');
-  await page.click('#spawn_form input[type="submit"], #spawn_form button[type="submit"]');
+  await page.click(
+    '#spawn_form input[type="submit"], #spawn_form button[type="submit"]'
+  );
   await page.waitForURL(/\/user\/[^/]+\/lab/, { timeout: 120000 });
-  await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 120000 });
+  await page.waitForSelector('#jupyterlab-splash', {
+    state: 'detached',
+    timeout: 120000
+  });
 
   step('a terminal: hai-cli whoami and haienv create demo -y, no init');
   await terminal(
@@ -86,22 +96,36 @@ try {
   await page.click(demoCard);
   await page.waitForSelector('.jp-Notebook .jp-Cell .cm-content');
   // the kernel has started and connected: the status bar says so
-  await page.waitForSelector('.jp-StatusBar-Widget :text-matches("demo.*\\| Idle")', {
-    timeout: 120000
-  });
-  await runCell('%%hai submit --name cellchain\nprint("hello from a cell", flush=True)');
-  await page.waitForSelector('.jp-OutputArea-output:has-text("Submitted chain")', {
-    timeout: 120000
-  });
+  await page.waitForSelector(
+    '.jp-StatusBar-Widget :text-matches("demo.*\\| Idle")',
+    {
+      timeout: 120000
+    }
+  );
+  await runCell(
+    '%%hai submit --name cellchain\nprint("hello from a cell", flush=True)'
+  );
+  await page.waitForSelector(
+    '.jp-OutputArea-output:has-text("Submitted chain")',
+    {
+      timeout: 120000
+    }
+  );
   result.submitted = (
-    await page.locator('.jp-OutputArea-output:has-text("Submitted chain")').first().textContent()
+    await page
+      .locator('.jp-OutputArea-output:has-text("Submitted chain")')
+      .first()
+      .textContent()
   ).trim();
 
   step('its log, followed in the notebook');
   await runCell('%hai logs cellchain -f');
-  await page.waitForSelector('.jp-OutputArea-output:has-text("hello from a cell")', {
-    timeout: 120000
-  });
+  await page.waitForSelector(
+    '.jp-OutputArea-output:has-text("hello from a cell")',
+    {
+      timeout: 120000
+    }
+  );
   await shot('notebook');
 
   step('the chain in the HAI sidebar');
@@ -123,6 +147,19 @@ try {
 } catch (error) {
   result.error = String(error && error.message ? error.message : error);
   await shot('failure').catch(() => undefined);
+  // what the notebook shows: each cell's input, execution count and outputs
+  result.cells = await page
+    .locator('.jp-Notebook .jp-Cell')
+    .evaluateAll(cells =>
+      cells.map(cell => ({
+        input: cell.querySelector('.cm-content')?.textContent ?? '',
+        prompt: cell.querySelector('.jp-InputPrompt')?.textContent ?? '',
+        outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map(
+          o => o.textContent
+        )
+      }))
+    )
+    .catch(() => []);
 } finally {
   await browser.close();
 }
