@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml overrides.txt $(CONSTRAINTS) | $(LABEXT)
 constraints:
 	$(BIN)/uv $(UV_COMPILE) $(UPGRADE) -o $(CONSTRAINTS)
 
-# The API's shapes live in scheduler/service/schema.py (pydantic). After changing them:
+# The API's shapes live in scheduler/service/schema/ (pydantic). After changing them:
 # dump the OpenAPI document the lab's TypeScript types are built from (npm run
 # build:types, part of build:lib) and regenerate the Python client's types from it; commit
 # both (tests/test_api_schema.py fails while either is stale).

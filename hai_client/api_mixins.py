@@ -1,7 +1,7 @@
 """Behaviour of the generated API types (hai_client/api_types.py), written by hand.
 
 The generator (scripts/gen_api_types.py) mixes these into the classes it writes; they hold
-no fields of their own, so the API's shapes stay in one place (scheduler/service/schema.py).
+no fields of their own, so the API's shapes stay in one place (scheduler/service/schema/).
 
 :class:`Record` is what a frozen dataclass would give them (fields fixed by
 ``__slots__``, read-only, compared and shown by value, ``raw`` left out of both). Why not

@@ -1,7 +1,7 @@
 """The scheduler API's answers as the Python client reads them (generated: do not edit).
 
 Written by scripts/gen_api_types.py from openapi.json, which is dumped from the models in
-scheduler/service/schema.py (``make api-types``); tests/test_api_schema.py fails when this
+scheduler/service/schema/ (``make api-types``); tests/test_api_schema.py fails when this
 file and the document disagree. Standard library only: hai-cli never imports pydantic.
 """
 

@@ -1,6 +1,6 @@
 """Write ``hai_client/api_types.py``: the client's typed results, from ``openapi.json``.
 
-The scheduler's models (scheduler/service/schema.py) are the one description of the API;
+The scheduler's models (scheduler/service/schema/) are the one description of the API;
 ``openapi.json`` is dumped from them (``make api-types``), and this script turns the
 schemas :data:`CLASSES` names into read-only slotted classes (fields in ``__slots__``, an
 ``__init__``, a ``from_json``; value behaviour from ``hai_client.api_mixins.Record``), so
@@ -44,7 +44,7 @@ MIXINS = {"Chain": "ChainMixin"}
 HEADER = '''"""The scheduler API's answers as the Python client reads them (generated: do not edit).
 
 Written by scripts/gen_api_types.py from openapi.json, which is dumped from the models in
-scheduler/service/schema.py (``make api-types``); tests/test_api_schema.py fails when this
+scheduler/service/schema/ (``make api-types``); tests/test_api_schema.py fails when this
 file and the document disagree. Standard library only: hai-cli never imports pydantic.
 """
 

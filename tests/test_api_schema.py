@@ -1,4 +1,4 @@
-"""One schema for the API: the models of scheduler/service/schema.py are the only place a
+"""One schema for the API: the models of scheduler/service/schema/ are the only place a
 chain's (or a rank's, a page's, ...) shape is written.
 
 ``openapi.json`` (checked in) is the document the service serves, the client's types
