@@ -19,10 +19,8 @@ writes are atomic (temporary file + ``os.replace``), so readers see old or new, 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +33,8 @@ from .names import check_name, is_valid_name
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    import datetime as _dt
+
     from .config import HaiEnvConfig
 
 CREATING = "creating"
@@ -88,6 +88,8 @@ class EnvInfo:
 
     @property
     def created_at(self) -> _dt.datetime | None:
+        import datetime as _dt  # not at import: `source haienv` never needs it (start-up)
+
         try:
             return _dt.datetime.fromisoformat(self.created)
         except ValueError:
@@ -100,6 +102,8 @@ class EnvInfo:
 
 
 def now_iso() -> str:
+    import datetime as _dt  # not at import: `source haienv` never needs it (start-up)
+
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
@@ -261,6 +265,8 @@ class Store:
                 if not same:
                     continue
                 os.ftruncate(fd, 0)
+                import socket  # only a writer records its host (start-up of `source haienv`)
+
                 os.write(fd, f"{os.getpid()} {socket.gethostname()} {doing}\n".encode())
                 yield
                 return

@@ -163,7 +163,8 @@ import json, sys
 from haienv.activate import shell_main
 code = shell_main(["t1"])
 print()
-heavy = ("click", "traitlets", "rich", "typing", "subprocess", "haienv.config", "haienv.cli")
+heavy = ("click", "traitlets", "rich", "typing", "subprocess", "haienv.config", "haienv.cli",
+         "socket", "datetime", "tempfile")
 print(json.dumps([code, sorted(m for m in heavy if m in sys.modules)]))
 """
 
