@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 # imported by the first command that needs them (start-up cost: see hai_client.lazy)
 render = lazy_module("hai_client.render")
+tables = lazy_module("hai_client.tables")
 local_run = lazy_module("hai_client.local_run")
 _client = lazy_module("hai_client.client")
 
@@ -99,7 +100,7 @@ def client() -> HaiClient:
 
 
 def out() -> Any:
-    return render.output()
+    return tables.output()
 
 
 #: commands that only make sense on a chain that has not finished

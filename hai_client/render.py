@@ -16,10 +16,9 @@ from typing import Any
 
 from hai_client.client import Chain, LogLine, NodeGroupInfo, Whoami
 from hai_client.profiles import SPOT
-from hai_client.tables import PlainOutput, RichOutput, Table, output
+from hai_client.tables import PlainOutput, RichOutput, Table
 
-Output = PlainOutput | RichOutput
-__all__ = ["Output", "output"]  # where hai-cli prints: a pipe gets plain lines, a terminal rich
+Output = PlainOutput | RichOutput  # where hai-cli prints (hai_client.tables.output)
 
 
 def print_json(data: Any) -> None:

@@ -119,8 +119,6 @@ class Transport:
         try:
             conn = self._connection()
             status, body, keep = conn.exchange(message, head_only=method == "HEAD")
-        except _Closed:
-            raise
         except TimeoutError:
             self.close()
             raise TimedOut("no answer in time") from None

@@ -16,17 +16,11 @@ from pathlib import Path
 
 import click
 
+from hai_client.tables import output_width
+
 from .config import HaiEnvConfig, load_config
 from .errors import HaiEnvError
 from .store import Store
-
-
-def _width(stream) -> int | None:
-    """``$COLUMNS``; else the terminal's; piped, wide enough for one line per row."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit():
-        return int(columns)
-    return None if stream.isatty() else 100_000
 
 
 # rich is imported on first output, not at start: `source haienv NAME` runs this command
@@ -35,14 +29,14 @@ def _width(stream) -> int | None:
 def _err():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=output_width(sys.stderr))
 
 
 @functools.cache
 def _out():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+    return Console(highlight=False, soft_wrap=True, width=output_width(sys.stdout))
 
 
 def escape(text: str) -> str:
