@@ -14,7 +14,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -48,6 +51,45 @@ def browser_check(hub, user: str, password: str) -> dict:
     return seen
 
 
+def spawn_with_own_token(hub, user: str, profile: str) -> str:
+    """``user`` starts their server through the hub's REST API with their own token."""
+    token = hub.user_token(user)
+    r = httpx.post(
+        f"{hub.api}/users/{user}/server",
+        json={"profile": profile},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
+    assert r.status_code in (201, 202), r.text
+    hub.wait_server(user)
+    return token
+
+
+@contextmanager
+def keep_renewing(hub, user: str, every: float = 3.0) -> Iterator[None]:
+    """Renew ``user``'s lease every few seconds through the scheduler's REST endpoint (as
+    a user at work would), so however slow a loaded machine makes the steps in between,
+    only the lease nobody renews runs out."""
+    token = hub.user_token(user)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(every):
+            httpx.post(
+                f"{hub.scheduler_url}api/v1/devservers/{user}/renew",
+                headers={"Authorization": f"token {token}"},
+                timeout=30,
+            )
+
+    worker = threading.Thread(target=renew, daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join(35)
+
+
 def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
     with running_hub(
         tmp_path,
@@ -68,148 +110,138 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
         )
         hub.wait_server("alice")
         t_alice = time.monotonic()
+        with keep_renewing(hub, "alice"):
+            _two_servers_a_spot_node_and_an_expiry(hub, tmp_path, alice, t_alice)
 
-        # bob spawns through the REST API with his own token
-        bob_token = hub.user_token("bob")
-        r = httpx.post(
-            f"{hub.api}/users/bob/server",
-            json={"profile": "mig-gpu"},
-            headers={"Authorization": f"token {bob_token}"},
-            timeout=60,
+
+def _two_servers_a_spot_node_and_an_expiry(hub, tmp_path: Path, alice, t_alice: float) -> None:
+    """The rest of the scenario, while alice keeps her lease alive and bob does not."""
+
+    # bob spawns through the REST API with his own token
+    bob_token = spawn_with_own_token(hub, "bob", "mig-gpu")
+
+    a_env, b_env = server_environ(hub.data, "alice"), server_environ(hub.data, "bob")
+    # the platform's commands come first on PATH (terminals, kernels); TLS settings pass
+    assert a_env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+    assert a_env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert "CONFIGPROXY_AUTH_TOKEN" not in a_env and "HAI_SCHEDULER_TOKEN" not in a_env
+    assert a_env["HAI_PROFILE"] == b_env["HAI_PROFILE"] == "mig-gpu"
+    assert a_env["CUDA_VISIBLE_DEVICES"] != b_env["CUDA_VISIBLE_DEVICES"]
+    assert len(a_env["CUDA_VISIBLE_DEVICES"].split(",")) == 1, "exactly one slice"
+    (hub.data / "home" / "bob" / "notes.txt").write_text("keep me")
+
+    # the home page shows the lease; renewing through the hub endpoint extends it
+    home = alice.get("/hub/home")
+    assert 'id="hai-devserver"' in home.text
+    xsrf_cookie = alice.cookies.get("_xsrf")
+    before = alice.get("/hub/api/hai/devserver/alice").json()
+    assert before["profile"] == "mig-gpu" and before["lease_seconds_left"] <= LEASE
+    time.sleep(3)
+    renewed = alice.post(
+        "/hub/api/hai/devserver/alice/renew", headers={"X-XSRFToken": xsrf_cookie or ""}
+    )
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["lease_expires_at"] > before["lease_expires_at"]
+    # bob cannot look at alice's allocation
+    nosy = httpx.get(
+        f"{hub.api}/hai/devserver/alice", headers={"Authorization": f"token {bob_token}"}
+    )
+    assert nosy.status_code == 404
+
+    # ... and in a real browser: the home page card shows the slice and renews the lease
+    seen = browser_check(hub, "alice", hub.password("alice"))
+    assert seen["profile"] == "mig-gpu"
+    assert seen["gpus"] == a_env["CUDA_VISIBLE_DEVICES"]
+    assert seen["lease_after"] != seen["lease_before"] and seen["error_hidden"]
+
+    # a hub token works with hai-cli against the scheduler service
+    home_dir = tmp_path / "dave-home"
+    dave_token = hub.user_token("dave")
+    out = hai_cli(home_dir, "init", dave_token, "--url", hub.scheduler_url)
+    assert out.returncode == 0, out.stderr
+    who = hai_cli(home_dir, "whoami")
+    assert who.returncode == 0 and "dave" in who.stdout, who.stdout + who.stderr
+
+    # carol takes the only training node as a spot server
+    spawn_with_own_token(hub, "carol", "spot")
+    c_env = server_environ(hub.data, "carol")
+    assert c_env["HAI_PROFILE"] == "spot"
+    assert len(c_env["CUDA_VISIBLE_DEVICES"].split(",")) == 8, "the whole node"
+
+    # hub admins are the scheduler's admins: alice (admin) sees every allocation,
+    # dave (a user) only his own (none)
+    alice_token = hub.user_token("alice")
+    listing = httpx.get(
+        hub.scheduler_url + "api/v1/devservers",
+        headers={"Authorization": f"token {alice_token}"},
+    ).json()
+    assert {d["user"] for d in listing["devservers"]} == {"alice", "bob", "carol"}
+    mine = httpx.get(
+        hub.scheduler_url + "api/v1/devservers",
+        headers={"Authorization": f"token {dave_token}"},
+    ).json()
+    assert mine["devservers"] == []
+
+    # alice renews again through the scheduler's REST endpoint with her hub token, so
+    # her lease outlives bob's by a wide margin
+    again = httpx.post(
+        hub.scheduler_url + "api/v1/devservers/alice/renew",
+        headers={"Authorization": f"token {alice_token}"},
+        timeout=30,
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["lease_expires_at"] > renewed.json()["lease_expires_at"]
+
+    # bob's lease (not renewed) runs out: the culler stops his server, files stay
+    hub.wait_server("bob", ready=False, timeout=LEASE + 60)
+    assert time.monotonic() - t_alice >= LEASE - 2
+    assert (hub.data / "home" / "bob" / "notes.txt").read_text() == "keep me"
+    with hub.admin() as c:
+        assert c.get(f"{hub.api}/users/alice").json()["servers"][""]["ready"], (
+            "alice renewed, so she is still running"
         )
-        assert r.status_code in (201, 202), r.text
-        hub.wait_server("bob")
 
-        a_env, b_env = server_environ(hub.data, "alice"), server_environ(hub.data, "bob")
-        # the platform's commands come first on PATH (terminals, kernels); TLS settings pass
-        assert a_env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
-        assert a_env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
-        assert "CONFIGPROXY_AUTH_TOKEN" not in a_env and "HAI_SCHEDULER_TOKEN" not in a_env
-        assert a_env["HAI_PROFILE"] == b_env["HAI_PROFILE"] == "mig-gpu"
-        assert a_env["CUDA_VISIBLE_DEVICES"] != b_env["CUDA_VISIBLE_DEVICES"]
-        assert len(a_env["CUDA_VISIBLE_DEVICES"].split(",")) == 1, "exactly one slice"
-        (hub.data / "home" / "bob" / "notes.txt").write_text("keep me")
+    # dave submits a chain that needs the training node: carol's spot server is reclaimed
+    script = tmp_path / "train.py"
+    script.write_text("print('training on', __import__('os').environ['HAI_NODE'])\n")
+    sub = hai_cli(
+        home_dir,
+        "python",
+        str(script),
+        "--",
+        "-n",
+        "1",
+        "--group",
+        "default",
+        "--name",
+        "needs-node",
+    )
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    hub.wait_server("carol", ready=False, timeout=40)
+    deadline = time.monotonic() + 90
+    status = None
+    while time.monotonic() < deadline:
+        status = hai_cli(home_dir, "status", "needs-node", "--json")
+        if '"finished"' in status.stdout:
+            break
+        time.sleep(1)
+    assert status is not None and '"finished"' in status.stdout, status.stdout
+    assert '"succeeded"' in status.stdout
+    logs = hai_cli(home_dir, "logs", "needs-node")
+    assert "training on local-0" in logs.stdout
 
-        # the home page shows the lease; renewing through the hub endpoint extends it
-        home = alice.get("/hub/home")
-        assert 'id="hai-devserver"' in home.text
-        xsrf_cookie = alice.cookies.get("_xsrf")
-        before = alice.get("/hub/api/hai/devserver/alice").json()
-        assert before["profile"] == "mig-gpu" and before["lease_seconds_left"] <= LEASE
-        time.sleep(3)
-        renewed = alice.post(
-            "/hub/api/hai/devserver/alice/renew", headers={"X-XSRFToken": xsrf_cookie or ""}
-        )
-        assert renewed.status_code == 200, renewed.text
-        assert renewed.json()["lease_expires_at"] > before["lease_expires_at"]
-        # bob cannot look at alice's allocation
-        nosy = httpx.get(
-            f"{hub.api}/hai/devserver/alice", headers={"Authorization": f"token {bob_token}"}
-        )
-        assert nosy.status_code == 404
-
-        # ... and in a real browser: the home page card shows the slice and renews the lease
-        seen = browser_check(hub, "alice", hub.password("alice"))
-        assert seen["profile"] == "mig-gpu"
-        assert seen["gpus"] == a_env["CUDA_VISIBLE_DEVICES"]
-        assert seen["lease_after"] != seen["lease_before"] and seen["error_hidden"]
-
-        # a hub token works with hai-cli against the scheduler service
-        home_dir = tmp_path / "dave-home"
-        dave_token = hub.user_token("dave")
-        out = hai_cli(home_dir, "init", dave_token, "--url", hub.scheduler_url)
-        assert out.returncode == 0, out.stderr
-        who = hai_cli(home_dir, "whoami")
-        assert who.returncode == 0 and "dave" in who.stdout, who.stdout + who.stderr
-
-        # carol takes the only training node as a spot server
-        carol_token = hub.user_token("carol")
-        r = httpx.post(
-            f"{hub.api}/users/carol/server",
-            json={"profile": "spot"},
-            headers={"Authorization": f"token {carol_token}"},
-            timeout=60,
-        )
-        assert r.status_code in (201, 202), r.text
-        hub.wait_server("carol")
-        c_env = server_environ(hub.data, "carol")
-        assert c_env["HAI_PROFILE"] == "spot"
-        assert len(c_env["CUDA_VISIBLE_DEVICES"].split(",")) == 8, "the whole node"
-
-        # hub admins are the scheduler's admins: alice (admin) sees every allocation,
-        # dave (a user) only his own (none)
-        alice_token = hub.user_token("alice")
-        listing = httpx.get(
-            hub.scheduler_url + "api/v1/devservers",
-            headers={"Authorization": f"token {alice_token}"},
-        ).json()
-        assert {d["user"] for d in listing["devservers"]} == {"alice", "bob", "carol"}
-        mine = httpx.get(
-            hub.scheduler_url + "api/v1/devservers",
-            headers={"Authorization": f"token {dave_token}"},
-        ).json()
-        assert mine["devservers"] == []
-
-        # alice renews again through the scheduler's REST endpoint with her hub token, so
-        # her lease outlives bob's by a wide margin
-        again = httpx.post(
-            hub.scheduler_url + "api/v1/devservers/alice/renew",
-            headers={"Authorization": f"token {alice_token}"},
-            timeout=30,
-        )
-        assert again.status_code == 200, again.text
-        assert again.json()["lease_expires_at"] > renewed.json()["lease_expires_at"]
-
-        # bob's lease (not renewed) runs out: the culler stops his server, files stay
-        hub.wait_server("bob", ready=False, timeout=LEASE + 20)
-        assert time.monotonic() - t_alice >= LEASE - 2
-        assert (hub.data / "home" / "bob" / "notes.txt").read_text() == "keep me"
-        with hub.admin() as c:
-            assert c.get(f"{hub.api}/users/alice").json()["servers"][""]["ready"], (
-                "alice renewed, so she is still running"
-            )
-
-        # dave submits a chain that needs the training node: carol's spot server is reclaimed
-        script = tmp_path / "train.py"
-        script.write_text("print('training on', __import__('os').environ['HAI_NODE'])\n")
-        sub = hai_cli(
-            home_dir,
-            "python",
-            str(script),
-            "--",
-            "-n",
-            "1",
-            "--group",
-            "default",
-            "--name",
-            "needs-node",
-        )
-        assert sub.returncode == 0, sub.stdout + sub.stderr
-        hub.wait_server("carol", ready=False, timeout=40)
-        deadline = time.monotonic() + 40
-        status = None
-        while time.monotonic() < deadline:
-            status = hai_cli(home_dir, "status", "needs-node", "--json")
-            if '"finished"' in status.stdout:
-                break
-            time.sleep(1)
-        assert status is not None and '"finished"' in status.stdout, status.stdout
-        assert '"succeeded"' in status.stdout
-        logs = hai_cli(home_dir, "logs", "needs-node")
-        assert "training on local-0" in logs.stdout
-
-        # a server process that dies underneath shows as stopped in the hub at once
-        pid = int(server_environ(hub.data, "alice")["_pid"])
-        os.kill(pid, signal.SIGKILL)
-        t_kill = time.monotonic()
-        hub.wait_server("alice", ready=False, timeout=15)
-        assert time.monotonic() - t_kill < 10
-        # ... and its slice went back to the inventory
-        left = httpx.get(
-            hub.scheduler_url + "api/v1/devservers",
-            headers={"Authorization": f"token {hub.user_token('alice')}"},
-        ).json()
-        assert [d["user"] for d in left["devservers"]] == []
+    # a server process that dies underneath shows as stopped in the hub at once
+    pid = int(server_environ(hub.data, "alice")["_pid"])
+    os.kill(pid, signal.SIGKILL)
+    t_kill = time.monotonic()
+    hub.wait_server("alice", ready=False, timeout=15)
+    assert time.monotonic() - t_kill < 10
+    # ... and its slice went back to the inventory
+    left = httpx.get(
+        hub.scheduler_url + "api/v1/devservers",
+        headers={"Authorization": f"token {hub.user_token('alice')}"},
+    ).json()
+    assert [d["user"] for d in left["devservers"]] == []
 
 
 def spawn(hub, user: str, timeout: float = 60) -> None:

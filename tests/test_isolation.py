@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,8 +98,17 @@ def base() -> Iterator[Path]:
         for entry in pwd.getpwall():
             if entry.pw_name.startswith(prefix):
                 subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
-                subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
+                remove_account(entry.pw_name)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_account(name: str) -> None:
+    """userdel, again while another process (a parallel test) holds the password file."""
+    for _ in range(100):
+        done = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+        if "try again later" not in done.stderr:
+            return
+        time.sleep(0.1)
 
 
 def api(svc, user: str) -> httpx.Client:
@@ -295,7 +305,7 @@ def test_dev_servers_run_as_their_owners_account(base: Path, tmp_path: Path) -> 
             with hub.admin() as c:
                 c.post(f"{hub.api}/users/{user}")
                 r = c.post(f"{hub.api}/users/{user}/server", json={"profile": "mig-gpu"})
-                assert r.status_code in (201, 202), r.text
+                assert r.status_code in (201, 202), f"{r.text}\n{hub.log()[-6000:]}"
             hub.wait_server(user)
         try:
             alice, bob = pwd.getpwnam(prefix + "alice"), pwd.getpwnam(prefix + "bob")
@@ -331,3 +341,42 @@ def test_dev_servers_run_as_their_owners_account(base: Path, tmp_path: Path) -> 
         # her haienv folder under the shared root is hers alone
         envs = hub.data / "envs" / "users" / "alice"
         assert envs.stat().st_uid == alice.pw_uid and (envs.stat().st_mode & 0o077) == 0
+
+
+@contextlib.contextmanager
+def passwd_locked_by_another_process() -> Iterator[subprocess.Popen]:
+    """Hold /etc/passwd's lock the way shadow-utils does (a link named by a live pid), as
+    an admin's ``adduser`` in progress would."""
+    holder = subprocess.Popen(["sleep", "30"])
+    mine = Path(f"/etc/passwd.{holder.pid}")
+    mine.write_text(str(holder.pid))
+    os.link(mine, "/etc/passwd.lock")
+    try:
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        with contextlib.suppress(FileNotFoundError):
+            Path("/etc/passwd.lock").unlink()
+        mine.unlink()
+
+
+def test_an_account_is_made_once_the_password_file_is_free_again(base: Path) -> None:
+    """useradd fails at once while another process holds /etc/passwd's lock; making an
+    account waits for it (up to accounts.LOCK_WAIT) instead of refusing the user."""
+    import threading
+
+    accounts = SystemAccounts(
+        mode="create", prefix=f"hai-t{base.name[-6:]}-", home_root=str(base / "home")
+    )
+    with passwd_locked_by_another_process() as holder:
+        # the holder ends (and is reaped: a zombie's pid still holds the lock) in a second
+        release = threading.Timer(1.0, lambda: (holder.kill(), holder.wait()))
+        release.start()
+        started = time.monotonic()
+        account = accounts.resolve("alice")
+        waited = time.monotonic() - started
+        release.join()
+    assert pwd.getpwnam(account.name).pw_uid == account.uid
+    assert waited >= 0.9, "it was made while the lock was held"
+    assert Path(account.home).stat().st_uid == account.uid

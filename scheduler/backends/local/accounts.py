@@ -27,6 +27,7 @@ import pwd
 import re
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,13 @@ from traitlets.config import LoggingConfigurable
 
 # useradd's own rule (Debian's NAME_REGEX), at most 32 characters
 _ACCOUNT_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,30}[a-z0-9_.$-]?$")
+
+
+#: seconds ``useradd`` is retried while the password file is locked or a uid was just taken
+LOCK_WAIT = 10.0
+#: what useradd prints for a failure that passes: /etc/passwd locked by another process
+#: (shadow-utils fails at once instead of waiting), or the free uid taken meanwhile
+_PASSING_FAILURES = ("try again later", "is not unique")
 
 
 class NoAccount(RuntimeError):
@@ -183,18 +191,30 @@ class SystemAccounts(LoggingConfigurable):
                 return Account.from_passwd(pwd.getpwnam(name))
             except KeyError:
                 pass
-            uid = self._free_uid()
             home = Path(self.home_root) / name
+            uid = self._useradd(name, home)
+            home.chmod(0o700)
+            self.log.info("created system account %s (uid %d, home %s)", name, uid, home)
+            return Account.from_passwd(pwd.getpwnam(name))
+
+    def _useradd(self, name: str, home: Path) -> int:
+        """Run ``useradd``; while another process holds the password file's lock (an
+        admin's ``adduser``, another service) or has just taken the uid chosen, try again
+        with a fresh uid for up to ``LOCK_WAIT`` seconds. Returns the uid."""
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            uid = self._free_uid()
             cmd = ["useradd", "--uid", str(uid), "--user-group", "--create-home"]
             cmd += ["--home-dir", str(home), "--shell", self.shell, "--comment", "HAI Hub user"]
             if self.extra_groups:
                 cmd += ["--groups", ",".join(self.extra_groups)]
             done = subprocess.run([*cmd, name], capture_output=True, text=True)
-            if done.returncode != 0:
+            if done.returncode == 0:
+                return uid
+            passing = any(sign in done.stderr for sign in _PASSING_FAILURES)
+            if not passing or time.monotonic() > deadline:
                 raise NoAccount(f"useradd {name} failed: {done.stderr.strip()}")
-            home.chmod(0o700)
-            self.log.info("created system account %s (uid %d, home %s)", name, uid, home)
-            return Account.from_passwd(pwd.getpwnam(name))
+            time.sleep(0.05)
 
     def _free_uid(self) -> int:
         used = {e.pw_uid for e in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()}
