@@ -16,8 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -65,29 +63,28 @@ def spawn_with_own_token(hub, user: str, profile: str) -> str:
     return token
 
 
-@contextmanager
-def keep_renewing(hub, user: str, every: float = 3.0) -> Iterator[None]:
-    """Renew ``user``'s lease every few seconds through the scheduler's REST endpoint (as
-    a user at work would), so however slow a loaded machine makes the steps in between,
-    only the lease nobody renews runs out."""
-    token = hub.user_token(user)
-    stop = threading.Event()
+class LeaseKeeper:
+    """Renews ``user``'s lease every few seconds through the scheduler's REST endpoint (as
+    a user at work would) until :meth:`stop`, so however slow a loaded machine makes the
+    steps in between, a lease runs out only when the test means it to."""
 
-    def renew() -> None:
-        while not stop.wait(every):
-            httpx.post(
-                f"{hub.scheduler_url}api/v1/devservers/{user}/renew",
-                headers={"Authorization": f"token {token}"},
-                timeout=30,
-            )
+    def __init__(self, hub, user: str, every: float = 3.0) -> None:
+        self.every = every
+        self._url = f"{hub.scheduler_url}api/v1/devservers/{user}/renew"
+        self._auth = {"Authorization": f"token {hub.user_token(user)}"}
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._renew, daemon=True)
+        self._worker.start()
 
-    worker = threading.Thread(target=renew, daemon=True)
-    worker.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        worker.join(35)
+    def _renew(self) -> None:
+        while not self._stop.wait(self.every):
+            httpx.post(self._url, headers=self._auth, timeout=30)
+
+    def stop(self) -> float:
+        """Stop renewing; returns when (time.monotonic()) the last renewal was over."""
+        self._stop.set()
+        self._worker.join(35)
+        return time.monotonic()
 
 
 def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
@@ -109,16 +106,20 @@ def test_hub_dev_containers_leases_and_spot_reclaim(tmp_path):
             html.unescape(action.group(1)), data={"profile": "mig-gpu"}, follow_redirects=False
         )
         hub.wait_server("alice")
-        t_alice = time.monotonic()
-        with keep_renewing(hub, "alice"):
-            _two_servers_a_spot_node_and_an_expiry(hub, tmp_path, alice, t_alice)
+        alice_keeps = LeaseKeeper(hub, "alice")
+        try:
+            _two_servers_a_spot_node_and_an_expiry(hub, tmp_path, alice)
+        finally:
+            alice_keeps.stop()
 
 
-def _two_servers_a_spot_node_and_an_expiry(hub, tmp_path: Path, alice, t_alice: float) -> None:
-    """The rest of the scenario, while alice keeps her lease alive and bob does not."""
+def _two_servers_a_spot_node_and_an_expiry(hub, tmp_path: Path, alice) -> None:
+    """The rest of the scenario, while alice keeps her lease alive; bob keeps his until
+    the test lets it run out."""
 
     # bob spawns through the REST API with his own token
     bob_token = spawn_with_own_token(hub, "bob", "mig-gpu")
+    bob_keeps = LeaseKeeper(hub, "bob")
 
     a_env, b_env = server_environ(hub.data, "alice"), server_environ(hub.data, "bob")
     # the platform's commands come first on PATH (terminals, kernels); TLS settings pass
@@ -182,8 +183,7 @@ def _two_servers_a_spot_node_and_an_expiry(hub, tmp_path: Path, alice, t_alice: 
     ).json()
     assert mine["devservers"] == []
 
-    # alice renews again through the scheduler's REST endpoint with her hub token, so
-    # her lease outlives bob's by a wide margin
+    # alice renews through the scheduler's REST endpoint with her hub token
     again = httpx.post(
         hub.scheduler_url + "api/v1/devservers/alice/renew",
         headers={"Authorization": f"token {alice_token}"},
@@ -192,13 +192,14 @@ def _two_servers_a_spot_node_and_an_expiry(hub, tmp_path: Path, alice, t_alice: 
     assert again.status_code == 200, again.text
     assert again.json()["lease_expires_at"] > renewed.json()["lease_expires_at"]
 
-    # bob's lease (not renewed) runs out: the culler stops his server, files stay
+    # bob stops renewing: his lease runs out, the culler stops his server, files stay
+    bob_stopped = bob_keeps.stop()
     hub.wait_server("bob", ready=False, timeout=LEASE + 60)
-    assert time.monotonic() - t_alice >= LEASE - 2
+    assert time.monotonic() - bob_stopped >= LEASE - bob_keeps.every - 1
     assert (hub.data / "home" / "bob" / "notes.txt").read_text() == "keep me"
     with hub.admin() as c:
         assert c.get(f"{hub.api}/users/alice").json()["servers"][""]["ready"], (
-            "alice renewed, so she is still running"
+            "alice kept renewing, so she is still running"
         )
 
     # dave submits a chain that needs the training node: carol's spot server is reclaimed

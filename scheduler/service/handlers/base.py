@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from scheduler.model.spec import SpecError
 from scheduler.service import schema
 from scheduler.service.auth import Identity
 from scheduler.service.handlers.context import ApiContext
+from scheduler.service.schema.base import NO_NUL
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -59,10 +61,13 @@ def parse_model(model: type[M], data: Any) -> M:
 
 
 def body_error(model: type[schema.Request], err: Any) -> ApiError:
-    """One pydantic error as the API's 400: the message and the (dotted) field."""
+    """One pydantic error as the API's 4xx (an unknown field: 400; otherwise the model's
+    ``invalid_status``): the message and the (dotted) field."""
     field = ".".join(str(p) for p in err["loc"]) or "body"
     kind = err["type"]
+    status = model.invalid_status
     if kind == "extra_forbidden":
+        status = 400
         message = f"unknown field (allowed: {', '.join(model.model_fields)})"
     elif kind == "missing":
         message = model.missing_messages.get(field, "required")
@@ -72,18 +77,30 @@ def body_error(model: type[schema.Request], err: Any) -> ApiError:
         message = "must be a JSON object"
     else:
         message = err["msg"]
-    return ApiError(400, message, field)
+    return ApiError(status, message, field)
 
 
 def not_found(ref: str) -> ApiError:
     return ApiError(404, f"no chain {ref!r} (or it is not yours)", "ref")
 
 
-# A query parameter parser: raw text -> value, ValueError with a message otherwise.
-QueryParser = Callable[[str], Any]
+@dataclass(frozen=True)
+class QueryParam:
+    """One query parameter, once: how its text is parsed (a ``ValueError``'s message is a
+    400 naming it) and how the OpenAPI document describes it (``schema``, ``description``;
+    :func:`scheduler.service.handlers.openapi.query_params`)."""
+
+    parse: Callable[[str], Any]
+    schema: dict[str, Any]
+    description: str
+
+    def __call__(self, raw: str) -> Any:
+        return self.parse(raw)
 
 
-def int_param(lo: int, hi: int | None = None) -> QueryParser:
+def int_param(lo: int, hi: int | None = None, description: str = "") -> QueryParam:
+    """A whole number in ``[lo, hi]``."""
+
     def parse(raw: str) -> int:
         try:
             value = int(raw)
@@ -95,10 +112,15 @@ def int_param(lo: int, hi: int | None = None) -> QueryParser:
             raise ValueError(f"must be at most {hi}, not {value}")
         return value
 
-    return parse
+    schema: dict[str, Any] = {"type": "integer", "minimum": lo}
+    if hi is not None:
+        schema["maximum"] = hi
+    return QueryParam(parse, schema, description)
 
 
-def text_param(max_len: int = 256) -> QueryParser:
+def text_param(max_len: int = 256, description: str = "") -> QueryParam:
+    """Text of at most ``max_len`` characters, no NUL."""
+
     def parse(raw: str) -> str:
         if len(raw) > max_len:
             raise ValueError(f"is {len(raw)} characters long; the most is {max_len}")
@@ -106,7 +128,8 @@ def text_param(max_len: int = 256) -> QueryParser:
             raise ValueError("must not contain NUL characters")
         return raw
 
-    return parse
+    schema = {"type": "string", "maxLength": max_len, "pattern": NO_NUL}
+    return QueryParam(parse, schema, description)
 
 
 class BaseHandler(RequestHandler):
@@ -183,7 +206,7 @@ class BaseHandler(RequestHandler):
 
     # ------------------------------------------------------------------ input
 
-    def query(self, accepted: dict[str, QueryParser]) -> dict[str, Any]:
+    def query(self, accepted: dict[str, QueryParam]) -> dict[str, Any]:
         """Query parameters parsed by ``accepted``; anything else is refused by name."""
         out: dict[str, Any] = {}
         for name, values in self.request.query_arguments.items():

@@ -15,6 +15,7 @@ from scheduler.service.handlers import intents
 from scheduler.service.handlers.base import (
     ApiError,
     BaseHandler,
+    QueryParam,
     int_param,
     not_found,
     parse_model,
@@ -28,7 +29,7 @@ STATES = tuple(s.value for s in ChainState)
 
 
 def states_param(raw: str) -> tuple[str, ...]:
-    """One state or several, separated by commas (the OpenAPI document's pattern)."""
+    """One state or several, separated by commas (LIST_PARAMS's pattern)."""
     states = tuple(raw.split(","))
     for s in states:
         if s not in STATES:
@@ -36,13 +37,20 @@ def states_param(raw: str) -> tuple[str, ...]:
     return states
 
 
+#: ``GET /chains``'s query parameters (and their description in the document)
 LIST_PARAMS = {
-    "page": int_param(1, 1_000_000),
-    "page_size": int_param(1, queries.PAGE_SIZE_MAX),
-    "name": text_param(),
-    "state": states_param,
-    "group": text_param(),
-    "owner": text_param(),
+    "page": int_param(1, 1_000_000, "Page number (from 1)"),
+    "page_size": int_param(
+        1, queries.PAGE_SIZE_MAX, f"Chains per page (at most {queries.PAGE_SIZE_MAX}; default 20)"
+    ),
+    "name": text_param(description="Glob (* ?); plain text matches anywhere"),
+    "state": QueryParam(
+        states_param,
+        {"type": "string", "pattern": "^({0})(,({0}))*$".format("|".join(STATES))},
+        "A state, or several separated by commas",
+    ),
+    "group": text_param(description="Node group"),
+    "owner": text_param(description="Owner's user name (admins)"),
 }
 
 

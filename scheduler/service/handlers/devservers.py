@@ -14,13 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hai_client.devcontainers import PROFILES
-from scheduler.model.orm import NAME_MAX, DevServer, utcnow
+from scheduler.model.orm import DevServer, utcnow
 from scheduler.service import schema
 from scheduler.service.devservers import NoCapacity, devserver_state
 from scheduler.service.handlers.base import ApiError, BaseHandler
-
-_FIELDS = ("user", "server", "profile")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -80,21 +77,12 @@ class DevServersHandler(DevServerBase):
 
     async def post(self) -> None:
         self.require_admin()
-        body = self.body_object(_FIELDS)
-        for field in ("user", "profile"):
-            if not isinstance(body.get(field), str) or not body[field]:
-                raise ApiError(422, f"{field} is required (a string)", field)
-        server = body.get("server", "")
-        if not isinstance(server, str):
-            raise ApiError(422, "server must be a string ('' for the default server)", "server")
-        for field, value in (("user", body["user"]), ("server", server)):
-            if len(value) > NAME_MAX or "\x00" in value:
-                raise ApiError(422, f"{field} must be at most {NAME_MAX} characters, no NUL", field)
+        body = self.body_model(schema.Allocation)
 
         def allocate(s: Session) -> dict[str, Any]:
             with self.ctx.app.inventory_lock:
                 now = utcnow()
-                ds = self.manager.allocate(s, body["user"], server, body["profile"], now)
+                ds = self.manager.allocate(s, body.user, body.server, body.profile, now)
                 return devserver_json(ds, now)
 
         try:
@@ -185,23 +173,7 @@ def _doc() -> None:
                 ),
                 "post": {
                     "summary": "Allocate a MIG slice (mig-gpu) or a spot node (admins: the hub)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["user", "profile"],
-                                    "properties": {
-                                        "user": {"type": "string"},
-                                        "server": {"type": "string"},
-                                        "profile": {"type": "string", "enum": list(PROFILES)},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": oa._body_of(schema.Allocation),
                     "responses": {
                         "201": oa._json(ds, "Allocated"),
                         **oa._ERRORS,

@@ -21,7 +21,13 @@ from scheduler.model.enums import ChainState, RankState
 from scheduler.model.orm import Job
 from scheduler.service import queries, schema
 from scheduler.service.auth import Identity
-from scheduler.service.handlers.base import ApiError, BaseHandler, int_param, not_found
+from scheduler.service.handlers.base import (
+    ApiError,
+    BaseHandler,
+    QueryParam,
+    int_param,
+    not_found,
+)
 
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_BYTES = 4 * 1024 * 1024
@@ -58,6 +64,18 @@ def cursor_param(raw: str) -> Cursor:
         return Cursor.decode(raw)
     except ValueError as exc:
         raise ApiError(422, f"cursor: {exc}", "cursor") from None
+
+
+#: ``GET /chains/{ref}/logs``'s query parameters (and their description in the document)
+LOG_PARAMS = {
+    "rank": int_param(0, description="Rank (default 0)"),
+    "cursor": QueryParam(
+        cursor_param,
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
+        "From a previous page; empty = start",
+    ),
+    "max_bytes": int_param(1, MAX_BYTES, "Most bytes to return"),
+}
 
 
 def _job_over(job: Job) -> bool:
@@ -132,13 +150,7 @@ def _read(backend: Backend, key: RankKey, offset: int, budget: int) -> LogChunk:
 
 class LogsHandler(BaseHandler):
     async def get(self, ref: str) -> None:
-        args = self.query(
-            {
-                "rank": int_param(0),
-                "cursor": cursor_param,
-                "max_bytes": int_param(1, MAX_BYTES),
-            }
-        )
+        args = self.query(LOG_PARAMS)
         page = await self.ctx.read(
             read_rank_log,
             self.ctx.app.backend,

@@ -17,9 +17,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from scheduler.model.enums import ChainState
 from scheduler.service import schema
-from scheduler.service.handlers.base import BaseHandler
+from scheduler.service.handlers.base import BaseHandler, QueryParam
+from scheduler.service.handlers.chains import LIST_PARAMS
+from scheduler.service.handlers.logs import LOG_PARAMS
 from scheduler.service.openapi30 import to_openapi_30
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -56,11 +57,6 @@ _REF_PARAM = {
     "description": "A chain id, or a chain name (the newest chain of that name)",
     "schema": {"type": "string"},
 }
-_TIME = {"type": ["string", "null"], "format": "date-time"}
-# what chains.states_param accepts: states separated by commas, nothing else
-_STATES_LIST = "^({0})(,({0}))*$".format("|".join(s.value for s in ChainState))
-# a query text parameter: what handlers.base.text_param accepts
-_TEXT = {"type": "string", "maxLength": 256, "pattern": "^[^\\x00]*$"}
 
 
 def _op(
@@ -79,8 +75,12 @@ def _body_of(model: type[schema.Request]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
 
 
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "schema": schema, "description": description}
+def query_params(accepted: dict[str, QueryParam]) -> list[dict[str, Any]]:
+    """The document's ``parameters`` for the query parameters a handler accepts."""
+    return [
+        {"name": name, "in": "query", "schema": p.schema, "description": p.description}
+        for name, p in accepted.items()
+    ]
 
 
 PATHS: dict[str, Any] = {
@@ -103,26 +103,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "List your chains (admins: all), newest first",
             _json(_ref(schema.ChainPage)),
-            params=[
-                _query(
-                    "page",
-                    {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-                    "Page number (from 1)",
-                ),
-                _query(
-                    "page_size",
-                    {"type": "integer", "minimum": 1, "maximum": 50},
-                    "Chains per page (at most 50; default 20)",
-                ),
-                _query("name", _TEXT, "Glob (* ?); plain text matches anywhere"),
-                _query(
-                    "state",
-                    {"type": "string", "pattern": _STATES_LIST},
-                    "A state, or several separated by commas",
-                ),
-                _query("group", _TEXT, "Node group"),
-                _query("owner", _TEXT, "Owner's user name (admins)"),
-            ],
+            params=query_params(LIST_PARAMS),
         ),
         "post": {
             "summary": "Submit a task spec (JSON, a Submission envelope, or YAML text)",
@@ -184,19 +165,7 @@ PATHS: dict[str, Any] = {
         "get": _op(
             "One rank's log lines from a cursor (continues across the chain's jobs)",
             _json(_ref(schema.LogPage)),
-            params=[
-                _query("rank", {"type": "integer", "minimum": 0}, "Rank (default 0)"),
-                _query(
-                    "cursor",
-                    {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
-                    "From a previous page; empty = start",
-                ),
-                _query(
-                    "max_bytes",
-                    {"type": "integer", "minimum": 1, "maximum": 4 << 20},
-                    "Most bytes to return",
-                ),
-            ],
+            params=query_params(LOG_PARAMS),
         ),
     },
     "/chains/{ref}/ranks/{rank}": {

@@ -19,10 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.model import accounts
-from scheduler.model.orm import ApiToken, User, utcnow
+from scheduler.model.orm import NAME_MAX, ApiToken, User, utcnow
 from scheduler.service import schema
 from scheduler.service.handlers.base import ApiError, BaseHandler, text_param
 from scheduler.service.handlers.users import forbidden_doc
+
+#: ``GET /tokens``'s query parameter (admins: whose tokens)
+LIST_PARAMS = {"user": text_param(NAME_MAX, "Whose tokens")}
 
 
 def token_json(row: ApiToken, now: dt.datetime, **secret: str) -> dict[str, Any]:
@@ -43,7 +46,7 @@ class TokensHandler(BaseHandler):
     """``GET /tokens`` (yours; admins: ``?user=`` or everyone's) and ``POST /tokens``."""
 
     async def get(self) -> None:
-        args = self.query({"user": text_param(128)})
+        args = self.query(LIST_PARAMS)
         who = args.get("user")
         if who is not None and who != self.identity.name and not self.identity.admin:
             raise ApiError(403, "only admins list other users' tokens", "user")
@@ -118,7 +121,7 @@ def _doc() -> None:
                     **oa._op(
                         "API tokens (yours; admins: ?user= or all)",
                         oa._json(oa._ref(schema.Tokens)),
-                        params=[oa._query("user", {**oa._TEXT, "maxLength": 128}, "Whose tokens")],
+                        params=oa.query_params(LIST_PARAMS),
                     ),
                 },
                 "post": {

@@ -15,17 +15,33 @@ from scheduler.accounting.fold import DEFAULT_MARGIN
 from scheduler.accounting.report import Filters, report
 from scheduler.model.orm import NAME_MAX
 from scheduler.service import schema
-from scheduler.service.handlers.base import ApiError, BaseHandler, text_param
+from scheduler.service.handlers.base import ApiError, BaseHandler, QueryParam, text_param
 
+_TIME = {"type": "string", "maxLength": params.TIME_MAX_LEN, "pattern": params.TIME_PATTERN}
+#: ``GET /usage``'s query parameters (and their description in the document)
 _ACCEPTED = {
-    "user": text_param(NAME_MAX),
-    "group": text_param(NAME_MAX),
-    "node_group": text_param(NAME_MAX),
-    "priority": params.priority_shape,
-    "kind": params.kind_shape,
-    "since": params.time_shape,
-    "until": params.time_shape,
-    "by": params.by_shape,
+    "user": text_param(NAME_MAX, "Only this user (others than you: admins)"),
+    "group": text_param(NAME_MAX, "Only this user group"),
+    "node_group": text_param(NAME_MAX, "Only this node group"),
+    "priority": QueryParam(
+        params.priority_shape,
+        {"type": "string", "pattern": params.PRIORITY_PATTERN},
+        "Only this priority (training)",
+    ),
+    "kind": QueryParam(
+        params.kind_shape,
+        {"type": "string", "enum": list(params.KINDS)},
+        "Only training chains or only dev servers",
+    ),
+    "since": QueryParam(
+        params.time_shape, _TIME, "Start: date, date-time or Nd/Nh ago (default 30d)"
+    ),
+    "until": QueryParam(params.time_shape, _TIME, "End (default now); at most 366 days"),
+    "by": QueryParam(
+        params.by_shape,
+        {"type": "string", "maxLength": params.BY_MAX_LEN, "pattern": params.BY_PATTERN},
+        "Group rows by these, separated by commas (default user)",
+    ),
 }
 
 
@@ -76,8 +92,6 @@ def _doc() -> None:
     """Describe this endpoint in the API's OpenAPI document."""
     from scheduler.service.handlers import openapi as oa
 
-    name = {"type": "string", "maxLength": NAME_MAX, "pattern": "^[^\\x00]*$"}
-    time_ = {"type": "string", "maxLength": params.TIME_MAX_LEN, "pattern": params.TIME_PATTERN}
     oa.add_paths(
         {
             "/usage": {
@@ -85,34 +99,7 @@ def _doc() -> None:
                     "GPU- and node-hours over a window, grouped (yours and the cluster's "
                     "total; admins: everyone's)",
                     oa._json(oa._ref(schema.Usage)),
-                    params=[
-                        oa._query("user", name, "Only this user (others than you: admins)"),
-                        oa._query("group", name, "Only this user group"),
-                        oa._query("node_group", name, "Only this node group"),
-                        oa._query(
-                            "priority",
-                            {"type": "string", "pattern": params.PRIORITY_PATTERN},
-                            "Only this priority (training)",
-                        ),
-                        oa._query(
-                            "kind",
-                            {"type": "string", "enum": list(params.KINDS)},
-                            "Only training chains or only dev servers",
-                        ),
-                        oa._query(
-                            "since", time_, "Start: date, date-time or Nd/Nh ago (default 30d)"
-                        ),
-                        oa._query("until", time_, "End (default now); at most 366 days"),
-                        oa._query(
-                            "by",
-                            {
-                                "type": "string",
-                                "maxLength": params.BY_MAX_LEN,
-                                "pattern": params.BY_PATTERN,
-                            },
-                            "Group rows by these, separated by commas (default user)",
-                        ),
-                    ],
+                    params=oa.query_params(_ACCEPTED),
                 )
             }
         },

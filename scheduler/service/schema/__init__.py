@@ -74,6 +74,7 @@ from scheduler.service.schema.cluster import (
     Whoami,
 )
 from scheduler.service.schema.devservers import (
+    Allocation,
     DevServer,
     DevServers,
     IsoText,
@@ -102,6 +103,7 @@ __all__ = [
     "REQUESTS",
     "RESPONSES",
     "AccountName",
+    "Allocation",
     "Chain",
     "ChainPage",
     "Describe",
@@ -193,4 +195,5 @@ REQUESTS: tuple[type[Request], ...] = (
     NewToken,
     QuotaLimit,
     NodeStateChange,
+    Allocation,
 )

@@ -18,6 +18,9 @@ from pydantic import (
 
 from scheduler.model.enums import Priority
 
+#: JSON Schema's pattern for "no NUL character"
+NO_NUL = "^[^\\x00]*$"
+
 PriorityName = Literal[tuple(p.name for p in Priority)]  # type: ignore[valid-type]
 
 
@@ -65,11 +68,13 @@ class Response(BaseModel):
 
 
 class Request(BaseModel):
-    """A request body's shape: unknown fields are refused; ``missing_messages`` says what
-    a 400 for a missing field says (default "required")."""
+    """A request body's shape: unknown fields are refused (400); ``missing_messages`` says
+    what the answer for a missing field says (default "required"); a missing or bad field
+    is answered with ``invalid_status``."""
 
     model_config = ConfigDict(extra="forbid")
     missing_messages: ClassVar[dict[str, str]] = {}
+    invalid_status: ClassVar[int] = 400
 
 
 class Error(Response):
