@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from hai_client.jsonout import print_json
 from hai_client.lazy import lazy_module
 
 render = lazy_module("hai_client.render")
@@ -23,7 +24,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 def _emit(data: Any, as_json: bool, line: str) -> None:
     if as_json:
-        render.print_json(data)
+        print_json(data)
     else:
         click.echo(line)
 
@@ -55,7 +56,7 @@ def users_list(as_json: bool) -> None:
     with _client.HaiClient() as hai:
         rows = hai.users()
     if as_json:
-        render.print_json(rows)
+        print_json(rows)
         return
     for u in rows:
         click.echo(_user_line(u))
@@ -137,7 +138,7 @@ def quotas_list(as_json: bool) -> None:
     with _client.HaiClient() as hai:
         data = hai.quotas()
     if as_json:
-        render.print_json(data)
+        print_json(data)
         return
     for q in data["quotas"]:
         click.echo(f"{q['kind']}\t{q['subject']}\t{q['resource']}\t{q['limit']}")

@@ -22,12 +22,19 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
-from hai_client.chain_names import default_name
 from hai_client.config import DEFAULT_URL, normalize_url, save_config
-from hai_client.current_env import ENV_VAR, current_env
+from hai_client.current_env import current_env
 from hai_client.errors import HaiError
-from hai_client.kinds import KINDS, SUFFIX
+from hai_client.jsonout import print_json
+from hai_client.kinds import KINDS
 from hai_client.lazy import lazy_module
+from hai_client.submission import (
+    CLUSTER_OPTIONS,
+    confirmation,
+    script_task,
+    split_at_separator,
+    submit,
+)
 
 if TYPE_CHECKING:
     from hai_client.client import Chain, HaiClient
@@ -140,20 +147,12 @@ def rank_option(f: Callable) -> Callable:
 
 
 def cluster_options(f: Callable) -> Callable:
-    """The options that say how a task runs on the cluster (also accepted after ``--``)."""
-    for opt in reversed(
-        [
-            click.option("-n", "--nodes", type=click.IntRange(1), help="Nodes to run on."),
-            click.option("--name", help="Chain name (default: the script's name)."),
-            click.option("--priority", "-p", help="LOW ... EXTREME_HIGH (or 0-6)."),
-            click.option("--group", "-g", help="Node group."),
-            click.option("--env", help=f"haienv to run in (default: ${ENV_VAR})."),
-            click.option("--gpus", type=click.IntRange(0), help="GPUs per node (default all)."),
-            click.option("-f", "--follow", is_flag=True, help="Follow the log once submitted."),
-            json_option,
-        ]
-    ):
-        f = opt(f)
+    """The options that say how a task runs on the cluster (also accepted after ``--``):
+    click options made from :data:`hai_client.submission.CLUSTER_OPTIONS`."""
+    for opt in reversed(CLUSTER_OPTIONS):
+        kind: Any = None if opt.minimum is None else click.IntRange(opt.minimum)
+        decls = (*opt.flags, opt.dest) if opt.dest == "as_json" else opt.flags
+        f = click.option(*decls, type=kind, is_flag=opt.is_flag, help=opt.help)(f)
     return f
 
 
@@ -191,7 +190,7 @@ def whoami(as_json: bool) -> None:
     with client() as hai:
         me = hai.whoami()
     if as_json:
-        render.print_json(me.raw)
+        print_json(me.raw)
         return
     con = out()
     for table in render.whoami_tables(me):
@@ -219,7 +218,7 @@ def usage(as_json: bool, as_csv: bool, **filters: Any) -> None:
     with client() as hai:
         data = hai.usage(**filters)
     if as_json:
-        render.print_json(data)
+        print_json(data)
     elif as_csv:
         render.usage_csv(data, sys.stdout)
     else:
@@ -240,7 +239,7 @@ def token_list(user: str | None, as_json: bool) -> None:
     with client() as hai:
         rows = hai.tokens(user)
     if as_json:
-        render.print_json(rows)
+        print_json(rows)
         return
     for t in rows:
         ends = t["expires_at"] or "never"
@@ -259,7 +258,7 @@ def token_create(note: str, days: int | None, user: str | None, as_json: bool) -
     with client() as hai:
         made = hai.create_token(note, days, user)
     if as_json:
-        render.print_json(made)
+        print_json(made)
         return
     ends = made["expires_at"] or "never"
     click.echo(f"token {made['id']} for {made['user']} (expires: {ends}):\n{made['token']}")
@@ -293,7 +292,7 @@ def version(as_json: bool) -> None:
     except HaiError as exc:
         info.update(server=None, server_error=str(exc))
     if as_json:
-        render.print_json(info)
+        print_json(info)
         return
     click.echo(f"hai-cli {mine}")
     if info.get("server"):
@@ -313,38 +312,11 @@ def completion(shell: str) -> None:
 # --------------------------------------------------------------------------- submitting
 
 
-def _submit(hai: HaiClient, task: Any, opts: dict[str, Any]) -> Chain:
-    """Submit ``task``; the haienv is ``--env``, else the spec's own, else ``$HF_ENV_NAME``
-    (the env you are in: haienv's activation and haienv kernels set it)."""
-    current = current_env()
-    spec_env = opts.get("spec_haienv")
-    env = opts.get("env") or (None if spec_env else current)
-    if spec_env and current and current != spec_env and not opts.get("env"):
-        click.echo(
-            f"hai-cli: the spec's haienv {spec_env!r} is used, not ${ENV_VAR}={current!r} "
-            "(--env overrides both)",
-            err=True,
-        )
-    overrides = {
-        "name": opts.get("name"),
-        "priority": opts.get("priority"),
-        "group": opts.get("group"),
-        "node_count": opts.get("nodes"),
-        "gpus_per_node": opts.get("gpus"),
-        "haienv": env,
-        "workspace": opts.get("workspace"),
-    }
-    return hai.create(task, overrides=overrides)
-
-
 def _after_submit(hai: HaiClient, chain: Chain, opts: dict[str, Any]) -> None:
     if opts.get("as_json"):
-        render.print_json(chain.raw)
+        print_json(chain.raw)
     else:
-        click.echo(
-            f"Submitted chain {chain.id} '{chain.name}' ({chain.node_count} node(s), "
-            f"{chain.priority}, group {chain.group}). Follow it: hai-cli logs {chain.id} -f"
-        )
+        click.echo(confirmation(chain))
     if opts.get("follow"):
         _follow(hai, str(chain.id), 0, as_json=bool(opts.get("as_json")), header=False)
 
@@ -363,7 +335,7 @@ def run(file: str, **opts: Any) -> None:
             raise HaiError(f"cannot read {file}: {exc.strerror}") from None
     facts = _spec_facts(text)
     with client() as hai:
-        chain = _submit(hai, text, {**opts, **facts})
+        chain = submit(hai, text, {**opts, **facts})
         _after_submit(hai, chain, opts)
 
 
@@ -387,50 +359,6 @@ def _spec_facts(text: str) -> dict[str, Any]:
         workspace = os.path.abspath(given)
     haienv = spec.get("haienv") if isinstance(spec.get("haienv"), str) else None
     return {"workspace": workspace, "spec_haienv": haienv}
-
-
-def script_task(kind: str, script: str, args: Sequence[str], opts: dict[str, Any]) -> dict:
-    """The task spec for ``hai-cli <kind> script args -- opts`` (workspace: this folder)."""
-    suffix = SUFFIX.get(kind)
-    if suffix and not script.endswith(suffix):
-        raise HaiError(
-            f"hai-cli {kind} runs {suffix} files on the cluster; use hai-cli exec for {script!r}"
-        )
-    if suffix and not Path(script).is_file():
-        raise HaiError(f"no such file: {script}")
-    if kind == "exec":
-        script = _program(script)
-    spec: dict[str, Any] = {"entrypoint": script, "workspace": os.getcwd()}
-    if args:
-        spec["parameters"] = list(args)
-    return {"version": 2, "name": opts.get("name") or default_name(script), "spec": spec}
-
-
-def _program(name: str) -> str:
-    """The entrypoint for ``hai-cli exec NAME``: a program of this folder (``./NAME``, the
-    documented form), a path, or a command on PATH; refused at submit if it is none."""
-    import shutil  # only this command needs it (start-up)
-
-    if "/" not in name and Path(name).is_file():
-        name = "./" + name
-    if "/" in name:
-        path = Path(name)
-        if not path.is_file():
-            raise HaiError(f"no such program: {name}")
-        if not os.access(path, os.X_OK):
-            raise HaiError(f"{name} is not executable (chmod +x {name})")
-        return name
-    if shutil.which(name) is None:
-        raise HaiError(f"no such program: {name} (not in this folder, not on PATH)")
-    return name
-
-
-def _split(args: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
-    """``script args -- opts`` → (script and args, '--' / '++' / None, opts)."""
-    for i, a in enumerate(args):
-        if a in ("--", "++"):
-            return list(args[:i]), a, list(args[i + 1 :])
-    return list(args), None, []
 
 
 @click.command("cluster options", context_settings=CONTEXT)
@@ -466,7 +394,7 @@ def _script_command(kind: str) -> click.Command:
         if args[:1] in (("--help",), ("-h",)):  # hai-cli's help; `X --help` is the script's
             click.echo(ctx.get_help())
             ctx.exit(0)
-        mine, sep, rest = _split(args)
+        mine, sep, rest = split_at_separator(args)
         if not mine:
             raise click.UsageError(f"give the {'program' if kind == 'exec' else 'script'} to run")
         script, script_args = mine[0], mine[1:]
@@ -493,7 +421,7 @@ def _script_command(kind: str) -> click.Command:
                 )
             )
         with client() as hai:
-            chain = _submit(hai, script_task(kind, script, script_args, opts), opts)
+            chain = submit(hai, script_task(kind, script, script_args, opts), opts)
             _after_submit(hai, chain, opts)
 
     what = KINDS[kind]
@@ -548,7 +476,7 @@ def list_(page: int, page_size: int, as_json: bool, **filters: Any) -> None:
     if page > result.pages:
         raise HaiError(f"no page {page}: there are {result.pages} ({result.total} tasks)")
     if as_json:
-        render.print_json(result.raw)
+        print_json(result.raw)
         return
     owners = {c.owner for c in result.chains}
     con = out()
@@ -567,7 +495,7 @@ def status(ref: str, as_json: bool) -> None:
     with client() as hai:
         chain = hai.get(ref)
     if as_json:
-        render.print_json(chain.raw)
+        print_json(chain.raw)
         return
     render.show_status(out(), chain)
 
@@ -616,7 +544,7 @@ def logs(ref: str, follow: bool, rank: int, as_json: bool) -> None:
         chain = hai.get(ref)
         lines = list(hai.follow(chain.id, rank=rank, until_done=False))
     if as_json:
-        render.print_json(
+        print_json(
             {
                 "chain": chain.raw,
                 "lines": [{"time": x.time, "text": x.text, "job": x.job} for x in lines],
@@ -638,7 +566,7 @@ def describe(ref: str, as_json: bool) -> None:
     if as_json:
         import yaml
 
-        render.print_json(yaml.safe_load(text))
+        print_json(yaml.safe_load(text))
         return
     click.echo(text, nl=False)
 
@@ -650,7 +578,7 @@ def nodes(as_json: bool) -> None:
     with client() as hai:
         groups = hai.nodes()
     if as_json:
-        render.print_json({"groups": [g.raw for g in groups]})
+        print_json({"groups": [g.raw for g in groups]})
         return
     con = out()
     for table in render.nodes_tables(groups):
@@ -666,7 +594,7 @@ def monitor(watch: float | None, as_json: bool) -> None:
         while True:
             data = hai.overview()
             if as_json:
-                render.print_json(data)
+                print_json(data)
             else:
                 con = out()
                 if watch:
@@ -689,7 +617,7 @@ def validate(require_gpu: bool, min_free_gb: float, as_json: bool) -> None:
     results = health.run_checks(require_gpu=require_gpu, min_free_gib=min_free_gb)
     failed = [r for r in results if r["status"] == "fail"]
     if as_json:
-        render.print_json({"ok": not failed, "checks": results})
+        print_json({"ok": not failed, "checks": results})
     else:
         out().print(render.checks_table(results))
     if failed:

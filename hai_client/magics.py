@@ -45,6 +45,7 @@ from hai_client.chain_names import default_name
 from hai_client.client import Chain, ChainPage, HaiClient
 from hai_client.errors import HaiError
 from hai_client.kinds import kind_of
+from hai_client.submission import script_task, split_at_separator, submit
 from hai_client.tables import RichOutput
 
 CELL_DIR = ".hai"  # cell scripts are written to ./.hai/<name>-<hash>.py
@@ -196,20 +197,18 @@ class MagicCommands:
                 raise HaiError("the cell is empty: nothing to submit")
             name = opts.get("name") or "cell"
             script = cell_script(cell, default_name(name + ".py"))
-            task = hai_cli.script_task(
-                "python", os.path.relpath(script), [], {**opts, "name": name}
-            )
+            task = script_task("python", os.path.relpath(script), [], {**opts, "name": name})
         else:
-            mine, sep, rest = hai_cli._split(args)
+            mine, sep, rest = split_at_separator(args)
             if sep == "++":
                 raise HaiError("++ runs a script here; in a notebook, run it in a cell instead")
             if not mine:
                 raise HaiError("give the script to submit: %hai submit train.py [args] -- [opts]")
             opts = _cluster_options(rest, "%hai submit SCRIPT ... --")
             script, script_args = mine[0], mine[1:]
-            task = hai_cli.script_task(kind_of(script), script, script_args, opts)
+            task = script_task(kind_of(script), script, script_args, opts)
         with self.client_factory() as hai:
-            chain = hai_cli._submit(hai, task, opts)
+            chain = submit(hai, task, opts)
         if opts.get("as_json"):
             print(json.dumps(chain.raw, indent=2))
         else:

@@ -9,8 +9,6 @@ to the second.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,10 +17,6 @@ from hai_client.profiles import SPOT
 from hai_client.tables import PlainOutput, RichOutput, Table
 
 Output = PlainOutput | RichOutput  # where hai-cli prints (hai_client.tables.output)
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def when(value: dt.datetime | None, *, short: bool = False) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,8 +21,9 @@ import yaml
 
 from hai_client.client import HaiClient
 from hai_client.config import _read_quoted, load_config, save_config
+from hai_client.submission import fast_submission
 from tests.haienv_fixtures import fake_env
-from tests.service_helpers import ApiServer, add_nodes, api_server, init_cli
+from tests.service_helpers import ApiServer, add_nodes, api_server, hai_cli_here, init_cli
 
 #: what only some commands need: the HTTP client, tables, YAML, package metadata
 HEAVY = (
@@ -31,7 +33,7 @@ HEAVY = (
 
 PROBE = """
 import json, sys
-from hai_client.cli import main
+from hai_client.entry import main
 try:
     main(sys.argv[1:])
 except SystemExit:
@@ -41,9 +43,12 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
 
 
-def loaded_after(*argv: str, home: str = "/nonexistent", cwd: Path | None = None) -> list[str]:
+def loaded_after(
+    *argv: str, home: str = "/nonexistent", cwd: Path | None = None, heavy: tuple = HEAVY
+) -> list[str]:
+    """Which of ``heavy`` the hai-cli console script has imported after running ``argv``."""
     res = subprocess.run(
-        [sys.executable, "-c", PROBE % (HEAVY,), *argv],
+        [sys.executable, "-c", PROBE % (heavy,), *argv],
         capture_output=True,
         text=True,
         timeout=60,
@@ -64,13 +69,15 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 
 def test_the_commands_users_type_load_nothing_heavy(srv: ApiServer, tmp_path: Path) -> None:
     """Against a live scheduler, piped (as the benchmark and scripts run them): `list`
-    draws its table without rich, and neither reads conf.yaml with PyYAML."""
+    draws its table without rich, neither reads conf.yaml with PyYAML, and a submission
+    in the documented form does not even load click or dataclasses."""
     token = srv.user("quick")
     init_cli(tmp_path, srv.url, token)
     (tmp_path / "x.py").write_text("print(1)\n")
     assert loaded_after("list", home=str(tmp_path)) == []
     submit = ("python", "x.py", "--", "-n", "1")
-    assert loaded_after(*submit, home=str(tmp_path), cwd=tmp_path) == []
+    lean = (*HEAVY, "click", "dataclasses")
+    assert loaded_after(*submit, home=str(tmp_path), cwd=tmp_path, heavy=lean) == []
     with HaiClient(url=srv.url, token=token) as hai:
         assert [c.name for c in hai.list().chains] == ["x"]
 
@@ -202,3 +209,39 @@ print(errors, type(sys.modules["hai_client.render"]).__name__)
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.strip() == "[] module", res.stdout + res.stderr
+
+
+def fast(home: Path, *argv: str, monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
+    with monkeypatch.context() as m:
+        m.setenv("HOME", str(home))
+        m.chdir(home)
+        code = fast_submission(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_fast_submission_says_what_the_click_app_says(
+    srv: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    init_cli(tmp_path, srv.url, srv.user("fast"), in_process=True)
+    (tmp_path / "x.py").write_text("print(1)\n")
+    argv = ("python", "x.py", "a", "--", "-n", "1", "--name", "sweep", "-p", "HIGH")
+    code, out, err = fast(tmp_path, *argv, monkeypatch=monkeypatch, capsys=capsys)
+    slow = hai_cli_here(tmp_path, *argv)
+    ids = re.compile(r"\b\d+\b")
+    assert (code, err) == (slow.returncode, slow.stderr) == (0, "")
+    assert ids.sub("N", out) == ids.sub("N", slow.stdout)
+    assert "Submitted chain" in out and "'sweep'" in out and "HIGH" in out
+
+    code, out, _ = fast(tmp_path, *argv, "--json", monkeypatch=monkeypatch, capsys=capsys)
+    slow = hai_cli_here(tmp_path, *argv, "--json")
+    mine, theirs = json.loads(out), json.loads(slow.stdout)
+    same = ("name", "priority", "node_count", "group", "owner")
+    assert code == 0 and mine.keys() == theirs.keys()
+    assert [mine[k] for k in same] == [theirs[k] for k in same]
+
+    missing = ("python", "nope.py", "--", "-n", "1")
+    code, out, err = fast(tmp_path, *missing, monkeypatch=monkeypatch, capsys=capsys)
+    slow = hai_cli_here(tmp_path, *missing)
+    assert (code, out, err) == (slow.returncode, slow.stdout, slow.stderr)
+    assert err == "Error: no such file: nope.py\n"
