@@ -260,39 +260,57 @@ def rank_pod(
     launch: RankLaunch, settings: PodSettings, *, group: str | None, gpus: int
 ) -> dict[str, Any]:
     """The pod of one rank, placed on ``launch.node`` (of ``group``) with ``gpus`` GPUs."""
-    key = launch.key
-    name = names.pod_name(settings.name_prefix, key)
-    owner = launch.owner
-    labels = {**settings.extra_labels, **names.rank_labels(settings.instance, key, owner)}
+    name = names.pod_name(settings.name_prefix, launch.key)
+    volumes, mounts = _rank_volumes(launch, settings)
+    spec = _rank_pod_spec(launch, settings, name, group)
+    spec["containers"] = [_rank_container(launch, settings, mounts, gpus)]
+    spec["volumes"] = volumes
+    spec["securityContext"] = pod_security(launch, settings)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": settings.namespace,
+            "labels": {
+                **settings.extra_labels,
+                **names.rank_labels(settings.instance, launch.key, launch.owner),
+            },
+            "annotations": _rank_annotations(launch, settings),
+        },
+        "spec": spec,
+    }
+
+
+def _rank_annotations(launch: RankLaunch, settings: PodSettings) -> dict[str, str]:
+    """The suspend flag (the runner reads it through the downward API), owner, node, name."""
     annotations = {
         **settings.extra_annotations,
         names.SUSPEND_ANNOTATION: "0",
-        names.OWNER_ANNOTATION: owner,
+        names.OWNER_ANNOTATION: launch.owner,
         names.NODE_ANNOTATION: launch.node,
     }
     chain_name = launch.env.get("HAI_CHAIN_NAME")
     if chain_name:
         annotations[names.CHAIN_NAME_ANNOTATION] = chain_name
+    return annotations
 
-    volumes: list[dict[str, Any]] = [
-        {
-            "name": PODINFO_VOLUME,
-            "downwardAPI": {
-                "items": [
-                    {
-                        "path": "suspend",
-                        "fieldRef": {
-                            "fieldPath": f"metadata.annotations['{names.SUSPEND_ANNOTATION}']"
-                        },
-                    }
-                ]
-            },
-        },
-        {"name": CONTROL_VOLUME, "emptyDir": {}},
-        {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}},
-    ]
+
+def _rank_volumes(
+    launch: RankLaunch, settings: PodSettings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pod's volumes and the container's mounts: the suspend flag (downward API), the
+    control folder, /dev/shm, the site's storage and the haienv root."""
+    suspend = f"metadata.annotations['{names.SUSPEND_ANNOTATION}']"
+    podinfo = {"items": [{"path": "suspend", "fieldRef": {"fieldPath": suspend}}]}
+    shm: dict[str, Any] = {"medium": "Memory"}
     if settings.shm_size:
-        volumes[-1]["emptyDir"]["sizeLimit"] = settings.shm_size
+        shm["sizeLimit"] = settings.shm_size
+    volumes: list[dict[str, Any]] = [
+        {"name": PODINFO_VOLUME, "downwardAPI": podinfo},
+        {"name": CONTROL_VOLUME, "emptyDir": {}},
+        {"name": SHM_VOLUME, "emptyDir": shm},
+    ]
     mounts: list[dict[str, Any]] = [
         {"name": PODINFO_VOLUME, "mountPath": settings.podinfo_dir, "readOnly": True},
         {"name": CONTROL_VOLUME, "mountPath": settings.control_dir},
@@ -302,17 +320,19 @@ def rank_pod(
     if settings.env_root and settings.env_root_volume is not None:
         extra.append(settings.env_root_volume)
     for m in extra:
-        volume, mount = m.render(owner)
+        volume, mount = m.render(launch.owner)
         volumes.append(volume)
         mounts.append(mount)
+    return volumes, mounts
 
+
+def _rank_container(
+    launch: RankLaunch, settings: PodSettings, mounts: list[dict[str, Any]], gpus: int
+) -> dict[str, Any]:
+    """The rank's container: the runner around the rank's command, its environment."""
     command = [
         *settings.runner_command,
-        "--cwd",
-        launch.workspace,
-        "--podinfo",
-        settings.podinfo_dir,
-        "--",
+        *("--cwd", launch.workspace, "--podinfo", settings.podinfo_dir, "--"),
         *rank_argv(launch, settings.default_python),
     ]
     container: dict[str, Any] = {
@@ -329,10 +349,15 @@ def rank_pod(
     if resources:
         container["resources"] = resources
     container["securityContext"] = container_security(settings.rdma)
+    return container
 
-    tolerations = [*settings.tolerations]
-    if group:
-        tolerations.extend(settings.group_tolerations.get(group, ()))
+
+def _rank_pod_spec(
+    launch: RankLaunch, settings: PodSettings, name: str, group: str | None
+) -> dict[str, Any]:
+    """Where and how the pod runs: its DNS name in the job's service, placement,
+    tolerations, and the site's service account, pull secrets, priority class, scheduler."""
+    key = launch.key
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "hostname": name,
@@ -341,31 +366,19 @@ def rank_pod(
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": int(settings.termination_grace_seconds),
         **_placement(settings, launch.node, group),
-        "containers": [container],
-        "volumes": volumes,
     }
-    if tolerations:
-        spec["tolerations"] = tolerations
-    if settings.service_account:
-        spec["serviceAccountName"] = settings.service_account
-    if settings.image_pull_secrets:
-        spec["imagePullSecrets"] = [{"name": s} for s in settings.image_pull_secrets]
-    if settings.priority_class_name:
-        spec["priorityClassName"] = settings.priority_class_name
-    if settings.scheduler_name:
-        spec["schedulerName"] = settings.scheduler_name
-    spec["securityContext"] = pod_security(launch, settings)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": settings.namespace,
-            "labels": labels,
-            "annotations": annotations,
-        },
-        "spec": spec,
+    tolerations = [*settings.tolerations]
+    if group:
+        tolerations.extend(settings.group_tolerations.get(group, ()))
+    optional = {
+        "tolerations": tolerations,
+        "serviceAccountName": settings.service_account,
+        "imagePullSecrets": [{"name": s} for s in settings.image_pull_secrets],
+        "priorityClassName": settings.priority_class_name,
+        "schedulerName": settings.scheduler_name,
     }
+    spec.update({k: v for k, v in optional.items() if v})
+    return spec
 
 
 def job_service(
