@@ -160,3 +160,25 @@ def test_a_real_ranks_supervisor_samples_its_gpus_into_the_api_and_metrics(
         wait_for(lambda: http.get(f"/chains/{chain}").json()["state"] == "finished", 30, "stop")
         m = scrape(svc.url, svc.tokens["admin"])
         assert not [k for k in m if k[0].startswith("hai_rank_gpu")], "gone with the rank"
+
+
+def test_the_fork_server_loads_nvml_once_for_every_supervisor(monkeypatch) -> None:
+    """Each supervisor is forked from the launcher with NVML's bindings imported already
+    (importing them in each supervisor was ~100 ms of every rank's start)."""
+    import io
+    import subprocess
+    import sys
+
+    from scheduler.backends.local import launcher
+
+    probe = "from scheduler.backends.local import launcher; import sys; launcher.preload(); "
+    probe += "print(sorted(m for m in launcher.PRELOADED if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    installed = [m for m in launcher.PRELOADED if importlib.util.find_spec(m) is not None]
+    assert "pynvml" in installed, "the scheduler extra installs nvidia-ml-py"
+    assert loaded.stdout.strip() == repr(installed), loaded.stderr
+    calls = []
+    monkeypatch.setattr(launcher, "preload", lambda: calls.append(1))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setattr(launcher.signal, "signal", lambda *args: None)  # keep pytest's SIGCHLD
+    assert launcher.serve() == 0 and calls == [1]

@@ -9,6 +9,8 @@ the scheduler dies, the launcher sees EOF and exits, and the supervisors run on.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -16,6 +18,18 @@ import traceback
 from pathlib import Path
 
 from scheduler.backends.local import runner
+
+#: modules every supervisor may need, imported here once so that each forked supervisor
+#: has them already: importing NVML's bindings in each one took ~100 ms of every rank's
+#: start on a loaded machine (NVML itself is initialised by each supervisor, after the
+#: fork: a driver handle is not shared across processes)
+PRELOADED = ("pynvml",)
+
+
+def preload() -> None:
+    for name in PRELOADED:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def _become_supervisor(control_dir: Path) -> int:
@@ -34,6 +48,7 @@ def _become_supervisor(control_dir: Path) -> int:
 
 def serve() -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
+    preload()
     for line in sys.stdin:
         control_dir = Path(line.strip())
         if not line.strip():
