@@ -84,36 +84,53 @@ def prepare_control_dir(control_dir: Path, podinfo: Path) -> None:
 
 
 def run(argv: list[str]) -> int:
+    """Prepare the control folder, start the command, forward signals to it, end it after
+    a suspend acknowledgement, and record its result (the termination log)."""
+    args = _parse(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    cdir_value = os.environ.get(CONTROL_DIR_ENV)
+    control_dir = Path(cdir_value) if cdir_value else None
+    if control_dir is not None:
+        prepare_control_dir(control_dir, Path(args.podinfo))
+    child, failure = _start(command, args.cwd)
+    if child is None:
+        print(f"[hai] {failure}", file=sys.stderr, flush=True)
+        write_result(args.termination_log, control_dir, 127, reason=failure, init_failed=True)
+        return 127
+    signalled = _forward_signals(child)
+    code = _wait(child, control_dir)
+    with contextlib.suppress(ProcessLookupError):  # leftovers of the command's group
+        os.killpg(child.pid, signal.SIGKILL)
+    reason = f"killed by signal {code - 128}" if code > 128 and signalled else ""
+    write_result(args.termination_log, control_dir, code, reason=reason)
+    return code
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="rankrun")
     parser.add_argument("--cwd", required=True)
     parser.add_argument("--podinfo", required=True)
     parser.add_argument("--termination-log", default=TERMINATION_LOG)
     parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    term_log = args.termination_log
+    return parser.parse_args(argv)
 
-    cdir_value = os.environ.get(CONTROL_DIR_ENV)
-    control_dir = Path(cdir_value) if cdir_value else None
-    if control_dir is not None:
-        prepare_control_dir(control_dir, Path(args.podinfo))
 
-    def init_failure(reason: str) -> int:
-        print(f"[hai] {reason}", file=sys.stderr, flush=True)
-        write_result(term_log, control_dir, 127, reason=reason, init_failed=True)
-        return 127
-
+def _start(command: list[str], cwd: str) -> tuple[subprocess.Popen | None, str]:
+    """The command started in a session of its own, or why it could not be."""
     if not command:
-        return init_failure("no command given")
-    if not os.path.isdir(args.cwd):
-        return init_failure(f"workspace {args.cwd!r} does not exist")
+        return None, "no command given"
+    if not os.path.isdir(cwd):
+        return None, f"workspace {cwd!r} does not exist"
     try:
-        child = subprocess.Popen(
-            command, cwd=args.cwd, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+        child = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
-        return init_failure(f"cannot start {command[0]!r}: {exc.strerror or exc}")
+        return None, f"cannot start {command[0]!r}: {exc.strerror or exc}"
+    return child, ""
 
+
+def _forward_signals(child: subprocess.Popen) -> list[int]:
+    """SIGTERM, SIGINT and SIGHUP go on to the command's process group; the list fills
+    with the signals received."""
     signalled: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
@@ -123,19 +140,23 @@ def run(argv: list[str]) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, forward)
+    return signalled
 
+
+def _wait(child: subprocess.Popen, control_dir: Path | None) -> int:
+    """Reap children (this is PID 1 of the pod) until the command ends; its exit code.
+    Once the rank acknowledged a suspend, the command gets SIGTERM after
+    ``HAI_ACK_EXIT_SECONDS``."""
     ack_exit = float(os.environ.get("HAI_ACK_EXIT_SECONDS", "30") or 30)
     acked_at: float | None = None
     ack_term_sent = False
-    code = 0
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            break
+            return 0
         if pid == child.pid:
-            code = _exit_code(status)
-            break
+            return _exit_code(status)
         if pid:  # an orphan re-parented to PID 1
             continue
         if control_dir is not None and not ack_term_sent:
@@ -147,11 +168,6 @@ def run(argv: list[str]) -> int:
                     os.killpg(child.pid, signal.SIGTERM)
                 ack_term_sent = True
         time.sleep(POLL_SECONDS)
-    with contextlib.suppress(ProcessLookupError):  # leftovers of the command's group
-        os.killpg(child.pid, signal.SIGKILL)
-    reason = f"killed by signal {code - 128}" if code > 128 and signalled else ""
-    write_result(term_log, control_dir, code, reason=reason)
-    return code
 
 
 if __name__ == "__main__":
