@@ -19,7 +19,6 @@ import pytest
 
 import scheduler.service.web  # noqa: F401  (every handler module adds its paths)
 from hai_client import api_types
-from scheduler.model import spec as spec_rules
 from scheduler.model.orm import Chain
 from scheduler.service import queries, schema
 from scheduler.service.handlers.openapi import openapi_document
@@ -103,23 +102,6 @@ def test_a_chains_answer_sets_every_field_of_the_model() -> None:
     assert out.model_fields_set == set(schema.Chain.model_fields)
     assert out.dump()["created_at"] == "2026-12-01T10:00:00.123Z"
     assert "jobs" not in queries.chain_model(orm, "alice").dump()
-
-
-def test_the_spec_models_have_the_spec_checkers_fields() -> None:
-    """The task spec's rules live in scheduler.model.spec; its shape for the document in
-    schema.TaskSpec and schema.Overrides: the same fields, section by section."""
-    paths = []
-    for name, info in schema.TaskSpec.model_fields.items():
-        section = info.annotation
-        if isinstance(section, type) and issubclass(section, schema.Request):
-            paths += [f"{name}.{field}" for field in section.model_fields]
-        elif section is not None and name in ("resource", "options"):
-            inner = next(a for a in section.__args__ if a is not type(None))
-            paths += [f"{name}.{field}" for field in inner.model_fields]
-        else:
-            paths.append(name)
-    assert sorted(paths) == sorted(spec_rules.FIELDS)
-    assert list(schema.Overrides.model_fields) == list(spec_rules.OVERRIDES)
 
 
 def test_a_ranks_malformed_gpu_samples_show_as_no_data() -> None:

@@ -1,8 +1,14 @@
 """The task spec (``version: 2``): parsing YAML or JSON into a validated :class:`TaskSpec`.
 
 This module owns the one set of rules a submitted task must satisfy (field names, types,
-the chain name rule) and the way a spec is written back as YAML (``describe``), so that
-``hai-cli describe x > x.yaml && hai-cli run x.yaml`` resubmits the same task.
+limits, the chain name rule) and the way a spec is written back as YAML (``describe``), so
+that ``hai-cli describe x > x.yaml && hai-cli run x.yaml`` resubmits the same task.
+
+The rules are tables (:data:`TOP_FIELDS`, :data:`SECTIONS`, :data:`OVERRIDES`: field ->
+attribute, :class:`Check`, required). A :class:`Check` pairs a field's check function with
+the JSON Schema of the values it accepts; the OpenAPI document's ``TaskSpec`` and
+``Overrides`` are generated from these tables (:mod:`scheduler.service.schema.submit`), so
+the spec is written down once.
 
 YAML is parsed with :func:`yaml.compose` so every field keeps its line number: an error
 says ``line 7: spec.entrypont: unknown field (did you mean 'entrypoint'?)`` and quotes
@@ -34,6 +40,7 @@ NAME_RULE = (
     "starting with a letter or digit, not all digits"
 )
 MAX_NODES = 4096
+MAX_GPUS = 1024  # per node
 INT32_MAX = 2**31 - 1  # integer columns are 32-bit on PostgreSQL
 PATH_MAX = 4096  # entrypoint, workspace
 MAX_PARAMETERS = 1024
@@ -218,7 +225,6 @@ def check_chain_name(name: Any) -> str:
 # --------------------------------------------------------------------------- parsing
 
 _Lines = dict[str, int]
-_Checker = Callable[[Any], Any]
 
 
 def parse_spec(text: str) -> TaskSpec:
@@ -327,6 +333,32 @@ def _type_name(value: Any) -> str:
 
 # --------------------------------------------------------------------------- field checks
 
+#: JSON Schema's pattern for "no NUL character"
+NO_NUL = "^[^\\x00]*$"
+_NOT_BLANK = "^\\s*[^\\s\\x00][^\\x00]*$"  # a character that is not space (str.strip)
+_NAME_PATTERN = (  # _NAME_CHARS, not all digits
+    "^(?:[A-Za-z][A-Za-z0-9._+=-]*|[0-9]+[A-Za-z._+=-][A-Za-z0-9._+=-]*)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A field's rule, once: ``check`` takes a value and returns it normalised (a
+    ValueError's message is what the user reads), and ``schema`` is the JSON Schema of the
+    values it accepts (the OpenAPI document's, :mod:`scheduler.service.schema.submit`),
+    whose ``description`` says what JSON Schema cannot (a shell split, a variable's name).
+    tests/test_spec_schema.py fails when the two disagree."""
+
+    check: Callable[[Any], Any]
+    schema: dict[str, Any]
+
+    def __call__(self, value: Any) -> Any:
+        return self.check(value)
+
+
+def _text_schema(max_len: int, pattern: str = NO_NUL, **more: Any) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_len, "pattern": pattern, **more}
+
 
 def _string(value: Any, max_len: int = PATH_MAX) -> str:
     if not isinstance(value, str):
@@ -362,24 +394,26 @@ def _short_name(value: Any) -> str:
     return value
 
 
-def _int(lo: int, hi: int | None = None) -> _Checker:
+def _int(lo: int, hi: int) -> Check:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"must be a whole number, not {_type_name(value)}")
         if value < lo:
             raise ValueError(f"must be at least {lo}, not {value}")
-        if hi is not None and value > hi:
+        if value > hi:
             raise ValueError(f"must be at most {hi}, not {value}")
         return value
 
-    return check
+    return Check(check, {"type": "integer", "minimum": lo, "maximum": hi})
 
 
-def _optional(check: _Checker) -> _Checker:
+def optional(rule: Check) -> Check:
+    """``rule``, or null (which it passes on as None)."""
+
     def wrapped(value: Any) -> Any:
-        return None if value is None else check(value)
+        return None if value is None else rule(value)
 
-    return wrapped
+    return Check(wrapped, {"anyOf": [rule.schema, {"type": "null"}]})
 
 
 def _parameters(value: Any) -> list[str]:
@@ -448,37 +482,99 @@ def _version(value: Any) -> int:
     return SPEC_VERSION
 
 
-# section -> field -> (TaskSpec attribute, checker, required)
-_Field = tuple[str, _Checker, bool]
-_TOP: dict[str, _Field] = {
-    "version": ("version", _version, False),
-    "name": ("name", check_chain_name, True),
-    "priority": ("priority", Priority.parse, False),
+_VERSION = Check(_version, {"type": "integer", "const": SPEC_VERSION})
+_NAME = Check(
+    check_chain_name,
+    _text_schema(NAME_MAX, _NAME_PATTERN, minLength=1, description=NAME_RULE),
+)
+_PRIORITY = Check(
+    Priority.parse,
+    {
+        "anyOf": [
+            {"type": "string", "enum": [p.name for p in Priority]},
+            {"type": "integer", "minimum": int(min(Priority)), "maximum": int(max(Priority))},
+        ],
+        "description": "a name (the server also takes any case, '-' for '_') or its number",
+    },
+)
+_ENTRYPOINT = Check(_nonempty_string, _text_schema(PATH_MAX, _NOT_BLANK))
+_WORKSPACE = Check(_workspace, _text_schema(PATH_MAX, "^/[^\\x00]*$"))
+_SHORT_NAME = Check(_short_name, _text_schema(NAME_MAX, _NOT_BLANK))
+_PARAMETERS = Check(
+    _parameters,
+    {
+        "anyOf": [
+            _text_schema(PARAMETER_MAX * 16, description="split like a shell command line"),
+            {
+                "type": "array",
+                "maxItems": MAX_PARAMETERS,
+                "items": {"anyOf": [_text_schema(PARAMETER_MAX), {"type": "number"}]},
+            },
+            {"type": "null"},
+        ],
+        "description": f"at most {MAX_PARAMETERS} arguments of {PARAMETER_MAX} characters",
+    },
+)
+_ENVIRONMENTS = Check(
+    _environments,
+    {
+        "type": ["object", "null"],
+        "maxProperties": MAX_ENV,
+        "additionalProperties": {"anyOf": [_text_schema(ENV_VALUE_MAX), {"type": "number"}]},
+        "description": f"names match {_ENV_NAME.pattern}; not {', '.join(sorted(RESERVED_ENV))}"
+        f" nor {RESERVED_ENV_PREFIX}*",
+    },
+)
+_TAGS = Check(
+    _tags,
+    {
+        "type": ["array", "null"],
+        "maxItems": MAX_TAGS,
+        "items": _text_schema(TAG_MAX, minLength=1),
+    },
+)
+
+
+#: field -> (TaskSpec attribute, check, required): the top level, then each section's
+_Field = tuple[str, Check, bool]
+TOP_FIELDS: dict[str, _Field] = {
+    "version": ("version", _VERSION, False),
+    "name": ("name", _NAME, True),
+    "priority": ("priority", _PRIORITY, False),
 }
-_SECTIONS: dict[str, dict[str, _Field]] = {
+SECTIONS: dict[str, dict[str, _Field]] = {
     "spec": {
-        "entrypoint": ("entrypoint", _nonempty_string, True),
-        "parameters": ("parameters", _parameters, False),
-        "workspace": ("workspace", _optional(_workspace), False),
-        "environments": ("environments", _environments, False),
-        "haienv": ("haienv", _optional(_short_name), False),
+        "entrypoint": ("entrypoint", _ENTRYPOINT, True),
+        "parameters": ("parameters", _PARAMETERS, False),
+        "workspace": ("workspace", optional(_WORKSPACE), False),
+        "environments": ("environments", _ENVIRONMENTS, False),
+        "haienv": ("haienv", optional(_SHORT_NAME), False),
     },
     "resource": {
-        "group": ("group", _optional(_short_name), False),
+        "group": ("group", optional(_SHORT_NAME), False),
         "node_count": ("node_count", _int(1, MAX_NODES), False),
-        "gpus_per_node": ("gpus_per_node", _optional(_int(0, 1024)), False),
+        "gpus_per_node": ("gpus_per_node", optional(_int(0, MAX_GPUS)), False),
     },
     "options": {
         "whole_life_state": ("whole_life_state", _int(0, INT32_MAX), False),
-        "timeout": ("timeout", _optional(_int(1, INT32_MAX)), False),
-        "tags": ("tags", _tags, False),
+        "timeout": ("timeout", optional(_int(1, INT32_MAX)), False),
+        "tags": ("tags", _TAGS, False),
     },
 }
 #: Every field a spec may have, by dotted path (for documentation and the OpenAPI schema).
 FIELDS: tuple[str, ...] = (
-    *_TOP,
-    *(f"{sec}.{name}" for sec, fields in _SECTIONS.items() for name in fields),
+    *TOP_FIELDS,
+    *(f"{sec}.{name}" for sec, fields in SECTIONS.items() for name in fields),
 )
+
+
+def left_out(attr: str) -> Any:
+    """What a :class:`TaskSpec` attribute is when its field is left out, as JSON."""
+    spec_field = TaskSpec.__dataclass_fields__[attr]
+    default = spec_field.default
+    if default is dataclasses.MISSING:
+        default = spec_field.default_factory()  # type: ignore[misc]
+    return default.name if isinstance(default, Priority) else default
 
 
 class _Validator:
@@ -530,9 +626,9 @@ def _validate(data: Any, lines: _Lines, source: list[str]) -> TaskSpec:
     if not isinstance(data, dict):
         v.error("", f"the spec must be a mapping of fields, not {_type_name(data)}")
         raise SpecError(v.errors)
-    v.unknown(data, "", [*_TOP, *_SECTIONS])
-    v.fields(data, "", _TOP)
-    for section, table in _SECTIONS.items():
+    v.unknown(data, "", [*TOP_FIELDS, *SECTIONS])
+    v.fields(data, "", TOP_FIELDS)
+    for section, table in SECTIONS.items():
         body = data.get(section)
         if body is None:
             if section == "spec":
@@ -553,14 +649,15 @@ def _validate(data: Any, lines: _Lines, source: list[str]) -> TaskSpec:
 # --------------------------------------------------------------------------- overrides
 
 #: Fields a submitter may override on top of a spec file (``hai-cli run x.yaml -n 2``).
+#: A null override is no override (:func:`apply_overrides`).
 OVERRIDES: dict[str, _Field] = {
-    "name": ("name", check_chain_name, False),
-    "priority": ("priority", Priority.parse, False),
-    "group": ("group", _short_name, False),
+    "name": ("name", _NAME, False),
+    "priority": ("priority", _PRIORITY, False),
+    "group": ("group", _SHORT_NAME, False),
     "node_count": ("node_count", _int(1, MAX_NODES), False),
-    "gpus_per_node": ("gpus_per_node", _int(0, 1024), False),
-    "haienv": ("haienv", _short_name, False),
-    "workspace": ("workspace", _workspace, False),
+    "gpus_per_node": ("gpus_per_node", _int(0, MAX_GPUS), False),
+    "haienv": ("haienv", _SHORT_NAME, False),
+    "workspace": ("workspace", _WORKSPACE, False),
 }
 
 

@@ -15,11 +15,10 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from tornado.web import HTTPError, RequestHandler
 
-from scheduler.model.spec import SpecError
+from scheduler.model.spec import NO_NUL, SpecError
 from scheduler.service import schema
 from scheduler.service.auth import Identity
 from scheduler.service.handlers.context import ApiContext
-from scheduler.service.schema.base import NO_NUL
 
 MAX_BODY_BYTES = 1 << 20
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from scheduler.service import schema
-from scheduler.service.handlers.base import BaseHandler, QueryParam
+from scheduler.service.handlers.base import MAX_BODY_BYTES, BaseHandler, QueryParam
 from scheduler.service.handlers.chains import LIST_PARAMS
 from scheduler.service.handlers.logs import LOG_PARAMS
 from scheduler.service.openapi30 import to_openapi_30
@@ -120,6 +120,11 @@ PATHS: dict[str, Any] = {
                 "201": _json(_ref(schema.Chain), "Created (state waiting_init)"),
                 **_ERRORS,
                 "403": _json(_ref(schema.Error), "Priority above your quota"),
+                "413": _json(
+                    _ref(schema.Error),
+                    f"The body is larger than {MAX_BODY_BYTES} bytes (a spec within every "
+                    "field's limits can be)",
+                ),
                 "422": _json(_ref(schema.Error), "Invalid spec; `line` is set for YAML"),
             },
         },

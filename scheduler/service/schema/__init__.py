@@ -15,9 +15,12 @@ Python client assumes when a field is missing or null; pydantic copies mutable d
 ``sometimes_absent`` names the fields the server leaves out in some answers (a chain's
 ``jobs`` in lists, a rank's ``gpu``, a log line's ``marker``). Request fields with a rule
 of their own (:func:`rule`) refuse a value in the words the API has always used.
-The task spec's own rules (line-numbered YAML errors) stay in :mod:`scheduler.model.spec`;
-:class:`TaskSpec` and :class:`Overrides` describe its shape for the document, and a test
-keeps their fields equal to the spec checker's.
+The task spec is the exception: its rules (line-numbered YAML errors) and each field's
+JSON Schema are written once, in :mod:`scheduler.model.spec`'s tables, and
+:class:`TaskSpec` (its sections :class:`SpecBody`, :class:`SpecResource`,
+:class:`SpecOptions`) and :class:`Overrides` are generated from them
+(:mod:`~scheduler.service.schema.submit`); tests/test_spec_schema.py fails when a field's
+schema and its check disagree.
 """
 
 from __future__ import annotations

@@ -18,9 +18,6 @@ from pydantic import (
 
 from scheduler.model.enums import Priority
 
-#: JSON Schema's pattern for "no NUL character"
-NO_NUL = "^[^\\x00]*$"
-
 PriorityName = Literal[tuple(p.name for p in Priority)]  # type: ignore[valid-type]
 
 

@@ -8,7 +8,8 @@ from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
 
 from hai_client.devcontainers import PROFILES
 from scheduler.model.orm import NAME_MAX
-from scheduler.service.schema.base import NO_NUL, IsoText, Request, Response, rule
+from scheduler.model.spec import NO_NUL
+from scheduler.service.schema.base import IsoText, Request, Response, rule
 
 
 def _name(value: Any, info: ValidationInfo) -> Any:

@@ -1,16 +1,28 @@
-"""Submitting and reprioritising: the task spec's shape (for the document; its rules are
-:mod:`scheduler.model.spec`'s), the overrides, ``POST /chains`` and ``PATCH /chains/{ref}``."""
+"""Submitting and reprioritising: ``POST /chains`` and ``PATCH /chains/{ref}``.
+
+The task spec's models (``TaskSpec`` with its sections ``SpecBody``, ``SpecResource`` and
+``SpecOptions``, and ``Overrides``) are generated from the tables of
+:mod:`scheduler.model.spec`, which owns the spec's rules: each field's schema is its
+:class:`~scheduler.model.spec.Check`'s. They describe the spec for the document (and shape
+``GET /chains/{ref}/describe``'s ``spec``); the spec itself is parsed by the checker, which
+names the field and the YAML line.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import (
-    Field,
-    WithJsonSchema,
-)
+from pydantic import WithJsonSchema, create_model
 
-from scheduler.service.schema.base import PriorityIn, PriorityName, Request
+from scheduler.model import spec as rules
+from scheduler.service.schema.base import PriorityIn, Request
+
+#: section of the spec -> (model name, what the section says)
+SECTION_MODELS = {
+    "spec": ("SpecBody", "What to run: the entrypoint, its arguments, where and with what."),
+    "resource": ("SpecResource", "Where and on how much: the group, nodes, GPUs per node."),
+    "options": ("SpecOptions", "How the chain lives: its whole-life state, timeout, tags."),
+}
 
 
 class PriorityChange(Request):
@@ -20,48 +32,71 @@ class PriorityChange(Request):
     missing_messages = {"priority": "nothing to change: send {'priority': ...}"}
 
 
-class SpecBody(Request):
-    entrypoint: str
-    parameters: str | list[Any] | None = None
-    workspace: str | None = None
-    environments: dict[str, Any] | None = None
-    haienv: str | None = None
+def _documented(rule: rules.Check) -> Any:
+    """Any value (the checker parses it), documented as ``rule`` accepts it."""
+    return Annotated[Any, WithJsonSchema(rule.schema)]
 
 
-class SpecResource(Request):
-    group: str | None = None
-    node_count: int | None = Field(default=None, ge=1)
-    gpus_per_node: int | None = Field(default=None, ge=0)
+def _default(attr: str, rule: rules.Check) -> Any:
+    """The JSON value that means what leaving the field out means (null if the check
+    refuses that value, as it does a workspace's '')."""
+    value = rules.left_out(attr)
+    try:
+        rule(value)
+    except ValueError:
+        return None
+    return value
 
 
-class SpecOptions(Request):
-    whole_life_state: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    timeout: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    tags: list[str] | None = None
+def _spec_fields(table: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: (_documented(rule), ... if required else _default(attr, rule))
+        for key, (attr, rule, required) in table.items()
+    }
 
 
-class TaskSpec(Request):
-    """The task spec, version 2 (docs/api.md); unknown fields are refused. Checked by
-    :mod:`scheduler.model.spec` (messages name the field and the YAML line)."""
-
-    version: Literal[2] = 2
-    name: str = Field(min_length=1, max_length=128)
-    priority: PriorityName | Annotated[int, Field(ge=0, le=6)] | None = None
-    spec: SpecBody
-    resource: SpecResource | None = None
-    options: SpecOptions | None = None
+def _model(name: str, doc: str, fields: dict[str, Any]) -> type[Request]:
+    return create_model(name, __base__=Request, __doc__=doc, __module__=__name__, **fields)
 
 
-class Overrides(Request):
-    """Fields a submitter may set on top of a spec (``hai-cli run x.yaml -n 2``)."""
+def _sections() -> dict[str, type[Request]]:
+    return {
+        section: _model(*SECTION_MODELS[section], _spec_fields(table))
+        for section, table in rules.SECTIONS.items()
+    }
 
-    name: str | None = None
-    priority: PriorityName | Annotated[int, Field(ge=0, le=6)] | None = None
-    group: str | None = None
-    node_count: int | None = Field(default=None, ge=1)
-    gpus_per_node: int | None = Field(default=None, ge=0)
-    haienv: str | None = None
-    workspace: str | None = None
+
+def _task_spec(sections: dict[str, type[Request]]) -> type[Request]:
+    """The spec's top-level fields, then its sections: a section is required if one of its
+    fields is (as the checker has it), else it may be left out or null."""
+    fields = _spec_fields(rules.TOP_FIELDS)
+    for section, model in sections.items():
+        required = any(req for _, _, req in rules.SECTIONS[section].values())
+        fields[section] = (model, ...) if required else (model | None, None)
+    doc = (
+        f"The task spec, version {rules.SPEC_VERSION} (docs/api.md); unknown fields are "
+        "refused. Generated from the rules of scheduler.model.spec (messages name the "
+        "field and the YAML line)."
+    )
+    return _model("TaskSpec", doc, fields)
+
+
+def _overrides() -> type[Request]:
+    fields = {
+        key: (_documented(rules.optional(rule)), None)
+        for key, (_, rule, _) in rules.OVERRIDES.items()
+    }
+    doc = (
+        "Fields a submitter may set on top of a spec (``hai-cli run x.yaml -n 2``); a "
+        "null field is not set."
+    )
+    return _model("Overrides", doc, fields)
+
+
+SECTIONS = _sections()
+SpecBody, SpecResource, SpecOptions = (SECTIONS[section] for section in SECTION_MODELS)
+TaskSpec = _task_spec(SECTIONS)
+Overrides = _overrides()
 
 
 class Submission(Request):
