@@ -11,9 +11,10 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from itertools import compress, groupby, islice
 from operator import attrgetter, eq
+from typing import Any
 
 from scheduler.model.enums import Priority
-from scheduler.policy.fairshare import by_fair_share
+from scheduler.policy.fairshare import OwnerScores, by_fair_share
 from scheduler.policy.types import FairShareUsage, PendingChain, PolicyConfig
 
 _TOP = int(Priority.EXTREME_HIGH)
@@ -55,8 +56,9 @@ def queue_buckets(
 ) -> Iterable[tuple[int, Iterable[PendingChain]]]:
     """The queue as ``(effective priority, chains)`` buckets, highest priority first; each
     bucket in ``queued_at`` order (a resumed chain keeps its original one), then by id,
-    and with fair share on, first by the owner's fair-share score (``usage``; each bucket
-    sorted once more, stably, when it is reached).
+    and with fair share on, first by the owner's fair-share score (``usage``: split on it
+    while bucketing, or for presorted input each bucket sorted once more, stably, when it
+    is reached).
 
     Two stable sorts on single keys and a linear bucketing: cheaper than sorting tuples.
     Aging is inlined here; it must agree with :func:`effective_priority`. Without aging,
@@ -69,45 +71,47 @@ def queue_buckets(
         if config.fair_share is None:
             return grouped
         return by_fair_share(grouped, config.fair_share, usage)
-    if presorted:
-        ordered = _aged_presorted(pending, config, now)
-    else:
-        ordered = _bucketed(pending, config, now)
-    if config.fair_share is None:
-        return ordered
-    return by_fair_share(ordered, config.fair_share, usage)
+    fair = config.fair_share
+    if not presorted:
+        return _bucketed(pending, config, now, None if fair is None else OwnerScores(fair, usage))
+    ordered = _aged_presorted(pending, config, now)
+    return ordered if fair is None else by_fair_share(ordered, fair, usage)
 
 
 def _bucketed(
-    pending: Sequence[PendingChain], config: PolicyConfig, now: float
+    pending: Sequence[PendingChain], config: PolicyConfig, now: float, scores: OwnerScores | None
 ) -> list[tuple[int, list[PendingChain]]]:
     """Chains in any order as ``(effective priority, chains)`` buckets, highest first, each
-    in (queued_at, id) order."""
+    in (queued_at, id) order, or with ``scores`` (fair share on) in (score, queued_at, id)
+    order: split on (effective priority, score) in the same pass."""
     chains = sorted(pending, key=_BY_ID)
     chains.sort(key=_BY_QUEUED_AT)
-    buckets: dict[int, list[PendingChain]] = {}
+    buckets: dict[Any, list[PendingChain]] = {}
     step = config.aging_seconds
-    if step > 0:
-        top = min(int(config.aging_max_priority), _TOP)
-        for chain in chains:
-            eff = base = chain.priority
+    top = min(int(config.aging_max_priority), _TOP)
+    for chain in chains:
+        eff = base = chain.priority
+        if step > 0:
             waited = now - chain.queued_at
             if waited >= step:
                 eff = base + int(waited // step)
                 cap = base if base > top else top
                 if eff > cap:
                     eff = cap
-            bucket = buckets.get(eff)
-            if bucket is None:
-                bucket = buckets[eff] = []
-            bucket.append(chain)
-    else:
-        for chain in chains:
-            bucket = buckets.get(chain.priority)
-            if bucket is None:
-                bucket = buckets[chain.priority] = []
-            bucket.append(chain)
-    return [(eff, buckets[eff]) for eff in sorted(buckets, reverse=True)]
+        key = eff if scores is None else (eff, scores[chain.user, chain.user_group])
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = []
+        bucket.append(chain)
+    if scores is None:
+        return [(eff, buckets[eff]) for eff in sorted(buckets, reverse=True)]
+    out: list[tuple[int, list[PendingChain]]] = []
+    for key in sorted(buckets, key=lambda k: (-k[0], k[1])):
+        if out and out[-1][0] == key[0]:
+            out[-1][1].extend(buckets[key])
+        else:
+            out.append((key[0], buckets[key]))
+    return out
 
 
 def _aged_presorted(

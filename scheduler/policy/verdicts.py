@@ -6,9 +6,10 @@ verdict (its reason when it is invalid or over a quota, ``""`` when it may be pl
 depends only on its ``(user, user group, node group, base priority)``, its node count and
 its user's quota usage. The table keeps, per such key, the key's standing (what the
 verdicts are computed from: its quotas and its user's usage) and each verdict once
-computed, and forgets a user's keys when the walk charges that user more nodes: the only
-thing that changes them. So a chain costs two dict lookups, a new node count of a key
-one small judgement, and a new key (or a charge) one look at the quotas. What a standing
+computed, shared by the keys of equal standing, and forgets a user's keys when the walk
+charges that user more nodes: the only thing that changes them. So a chain costs two
+dict lookups, a new node count of a standing one small judgement, and a new key (or a
+charge) one look at the quotas. What a standing
 holds and how a verdict follows from it are the caller's (``standing`` and ``judge``).
 """
 
@@ -40,9 +41,11 @@ class Verdicts(dict[VerdictKey, _ByNeed]):
     """``verdicts[key][need]``: the quick verdict of a chain, ``judge(standing(key),
     need)``, computed on first use; :meth:`forget` drops a user's keys once their usage
     changed. A key is looked at again at most once per forget of its user, so the table's
-    bookkeeping is linear in the standings it computes."""
+    bookkeeping is linear in the standings it computes. Keys of equal standing (a standing
+    must be hashable: its value is all a verdict follows from) share their verdicts, which
+    never go stale: many users have the same quotas and usage."""
 
-    __slots__ = ("judge", "of_user", "standing")
+    __slots__ = ("by_standing", "judge", "of_user", "standing")
 
     def __init__(
         self, standing: Callable[[VerdictKey], Any], judge: Callable[[Any, int], str]
@@ -51,9 +54,14 @@ class Verdicts(dict[VerdictKey, _ByNeed]):
         self.standing = standing
         self.judge = judge
         self.of_user: dict[str, list[VerdictKey]] = {}
+        self.by_standing: dict[Any, _ByNeed] = {}
 
     def __missing__(self, key: VerdictKey) -> _ByNeed:
-        by_need = self[key] = _ByNeed(self.judge, self.standing(key))
+        standing = self.standing(key)
+        by_need = self.by_standing.get(standing)
+        if by_need is None:
+            by_need = self.by_standing[standing] = _ByNeed(self.judge, standing)
+        self[key] = by_need
         self.of_user.setdefault(key[0], []).append(key)
         return by_need
 
