@@ -121,13 +121,13 @@ def _aged_presorted(
     highest first, each in (queued_at, id) order. The chains of one base priority are a
     run in (queued_at, id) order along which the effective priority never rises: it is cut
     where it drops (by bisection) and the pieces of one effective priority are merged."""
+
+    def lower(chain: PendingChain) -> int:
+        return -effective_priority(chain, config, now)
+
     pieces: dict[int, list[list[PendingChain]]] = {}
     for _base, run in groupby(pending, key=_BY_PRIORITY):
         chains = list(run)
-
-        def lower(chain: PendingChain) -> int:
-            return -effective_priority(chain, config, now)
-
         start = 0
         while start < len(chains):
             eff = effective_priority(chains[start], config, now)
