@@ -774,4 +774,4 @@ def test_memoized_verdicts_are_never_stale(rng: random.Random) -> None:
     cycle.walk(queue_buckets(pending, config, now))
     for key, by_need in cycle.verdicts.items():
         for need, verdict in by_need.items():
-            assert verdict == cycle._judge(cycle._standing(key), need)
+            assert verdict == cycle.verdicts.judge(cycle._standing(key), need)

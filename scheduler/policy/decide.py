@@ -128,7 +128,7 @@ class _Cycle:
     walk changes in them as it grants nodes and picks victims.
 
     :meth:`walk` takes each chain through its steps: its quick verdict (validity and
-    quotas, :meth:`_judge`, memoized per kind of chain in :attr:`verdicts` until its user
+    quotas, :meth:`judge_step`, memoized per kind of chain in :attr:`verdicts` until its user
     is charged more nodes), then placement (closures over the indexes, made once per cycle
     by :meth:`piece_step` and :meth:`placement_step`: they run for nearly every chain,
     where attribute lookups would show), then, rarely, :meth:`preempt`. The commonest
@@ -182,13 +182,14 @@ class _Cycle:
         self._index_running(running, min_run, now)
         self._index_groups(group_names)
         self._index_victims()
-        # caches: each (user, user group, group, priority)'s quotas; the commonest reasons
-        self.verdicts = Verdicts(self._standing, self._judge)
+        # caches: each (user, user group, group, priority)'s quotas; the commonest reasons;
+        # the chains' quick verdicts
         self.quota_of: dict[VerdictKey, _Quotas] = {}
         self.resource_of: dict[tuple[str, int], str] = {}
         self.total_limit_of: dict[tuple[str, str | None], int | None] = {}
         self.quota_reasons: dict[tuple[str, int, int, int], str] = {}
         self.no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
+        self.verdicts = Verdicts(self._standing, self.judge_step())
         # group -> smallest need a full victim walk could not meet. Only nodes shared between
         # holders make the bound of `place` a walk's result; as the queue goes on (effective
         # priority never rises, free nodes and candidates only shrink) a need that large
@@ -385,7 +386,7 @@ class _Cycle:
         return reasons.too_few_schedulable(need, group, self.group_schedulable[group], total)
 
     def _standing(self, key: VerdictKey) -> _Standing:
-        """What the quick verdicts of a key follow from (see :meth:`_judge`): its group and
+        """What the quick verdicts of a key follow from (see :meth:`judge_step`): its group and
         base priority, the group's schedulable nodes (None: an unknown group or an invalid
         priority), and per quota (the group's at the base priority, then the total nodes)
         the resource, the limit and the user's usage, counting nodes held or granted."""
@@ -400,18 +401,30 @@ class _Cycle:
         in_use, total_in_use = self.used_prio.get(usage_key, 0), self.used_total.get(user, 0)
         return group, base, schedulable, resource, limit, in_use, total_limit, total_in_use
 
-    def _judge(self, standing: _Standing, need: int) -> str:
-        """A chain's quick verdict (see :class:`~scheduler.policy.verdicts.Verdicts`) from
-        its key's standing: why it can never run as asked, else the quota its need would
-        exceed (the group's quota at its base priority first); "" when it fits."""
-        group, base, schedulable, resource, limit, in_use, total_limit, total_in_use = standing
-        if schedulable is None or not 1 <= need <= schedulable:
-            return self.invalid(group, need, base)
-        if limit is not None and in_use + need > limit:
-            return self._over_quota_reason(resource, limit, in_use, need)
-        if total_limit is not None and total_in_use + need > total_limit:
-            return self._over_quota_reason(TOTAL_NODES, total_limit, total_in_use, need)
-        return ""
+    def judge_step(self) -> Callable[[_Standing, int], str]:
+        """The step that gives a chain's quick verdict (see
+        :class:`~scheduler.policy.verdicts.Verdicts`) from its key's standing: why it can
+        never run as asked, else the quota its need would exceed (the group's quota at its
+        base priority first); "" when it fits. (A closure: it runs once per new node count
+        of a standing, tens of thousands of times in a deep queue; the texts of the
+        commonest reasons are cached.)"""
+        texts, invalid, over_quota = self.quota_reasons, self.invalid, reasons.over_quota
+
+        def judge(standing: _Standing, need: int) -> str:
+            group, base, schedulable, resource, limit, in_use, total_limit, total_in_use = standing
+            if schedulable is None or not 1 <= need <= schedulable:
+                return invalid(group, need, base)
+            if limit is None or in_use + need <= limit:
+                if total_limit is None or total_in_use + need <= total_limit:
+                    return ""
+                resource, limit, in_use = TOTAL_NODES, total_limit, total_in_use
+            key = (resource, limit, in_use, need)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = over_quota(resource, limit, in_use, need)
+            return text
+
+        return judge
 
     def _quotas_for(self, key: VerdictKey) -> _Quotas:
         """(resource, its limit, the total-nodes limit, the usage key) of a user, their
@@ -428,13 +441,6 @@ class _Cycle:
                 user, user_group, TOTAL_NODES
             )
         return resource, limit, total, (user, group, base)
-
-    def _over_quota_reason(self, resource: str, limit: int, in_use: int, need: int) -> str:
-        key = (resource, limit, in_use, need)
-        text = self.quota_reasons.get(key)
-        if text is None:
-            text = self.quota_reasons[key] = reasons.over_quota(resource, limit, in_use, need)
-        return text
 
     def placement_step(self) -> Callable[[PendingChain, int], bool]:
         """The step that places a chain within its quotas: start it on free nodes; else
