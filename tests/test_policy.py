@@ -23,7 +23,8 @@ from scheduler.policy import (
     effective_priority,
     quota_resource,
 )
-from scheduler.policy.ordering import queue_key
+from scheduler.policy.decide import _Cycle
+from scheduler.policy.ordering import queue_buckets, queue_key
 from tests.policy_reference import decide_reference
 
 NOW = 1_000_000.0
@@ -725,3 +726,52 @@ def test_random_inputs_exercise_the_early_stop() -> None:
     """Guard for the comparison above: many random cases do stop early."""
     stopped = sum(not _early_stop(random.Random(seed))[0].complete for seed in range(0, 300, 2))
     assert stopped >= 20, stopped
+
+
+def _buckets(case: tuple, presorted: bool) -> list[tuple[int, list[int]]]:
+    pending, _running, _nodes, _quotas, config, now = case
+    if presorted:
+        pending = sorted(pending, key=queue_key)
+    return [
+        (eff, [c.id for c in chains])
+        for eff, chains in queue_buckets(pending, config, now, presorted=presorted)
+    ]
+
+
+@_cases(150)
+@given(rng=RANDOM_CASES)
+def test_presorted_aged_buckets_are_those_of_a_full_sort(rng: random.Random) -> None:
+    """With aging, presorted input is cut by bisection and merged, not sorted again: the
+    same buckets in the same order as sorting the queue from scratch (equal queue times
+    of different base priorities included)."""
+    case = _sized_case(rng)
+    assert _buckets(case, presorted=True) == _buckets(case, presorted=False)
+
+
+def test_random_cases_merge_equal_queue_times_across_priorities() -> None:
+    """Guard for the property above: many aged buckets hold chains of several base
+    priorities queued at the same time (the merge must fall back to ids)."""
+    tied = 0
+    for seed in range(100):
+        pending, *_, config, now = _sized_case(random.Random(seed))
+        if config.aging_seconds <= 0:
+            continue
+        for _eff, chains in queue_buckets(pending, config, now):
+            times = {}
+            for chain in chains:
+                times.setdefault(chain.queued_at, set()).add(chain.priority)
+            tied += any(len(prios) > 1 for prios in times.values())
+    assert tied >= 30, tied
+
+
+@_cases(100)
+@given(rng=RANDOM_CASES)
+def test_memoized_verdicts_are_never_stale(rng: random.Random) -> None:
+    """After a walk, every quick verdict the memo still holds is what judging the chain's
+    key afresh, from the usage the walk ended with, gives: charging a user forgets theirs."""
+    pending, running, node_list, quotas, config, now = _sized_case(rng)
+    cycle = _Cycle(running, node_list, quotas, config.min_run_seconds, now)
+    cycle.walk(queue_buckets(pending, config, now))
+    for key, by_need in cycle.verdicts.items():
+        for need, verdict in by_need.items():
+            assert verdict == cycle.verdicts.judge(cycle._standing(key), need)

@@ -4,9 +4,12 @@ This module owns :func:`decide`, a pure function over the plain data of
 :mod:`scheduler.policy.types`. It indexes its input once per call (free nodes per group,
 quota usage per user, preemption candidates per group sorted in victim order, and per-group
 counts of preemptable nodes by priority, as prefix sums) so that each of the thousands of
-pending chains costs O(1) unless it actually preempts: "can free + releasing + preemptable
-nodes below my effective priority (less my own bucket) cover my need?" is one lookup, and a
-failed victim walk is remembered per group. The queue itself is two stable sorts and a
+pending chains costs O(1) unless it actually preempts: its validity and quotas are one
+memoized verdict per kind of chain (:mod:`scheduler.policy.verdicts`), "can free +
+releasing + preemptable nodes below my effective priority (less my own bucket) cover my
+need?" is one lookup, and a failed victim walk is remembered per group. A walk that may
+stop early finds each group's last chain once, from the back of the queue, instead of
+counting chains per group as it goes. The queue itself is two stable sorts and a
 bucketing (:mod:`scheduler.policy.ordering`), plus, with fair share on, one stable sort per
 priority on a score computed once per user, so a cycle is O(n log n).
 :mod:`tests.policy_reference` (the test oracle, not shipped) implements the same rules by
@@ -15,9 +18,8 @@ re-scanning everything; the two must agree on every input.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from operator import attrgetter
+from typing import Any
 
 from scheduler.model.enums import MAX_PRIORITY
 from scheduler.policy import reasons
@@ -34,10 +36,11 @@ from scheduler.policy.types import (
     RunningChain,
     quota_resource,
 )
+from scheduler.policy.verdicts import VerdictKey, Verdicts
 
-_GROUP = attrgetter("group")
 _LEVELS = MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0..MAX_PRIORITY
 _NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
+_UNSEEN: Any = object()  # a cache's "not looked up yet", where None is a value
 
 
 class _Candidate:
@@ -63,6 +66,20 @@ def _prefix(levels: list[int]) -> list[int]:
         total += count
         out.append(total)
     return out
+
+
+def _pieces(
+    bucket: list[PendingChain], cuts: dict[int, list[str]]
+) -> list[tuple[list[PendingChain], list[str]]]:
+    """The bucket cut after each position in ``cuts``, as (piece, the groups whose last
+    chain of the queue ends it)."""
+    pieces, start = [], 0
+    for end in sorted(cuts):
+        pieces.append((bucket[start : end + 1], cuts[end]))
+        start = end + 1
+    if start < len(bucket):
+        pieces.append((bucket[start:], []))
+    return pieces
 
 
 def decide(
@@ -93,9 +110,7 @@ def decide(
     """
     cycle = _Cycle(running, nodes, quotas, config.min_run_seconds, now)
     buckets = queue_buckets(pending, config, now, usage, presorted=presorted)
-    # chains per group still to walk: only their groups must be spent for an early stop
-    behind = None if complete else Counter(map(_GROUP, pending))
-    walked_all = cycle.walk(buckets, behind)
+    walked_all = cycle.walk(buckets) if complete else cycle.walk_until_spent(buckets)
     return Decision(
         starts=cycle.starts, suspends=cycle.suspends, waiting=cycle.waiting, complete=walked_all
     )
@@ -103,17 +118,21 @@ def decide(
 
 #: a chain's quotas: (resource, its limit, the total-nodes limit, its usage key)
 _Quotas = tuple[str, "int | None", "int | None", tuple[str, str, int]]
+#: a key's standing: (group, base priority, schedulable nodes or None, resource, its limit,
+#: usage, the total-nodes limit, total usage)
+_Standing = tuple[str, int, "int | None", str, "int | None", int, "int | None", int]
 
 
 class _Cycle:
     """One call of :func:`decide`: the indexes of its input, built once, and what the queue
     walk changes in them as it grants nodes and picks victims.
 
-    :meth:`walk` takes each chain through its steps: validity (a quick test inline,
-    :meth:`invalid` for the reason), quotas and placement (closures over the indexes, made
-    once per cycle by :meth:`quota_step` and :meth:`placement_step`: they run for nearly
-    every chain, where attribute lookups would show), then, rarely, :meth:`preempt`. The
-    commonest outcomes (over quota; waiting for nodes it cannot get) take no further call.
+    :meth:`walk` takes each chain through its steps: its quick verdict (validity and
+    quotas, :meth:`judge_step`, memoized per kind of chain in :attr:`verdicts` until its user
+    is charged more nodes), then placement (closures over the indexes, made once per cycle
+    by :meth:`piece_step` and :meth:`placement_step`: they run for nearly every chain,
+    where attribute lookups would show), then, rarely, :meth:`preempt`. The commonest
+    outcomes (over quota; waiting for nodes it cannot get) take no further call.
     """
 
     __slots__ = (
@@ -134,12 +153,15 @@ class _Cycle:
         "quota_of",
         "quota_reasons",
         "quotas",
+        "resource_of",
         "soon",
         "soon_pos",
         "starts",
         "suspends",
+        "total_limit_of",
         "used_prio",
         "used_total",
+        "verdicts",
         "waiting",
         "walk_failed",
     )
@@ -160,10 +182,14 @@ class _Cycle:
         self._index_running(running, min_run, now)
         self._index_groups(group_names)
         self._index_victims()
-        # caches: each (user, user group, group, priority)'s quotas; the commonest reasons
-        self.quota_of: dict[tuple[str, str | None, str, int], _Quotas] = {}
+        # caches: each (user, user group, group, priority)'s quotas; the commonest reasons;
+        # the chains' quick verdicts
+        self.quota_of: dict[VerdictKey, _Quotas] = {}
+        self.resource_of: dict[tuple[str, int], str] = {}
+        self.total_limit_of: dict[tuple[str, str | None], int | None] = {}
         self.quota_reasons: dict[tuple[str, int, int, int], str] = {}
         self.no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
+        self.verdicts = Verdicts(self._standing, self.judge_step())
         # group -> smallest need a full victim walk could not meet. Only nodes shared between
         # holders make the bound of `place` a walk's result; as the queue goes on (effective
         # priority never rises, free nodes and candidates only shrink) a need that large
@@ -255,65 +281,99 @@ class _Cycle:
             self.first[group] = 0
 
     # --- the queue ----------------------------------------------------------------------
-    def walk(
-        self,
-        buckets: Iterable[tuple[int, Iterable[PendingChain]]],
-        behind: Counter[str] | None,
-    ) -> bool:
-        """Walk the queue, bucket by effective priority, each chain through its steps
-        (validity, quotas, placement); False when it stopped early: with ``behind`` (chains
-        per group not walked yet), once nothing is left for any of them."""
-        starts, suspends, waiting = self.starts, self.suspends, self.waiting
-        group_schedulable = self.group_schedulable
-        over_quota, place = self.quota_step(), self.placement_step()
-        early = behind is not None
+    def walk(self, buckets: Iterable[tuple[int, Iterable[PendingChain]]]) -> bool:
+        """Walk the whole queue, bucket by effective priority (True: every chain walked)."""
+        walk_piece = self.piece_step()
         for eff, bucket in buckets:
-            if early and self.exhausted(eff, behind):
-                return False
-            consumed, due = len(starts) + len(suspends), False
-            for chain in bucket:
-                if early:
-                    # check again when something was taken or a group has no chain left
-                    if due or len(starts) + len(suspends) != consumed:
-                        consumed, due = len(starts) + len(suspends), False
-                        if self.exhausted(eff, behind):
-                            return False
-                    left = behind[chain.group] - 1
-                    behind[chain.group] = left
-                    due = not left
-                need = chain.node_count
-                schedulable = group_schedulable.get(chain.group)
-                if (
-                    schedulable is None
-                    or not 1 <= need <= schedulable
-                    or not 0 <= chain.priority <= MAX_PRIORITY
-                ):
-                    waiting[chain.id] = self.invalid(chain)
-                    continue
-                reason = over_quota(chain)
-                if reason is not None:
-                    waiting[chain.id] = reason
-                    continue
-                place(chain, eff)
+            walk_piece(bucket, eff, None)
         return True
 
-    def exhausted(self, eff: int, behind: Counter[str]) -> bool:
-        """Nothing is left for a chain at ``eff`` or below in any group that has chains
-        ``behind``: no free or releasing node, nothing preemptable below ``eff``."""
+    def walk_until_spent(self, buckets: Iterable[tuple[int, Iterable[PendingChain]]]) -> bool:
+        """Walk the queue until nothing is left for any chain behind (False: stopped early).
+
+        Only the groups with chains still to walk must be spent, so each bucket is cut after
+        the last chain of a group, found once from the back of the queue. Stopping is checked
+        where it can newly hold: at a bucket's start, after a chain is granted nodes, and
+        after the last chain of a group."""
+        walk_piece = self.piece_step()
+        queue = [(eff, list(bucket)) for eff, bucket in buckets]
+        last = self._last_chains(queue)
+        alive = {group for cuts in last.values() for groups in cuts.values() for group in groups}
+        for k, (eff, bucket) in enumerate(queue):
+            if self.exhausted(eff, alive):
+                return False
+            pieces = _pieces(bucket, last.get(k, {}))
+            for j, (piece, ending) in enumerate(pieces, 1):
+                if walk_piece(piece, eff, alive):
+                    return False
+                alive.difference_update(ending)
+                if ending and j < len(pieces) and self.exhausted(eff, alive):
+                    return False
+        return True
+
+    def _last_chains(
+        self, queue: list[tuple[int, list[PendingChain]]]
+    ) -> dict[int, dict[int, list[str]]]:
+        """Where each known group's last chain of the queue is: bucket index -> position in
+        the bucket -> groups. Scanned from the back, which usually meets every group soon.
+        (Chains of unknown groups can never be granted anything: they keep nothing alive.)"""
+        todo = set(self.group_total)
+        last: dict[int, dict[int, list[str]]] = {}
+        for k in range(len(queue) - 1, -1, -1):
+            bucket = queue[k][1]
+            for i in range(len(bucket) - 1, -1, -1):
+                group = bucket[i].group
+                if group in todo:
+                    todo.discard(group)
+                    last.setdefault(k, {}).setdefault(i, []).append(group)
+                    if not todo:
+                        return last
+        return last
+
+    def piece_step(self) -> Callable[[Iterable[PendingChain], int, set[str] | None], bool]:
+        """The step that walks a piece of a bucket: each chain's quick verdict (invalid or
+        over quota: its reason; see :mod:`scheduler.policy.verdicts`), else its placement.
+        With ``alive`` (the groups with chains behind the piece or its last chain), it
+        returns True as soon as a grant leaves nothing for them. (A closure over this
+        cycle's indexes: it runs for every chain of the queue.)"""
+        verdicts, waiting = self.verdicts, self.waiting
+        place, exhausted = self.placement_step(), self.exhausted
+
+        def walk_piece(piece: Iterable[PendingChain], eff: int, alive: set[str] | None) -> bool:
+            for chain in piece:
+                key = (chain.user, chain.user_group, chain.group, chain.priority)
+                reason = verdicts[key][chain.node_count]
+                if reason:
+                    waiting[chain.id] = reason
+                elif (
+                    place(chain, eff)
+                    and alive is not None
+                    and chain is not piece[-1]  # type: ignore[index]  # a list when alive
+                    and exhausted(eff, alive)
+                ):
+                    return True
+            return False
+
+        return walk_piece
+
+    def exhausted(self, eff: int, alive: Iterable[str]) -> bool:
+        """Nothing is left for a chain at ``eff`` or below in any ``alive`` group (one
+        with chains still to walk): no free or releasing node, nothing preemptable below
+        ``eff``."""
         free, free_pos, soon, soon_pos = self.free, self.free_pos, self.soon, self.soon_pos
-        for group in self.group_total:
-            if not behind.get(group):
-                continue
-            if len(free[group]) > free_pos[group] or len(soon[group]) > soon_pos[group]:
+        for group in alive:
+            flist = free.get(group)
+            if flist is None:
+                continue  # an unknown group: nothing to give
+            if len(flist) > free_pos[group] or len(soon[group]) > soon_pos[group]:
                 return False
             if self.below.get(group, _NO_VICTIMS)[eff + 1]:
                 return False
         return True
 
-    def invalid(self, chain: PendingChain) -> str:
-        """Why a chain can never run as asked (its group, node count or priority); called
-        for chains that fail the walk's quick test of the same conditions."""
-        group, need, base = chain.group, chain.node_count, chain.priority
+    def invalid(self, group: str, need: int, base: int) -> str:
+        """Why a chain of ``group``, ``need`` nodes and base priority ``base`` can never run
+        as asked; called for chains that fail the quick test of the same conditions."""
         total = self.group_total.get(group)
         if total is None:
             return reasons.unknown_group(group)
@@ -325,61 +385,75 @@ class _Cycle:
             return reasons.group_too_small(need, group, total)
         return reasons.too_few_schedulable(need, group, self.group_schedulable[group], total)
 
-    def quota_step(self) -> Callable[[PendingChain], str | None]:
-        """The step that returns the quota a chain's need would exceed, as its reason (the
-        group's quota at its base priority, then the total nodes), counting nodes held or
-        granted this cycle; None when it fits. (A closure over this cycle's caches: it runs
-        once for every valid chain of the queue, so a chain costs one cache lookup for its
-        quotas and, over quota, usually one for its reason.)"""
-        quota_of, used_prio, used_total = self.quota_of, self.used_prio, self.used_total
-        quotas_for, reason = self._quotas_for, self._over_quota_reason
+    def _standing(self, key: VerdictKey) -> _Standing:
+        """What the quick verdicts of a key follow from (see :meth:`judge_step`): its group and
+        base priority, the group's schedulable nodes (None: an unknown group or an invalid
+        priority), and per quota (the group's at the base priority, then the total nodes)
+        the resource, the limit and the user's usage, counting nodes held or granted."""
+        user, _user_group, group, base = key
+        schedulable = self.group_schedulable.get(group)
+        if schedulable is None or not 0 <= base <= MAX_PRIORITY:
+            return group, base, None, TOTAL_NODES, None, 0, None, 0
+        quota = self.quota_of.get(key)
+        if quota is None:
+            quota = self.quota_of[key] = self._quotas_for(key)
+        resource, limit, total_limit, usage_key = quota
+        in_use, total_in_use = self.used_prio.get(usage_key, 0), self.used_total.get(user, 0)
+        return group, base, schedulable, resource, limit, in_use, total_limit, total_in_use
 
-        def over_quota(chain: PendingChain) -> str | None:
-            key = (chain.user, chain.user_group, chain.group, chain.priority)
-            quota = quota_of.get(key)
-            if quota is None:
-                quota = quota_of[key] = quotas_for(key)
-            resource, limit, total_limit, usage_key = quota
-            need = chain.node_count
-            if limit is not None:
-                in_use = used_prio.get(usage_key, 0)
-                if in_use + need > limit:
-                    return reason(resource, limit, in_use, need)
-            if total_limit is not None:
-                in_use = used_total.get(chain.user, 0)
-                if in_use + need > total_limit:
-                    return reason(TOTAL_NODES, total_limit, in_use, need)
-            return None
+    def judge_step(self) -> Callable[[_Standing, int], str]:
+        """The step that gives a chain's quick verdict (see
+        :class:`~scheduler.policy.verdicts.Verdicts`) from its key's standing: why it can
+        never run as asked, else the quota its need would exceed (the group's quota at its
+        base priority first); "" when it fits. (A closure: it runs once per new node count
+        of a standing, tens of thousands of times in a deep queue; the texts of the
+        commonest reasons are cached.)"""
+        texts, invalid, over_quota = self.quota_reasons, self.invalid, reasons.over_quota
 
-        return over_quota
+        def judge(standing: _Standing, need: int) -> str:
+            group, base, schedulable, resource, limit, in_use, total_limit, total_in_use = standing
+            if schedulable is None or not 1 <= need <= schedulable:
+                return invalid(group, need, base)
+            if limit is None or in_use + need <= limit:
+                if total_limit is None or total_in_use + need <= total_limit:
+                    return ""
+                resource, limit, in_use = TOTAL_NODES, total_limit, total_in_use
+            key = (resource, limit, in_use, need)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = over_quota(resource, limit, in_use, need)
+            return text
 
-    def _quotas_for(self, key: tuple[str, str | None, str, int]) -> _Quotas:
+        return judge
+
+    def _quotas_for(self, key: VerdictKey) -> _Quotas:
         """(resource, its limit, the total-nodes limit, the usage key) of a user, their
-        group, a node group and a base priority."""
+        group, a node group and a base priority. (The resource names and the total limits
+        are looked up once per cycle: far fewer than the keys.)"""
         user, user_group, group, base = key
-        resource = quota_resource(group, base)
+        resource = self.resource_of.get((group, base))
+        if resource is None:
+            resource = self.resource_of[(group, base)] = quota_resource(group, base)
         limit = self.quotas.limit(user, user_group, resource)
-        total_limit = self.quotas.limit(user, user_group, TOTAL_NODES)
-        return resource, limit, total_limit, (user, group, base)
+        total = self.total_limit_of.get((user, user_group), _UNSEEN)
+        if total is _UNSEEN:
+            total = self.total_limit_of[(user, user_group)] = self.quotas.limit(
+                user, user_group, TOTAL_NODES
+            )
+        return resource, limit, total, (user, group, base)
 
-    def _over_quota_reason(self, resource: str, limit: int, in_use: int, need: int) -> str:
-        key = (resource, limit, in_use, need)
-        text = self.quota_reasons.get(key)
-        if text is None:
-            text = self.quota_reasons[key] = reasons.over_quota(resource, limit, in_use, need)
-        return text
-
-    def placement_step(self) -> Callable[[PendingChain, int], None]:
+    def placement_step(self) -> Callable[[PendingChain, int], bool]:
         """The step that places a chain within its quotas: start it on free nodes; else
         claim nodes being released and wait; else, when the bound says victims could make
-        room, :meth:`preempt`; else it waits for nodes. (A closure over this cycle's
-        indexes: it runs once for every chain within its quotas.)"""
+        room, :meth:`preempt`; else it waits for nodes. True when the chain was granted
+        nodes. (A closure over this cycle's indexes: it runs once for every chain within
+        its quotas.)"""
         free, free_pos, soon, soon_pos = self.free, self.free_pos, self.soon, self.soon_pos
         below, own, walk_failed = self.below, self.own, self.walk_failed
         no_nodes_reasons, starts, waiting = self.no_nodes_reasons, self.starts, self.waiting
         charge, preempt = self._charge, self.preempt
 
-        def place(chain: PendingChain, eff: int) -> None:
+        def place(chain: PendingChain, eff: int) -> bool:
             group, need = chain.group, chain.node_count
             fpos = free_pos[group]
             flist = free[group]
@@ -388,7 +462,7 @@ class _Cycle:
                 free_pos[group] = fpos + need
                 starts.append(Placement(chain.id, tuple(flist[fpos : fpos + need])))
                 charge(chain)
-                return
+                return True
             spos = soon_pos[group]
             nsoon = len(soon[group]) - spos
             if nfree + nsoon >= need:
@@ -396,7 +470,7 @@ class _Cycle:
                 soon_pos[group] = spos + need - nfree
                 waiting[chain.id] = reasons.waiting_for_release(need - nfree, group)
                 charge(chain)
-                return
+                return True
             # Preemption. Upper bound first (exact unless nodes are shared): O(1).
             reach = nfree + nsoon + below.get(group, _NO_VICTIMS)[eff + 1]
             base = chain.priority
@@ -408,34 +482,37 @@ class _Cycle:
                 if reason is None:
                     reason = no_nodes_reasons[key4] = reasons.no_nodes(need, group, nfree, nsoon)
                 waiting[chain.id] = reason
-                return
-            preempt(chain, eff, nfree, nsoon)
+                return False
+            return preempt(chain, eff, nfree, nsoon)
 
         return place
 
     def _charge(self, chain: PendingChain) -> None:
-        """Count the nodes granted to the chain in its user's quota usage."""
+        """Count the nodes granted to the chain in its user's quota usage (which changes
+        that user's quick verdicts)."""
         need, user = chain.node_count, chain.user
+        self.verdicts.forget(user)
         ukey = (user, chain.group, chain.priority)
         self.used_prio[ukey] = self.used_prio.get(ukey, 0) + need
         self.used_total[user] = self.used_total.get(user, 0) + need
 
-    def preempt(self, chain: PendingChain, eff: int, nfree: int, nsoon: int) -> None:
-        """Take the free and releasing nodes and suspend enough victims for the rest, or,
-        when the victims cannot free enough, leave the chain waiting (and remember it)."""
+    def preempt(self, chain: PendingChain, eff: int, nfree: int, nsoon: int) -> bool:
+        """Take the free and releasing nodes and suspend enough victims for the rest (True),
+        or, when the victims cannot free enough, leave the chain waiting (and remember it)."""
         group, need = chain.group, chain.node_count
         picked, left, gained, spared_own = self._pick_victims(chain, eff, need - nfree - nsoon)
         if gained < need - nfree - nsoon:
             if not spared_own:  # another user might have been able to use them
                 self.walk_failed[group] = min(need, self.walk_failed.get(group, need))
             self.waiting[chain.id] = reasons.no_nodes(need, group, nfree, nsoon)
-            return
+            return False
         victims = self._suspend(group, picked, left)
         self.suspends.extend(victims)
         self.free_pos[group] = len(self.free[group])
         self.soon_pos[group] += nsoon
         self.waiting[chain.id] = reasons.preempting(victims, need - nfree, group)
         self._charge(chain)
+        return True
 
     def _pick_victims(
         self, chain: PendingChain, eff: int, missing: int

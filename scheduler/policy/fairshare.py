@@ -9,8 +9,10 @@ ordered by
 lowest first, then (as without fair share) by queue time and id. Usage is decayed
 GPU-seconds (:mod:`scheduler.policy.decay`); a missing share is 1 and a user without a
 group is a group of their own (their usage and share count in both terms). The score is
-computed once per (user, group) per cycle and each bucket is sorted stably on it, so the
-queue order of equal scores is kept.
+computed once per (user, group) per cycle (:class:`OwnerScores`) and each bucket is
+sorted stably on it, so the queue order of equal scores is kept; a queue bucketed from
+scratch (:mod:`scheduler.policy.ordering`) is split on (effective priority, score) in the
+same pass instead.
 """
 
 from __future__ import annotations
@@ -37,6 +39,22 @@ def fair_share_score(
     return config.user_weight * own / user_share + config.group_weight * group_used / group_share
 
 
+class OwnerScores(dict[tuple[str, "str | None"], float]):
+    """``scores[user, user_group]``: the owner's :func:`fair_share_score`, computed on
+    first use (once per owner and cycle)."""
+
+    __slots__ = ("config", "usage")
+
+    def __init__(self, config: FairShareConfig, usage: FairShareUsage | None) -> None:
+        super().__init__()
+        self.config = config
+        self.usage = usage
+
+    def __missing__(self, owner: tuple[str, str | None]) -> float:
+        score = self[owner] = fair_share_score(owner[0], owner[1], self.config, self.usage)
+        return score
+
+
 def by_fair_share(
     buckets: Iterable[tuple[int, Iterable[PendingChain]]],
     config: FairShareConfig,
@@ -45,14 +63,10 @@ def by_fair_share(
     """Each bucket of the queue sorted by score, lazily (a caller that stops early sorts
     only the buckets it reached); stable, so chains of equal score keep their (queue time,
     id) order. One score per (user, group), computed on first use."""
-    scores: dict[tuple[str, str | None], float] = {}
+    scores = OwnerScores(config, usage)
 
     def score(chain: PendingChain) -> float:
-        key = (chain.user, chain.user_group)
-        value = scores.get(key)
-        if value is None:
-            value = scores[key] = fair_share_score(chain.user, chain.user_group, config, usage)
-        return value
+        return scores[chain.user, chain.user_group]
 
     for eff, chains in buckets:
         yield eff, sorted(chains, key=score)

@@ -7,12 +7,14 @@ Fair share's score is :mod:`scheduler.policy.fairshare`'s.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from itertools import groupby
-from operator import attrgetter
+from itertools import compress, groupby, islice
+from operator import attrgetter, eq
+from typing import Any
 
 from scheduler.model.enums import Priority
-from scheduler.policy.fairshare import by_fair_share
+from scheduler.policy.fairshare import OwnerScores, by_fair_share
 from scheduler.policy.types import FairShareUsage, PendingChain, PolicyConfig
 
 _TOP = int(Priority.EXTREME_HIGH)
@@ -54,47 +56,104 @@ def queue_buckets(
 ) -> Iterable[tuple[int, Iterable[PendingChain]]]:
     """The queue as ``(effective priority, chains)`` buckets, highest priority first; each
     bucket in ``queued_at`` order (a resumed chain keeps its original one), then by id,
-    and with fair share on, first by the owner's fair-share score (``usage``; each bucket
-    sorted once more, stably, when it is reached).
+    and with fair share on, first by the owner's fair-share score (``usage``: split on it
+    while bucketing, or for presorted input each bucket sorted once more, stably, when it
+    is reached).
 
     Two stable sorts on single keys and a linear bucketing: cheaper than sorting tuples.
     Aging is inlined here; it must agree with :func:`effective_priority`. Without aging,
     ``presorted`` input (in :func:`queue_key` order) is grouped lazily: a caller that stops
-    early pays only for the chains it walked.
+    early pays only for the chains it walked; with aging, it is cut and merged
+    (:func:`_aged_presorted`), not sorted again.
     """
     if presorted and config.aging_seconds <= 0:
         grouped = groupby(pending, key=_BY_PRIORITY)
         if config.fair_share is None:
             return grouped
         return by_fair_share(grouped, config.fair_share, usage)
+    fair = config.fair_share
+    if not presorted:
+        return _bucketed(pending, config, now, None if fair is None else OwnerScores(fair, usage))
+    ordered = _aged_presorted(pending, config, now)
+    return ordered if fair is None else by_fair_share(ordered, fair, usage)
+
+
+def _bucketed(
+    pending: Sequence[PendingChain], config: PolicyConfig, now: float, scores: OwnerScores | None
+) -> list[tuple[int, list[PendingChain]]]:
+    """Chains in any order as ``(effective priority, chains)`` buckets, highest first, each
+    in (queued_at, id) order, or with ``scores`` (fair share on) in (score, queued_at, id)
+    order: split on (effective priority, score) in the same pass."""
     chains = sorted(pending, key=_BY_ID)
     chains.sort(key=_BY_QUEUED_AT)
-    buckets: dict[int, list[PendingChain]] = {}
+    buckets: dict[Any, list[PendingChain]] = {}
     step = config.aging_seconds
-    if step > 0:
-        top = min(int(config.aging_max_priority), _TOP)
-        for chain in chains:
-            eff = base = chain.priority
+    top = min(int(config.aging_max_priority), _TOP)
+    for chain in chains:
+        eff = base = chain.priority
+        if step > 0:
             waited = now - chain.queued_at
             if waited >= step:
                 eff = base + int(waited // step)
                 cap = base if base > top else top
                 if eff > cap:
                     eff = cap
-            bucket = buckets.get(eff)
-            if bucket is None:
-                bucket = buckets[eff] = []
-            bucket.append(chain)
-    else:
-        for chain in chains:
-            bucket = buckets.get(chain.priority)
-            if bucket is None:
-                bucket = buckets[chain.priority] = []
-            bucket.append(chain)
-    ordered = [(eff, buckets[eff]) for eff in sorted(buckets, reverse=True)]
-    if config.fair_share is None:
-        return ordered
-    return by_fair_share(ordered, config.fair_share, usage)
+        key = eff if scores is None else (eff, scores[chain.user, chain.user_group])
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = []
+        bucket.append(chain)
+    if scores is None:
+        return [(eff, buckets[eff]) for eff in sorted(buckets, reverse=True)]
+    out: list[tuple[int, list[PendingChain]]] = []
+    for key in sorted(buckets, key=lambda k: (-k[0], k[1])):
+        if out and out[-1][0] == key[0]:
+            out[-1][1].extend(buckets[key])
+        else:
+            out.append((key[0], buckets[key]))
+    return out
+
+
+def _aged_presorted(
+    pending: Sequence[PendingChain], config: PolicyConfig, now: float
+) -> list[tuple[int, list[PendingChain]]]:
+    """Chains in :func:`queue_key` order as ``(effective priority, chains)`` buckets,
+    highest first, each in (queued_at, id) order. The chains of one base priority are a
+    run in (queued_at, id) order along which the effective priority never rises: it is cut
+    where it drops (by bisection) and the pieces of one effective priority are merged."""
+
+    def lower(chain: PendingChain) -> int:
+        return -effective_priority(chain, config, now)
+
+    pieces: dict[int, list[list[PendingChain]]] = {}
+    for _base, run in groupby(pending, key=_BY_PRIORITY):
+        chains = list(run)
+        start = 0
+        while start < len(chains):
+            eff = effective_priority(chains[start], config, now)
+            end = bisect_right(chains, -eff, lo=start, key=lower)
+            pieces.setdefault(eff, []).append(chains[start:end])
+            start = end
+    return [(eff, _merged(pieces[eff])) for eff in sorted(pieces, reverse=True)]
+
+
+def _merged(pieces: list[list[PendingChain]]) -> list[PendingChain]:
+    """Lists each in (queued_at, id) order merged into one in that order: a stable sort
+    on the queue times alone (on a list of them), which is the merge unless equal times
+    of different pieces come out of id order; then (rarely) a sort on both."""
+    if len(pieces) == 1:
+        return pieces[0]
+    chains = [chain for piece in pieces for chain in piece]
+    times = list(map(_BY_QUEUED_AT, chains))
+    order = sorted(range(len(chains)), key=times.__getitem__)
+    merged = [chains[i] for i in order]
+    times = [times[i] for i in order]
+    for i in compress(range(len(times) - 1), map(eq, times, islice(times, 1, None))):
+        if merged[i].id > merged[i + 1].id:
+            merged.sort(key=_BY_ID)
+            merged.sort(key=_BY_QUEUED_AT)
+            break
+    return merged
 
 
 def queue_order(
