@@ -17,12 +17,17 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata as _md
 from pathlib import Path
 
-from .config import HaiEnvConfig
 from .errors import BuildFailed
 from .spec import canonical
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from importlib import metadata as _md
+
+    from .config import HaiEnvConfig
+    from .settings import Settings
 
 Progress = Callable[[str], None]
 
@@ -54,7 +59,7 @@ class Sources:
         return out
 
 
-def uv_environment(config: HaiEnvConfig) -> dict[str, str]:
+def uv_environment(config: HaiEnvConfig | Settings) -> dict[str, str]:
     """os.environ for uv: the shared cache, no progress bars, no colour, and (unless the
     user set ``UV_PYTHON_DOWNLOADS`` or configured otherwise) no Python downloads."""
     env = dict(os.environ)
@@ -71,7 +76,9 @@ def uv_environment(config: HaiEnvConfig) -> dict[str, str]:
 class Runner:
     """Runs tool commands with one log file and one progress callback."""
 
-    def __init__(self, config: HaiEnvConfig, log_path: Path, progress: Progress | None = None):
+    def __init__(
+        self, config: HaiEnvConfig | Settings, log_path: Path, progress: Progress | None = None
+    ):
         self.config = config
         self.log_path = log_path
         self.progress = progress or (lambda _msg: None)
@@ -379,6 +386,10 @@ def modules_to_check(names: list[str], site_dirs: list[str]) -> tuple[list, list
     """``[(dist, module)]`` to import for the requested distribution names, looked up in the
     env's site-packages then its base's (read here, so the env's interpreter only imports);
     and the names that are not installed at all."""
+    if not names:
+        return [], []  # nothing to look up (importlib.metadata is not even imported)
+    from importlib import metadata as _md
+
     found: dict[str, _md.Distribution] = {}
     for dist in _md.distributions(path=site_dirs):
         key = canonical(dist.metadata["Name"] or "") if dist.metadata else ""

@@ -26,10 +26,10 @@ from pathlib import Path
 from hai_client.files import flocked
 
 from . import build
-from .config import HaiEnvConfig
 from .errors import BuildFailed, EnvExists, EnvNotFound, HaiEnvError, InvalidInput
 from .lockfile import Lock, digest, read_lock
 from .names import check_name, parse_pairs
+from .settings import Settings
 from .spec import (
     EnvironmentFile,
     Requested,
@@ -43,6 +43,10 @@ from .spec import (
     satisfied_by_base,
 )
 from .store import CREATING, FAILED, READY, EnvInfo, Store, now_iso, read_json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from .config import HaiEnvConfig
 
 
 @dataclass
@@ -170,7 +174,7 @@ def plan_request(request: CreateRequest, *, config: HaiEnvConfig | None = None) 
     """Check every input and decide what to build; raises :class:`HaiEnvError` subclasses
     with a message saying what is wrong. Reads (lock, environment file, bases), writes
     nothing. The steps run in this order, so the first thing wrong is the one reported."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     labels, annotations = _check_names_and_labels(request)
     req_files = _check_sources(request)
     lock = read_lock(request.from_lock) if request.from_lock else None
@@ -392,7 +396,7 @@ def execute(
 ) -> EnvInfo:
     """Build the planned env. Returns its :class:`EnvInfo` (status ready) or raises
     :class:`BuildFailed` after leaving status ``failed`` with reason and log."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     store = Store(config)
     name, shared = plan.name, plan.shared
     folder = store.folder(shared)
@@ -694,7 +698,7 @@ def create_env(
 ) -> EnvInfo:
     """Plan and build in one call (the Python API of ``haienv create``; ``kwargs`` are the
     fields of :class:`CreateRequest`)."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     plan = plan_request(CreateRequest(name, **kwargs), config=config)
     return execute(plan, config=config, progress=progress)
 
@@ -725,7 +729,7 @@ def remove_env(
 ) -> None:
     """Delete an env (any status) with its metadata and log. A shared base that other envs
     extend is refused unless ``force``."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     store = Store(config)
     check_removable(name, config=config, shared=shared)
     folder = store.folder(shared)

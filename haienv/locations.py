@@ -2,9 +2,8 @@
 
 The settings that say *where* -- ``root``, ``base_dir_name``, ``users_dir_name``, ``user``
 -- and ``uv`` (the activation script exports it for the pip shim) have their defaults
-here, and :class:`haienv.config.HaiEnvConfig`'s traits take them from here (one home).
-:func:`site_locations` applies the site file the command line reads, as
-:func:`haienv.config.load_config` does, for these settings only.
+here, and :data:`haienv.settings.SETTINGS` (so both settings classes) takes them from here.
+:func:`site_locations` gives them as the command line reads them (the site file first).
 
 Why not the traitlets Configurable: ``source haienv NAME`` needs only these, and must
 answer in tens of milliseconds (issue #15); importing traitlets alone costs ~15 ms.
@@ -104,14 +103,9 @@ def default_locations() -> Locations:
 
 def site_locations(root: str | None = None) -> tuple[Locations, str]:
     """The locations and the uv executable the command line uses: the site file's values,
-    else the environment's, else the defaults (``root`` given: that root)."""
-    root = root or default_root()
-    path = site_config_path(root)
-    section = read_site_section(path) if path is not None else {}
-    where = Locations(
-        root=root,
-        user=str(section.get("user") or default_user()),
-        base_dir_name=str(section.get("base_dir_name") or BASE_DIR_NAME),
-        users_dir_name=str(section.get("users_dir_name") or USERS_DIR_NAME),
-    )
-    return where, str(section.get("uv") or default_uv())
+    else the environment's, else the defaults (``root`` given: that root); read as
+    :func:`haienv.settings.load_settings` reads them (it is their one home)."""
+    from .settings import load_settings
+
+    settings = load_settings(root)
+    return settings.locations, settings.uv

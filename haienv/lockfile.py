@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from importlib import metadata as _md
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -36,6 +35,8 @@ class Lock:
 
 def pins_of(site_packages: str | os.PathLike) -> list[str]:
     """Exact requirement lines for what is installed in one site-packages folder."""
+    from importlib import metadata as _md
+
     lines = []
     for dist in _md.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None

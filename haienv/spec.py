@@ -11,12 +11,17 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
-from importlib import metadata as _md
 from pathlib import Path
 
 from .errors import InvalidInput
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
 _REQ_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
+#: a requirement that is only a project name (PEP 508's rule for names)
+_PLAIN_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _CONDA_TOOLS = ("micromamba", "mamba", "conda")
 
 
@@ -31,6 +36,27 @@ class Requested:
 
     name: str
     spec: str
+
+
+def parsed_requirement(line: str) -> str | Requirement | None:
+    """A requirement line parsed: a canonical name when it is only a name (no need for
+    the 'packaging' library, ~10 ms to import), else packaging's ``Requirement``; None when
+    it is not a requirement (an option, a path)."""
+    text = line.strip()
+    if _PLAIN_NAME_RE.fullmatch(text):
+        return canonical(text)
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
+def requirement_name(line: str) -> str | None:
+    """The canonical project name of a requirement line (None: not a requirement)."""
+    req = parsed_requirement(line)
+    return req if req is None or isinstance(req, str) else canonical(req.name)
 
 
 def parse_requirement(line: str) -> Requested | None:
@@ -89,6 +115,8 @@ def requested_from(packages: list[str], files: list[Path]) -> list[Requested]:
 def installed_distributions(site_packages: str | os.PathLike) -> dict[str, str]:
     """``{canonical name: version}`` of what is installed in one site-packages folder,
     read from ``*.dist-info`` metadata (no subprocess)."""
+    from importlib import metadata as _md  # ~15 ms: imported by what reads an env
+
     out: dict[str, str] = {}
     for dist in _md.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
@@ -100,6 +128,8 @@ def installed_distributions(site_packages: str | os.PathLike) -> dict[str, str]:
 def requirement_map(site_packages: str | os.PathLike) -> dict[str, set[str]]:
     """``{name: names it requires}`` for one site-packages folder (markers and extras are
     ignored, so the map over-approximates)."""
+    from importlib import metadata as _md
+
     out: dict[str, set[str]] = {}
     for dist in _md.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
@@ -162,15 +192,14 @@ def satisfied_by_base(lines: list[str], base: dict[str, str]) -> bool:
     base lacks, a URL or path is what it is, a marker or option is left to the resolver.
     The base was resolved as a whole when it was built, so what these need is there too.
     """
-    from packaging.requirements import InvalidRequirement, Requirement
-
     for line in lines:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:  # options (-r file), paths, anything else
-            return False
-        if req.extras or req.url or req.marker is not None:
-            return False
+        req = parsed_requirement(line)
+        if isinstance(req, str):  # only a name: any version the base has
+            if req not in base:
+                return False
+            continue
+        if req is None or req.extras or req.url or req.marker is not None:
+            return False  # options (-r file), paths, extras, markers
         version = base.get(canonical(req.name))
         if version is None or not req.specifier.contains(version, prereleases=True):
             return False
