@@ -11,10 +11,9 @@ answer in tens of milliseconds (issue #15); importing traitlets alone costs ~15 
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -35,7 +34,12 @@ def default_root() -> str:
 
 
 def default_user() -> str:
-    return env_setting("HAIENV_USER") or env_setting("JUPYTERHUB_USER") or getpass.getuser()
+    user = env_setting("HAIENV_USER") or env_setting("JUPYTERHUB_USER")
+    if user:
+        return user
+    import getpass  # only for the login name (it imports termios)
+
+    return getpass.getuser()
 
 
 def default_uv() -> str:
@@ -72,14 +76,19 @@ def read_site_section(path: Path) -> dict:
     return section
 
 
-@dataclass(frozen=True)
-class Locations:
-    """The folders of one user's environments (what :class:`haienv.store.Store` needs)."""
+_LocationFields = namedtuple(
+    "_LocationFields",
+    ("root", "user", "base_dir_name", "users_dir_name"),
+    defaults=(BASE_DIR_NAME, USERS_DIR_NAME),
+)
 
-    root: str
-    user: str
-    base_dir_name: str = BASE_DIR_NAME
-    users_dir_name: str = USERS_DIR_NAME
+
+class Locations(_LocationFields):
+    """The folders of one user's environments (what :class:`haienv.store.Store` needs):
+    ``root``, ``user``, ``base_dir_name``, ``users_dir_name``. A named tuple, not a
+    dataclass: ``source haienv NAME`` must not import dataclasses (and inspect, ~6 ms)."""
+
+    __slots__ = ()
 
     @property
     def root_path(self) -> Path:

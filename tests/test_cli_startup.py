@@ -164,14 +164,15 @@ from haienv.activate import shell_main
 code = shell_main(["t1"])
 print()
 heavy = ("click", "traitlets", "rich", "typing", "subprocess", "haienv.config", "haienv.cli",
-         "socket", "datetime", "tempfile")
+         "socket", "datetime", "tempfile", "dataclasses", "inspect", "getpass")
 print(json.dumps([code, sorted(m for m in heavy if m in sys.modules)]))
 """
 
 
 def test_source_haienv_loads_no_cli_and_no_traitlets(tmp_path) -> None:
     """`source haienv NAME` runs `haienv-activate NAME`: no click, no traitlets (the site
-    file is read as JSON), no typing; and it honours the site file's settings."""
+    file is read as JSON), no typing, no dataclasses (EnvInfo is a named tuple); and it
+    honours the site file's settings."""
     fake_env(tmp_path, "t1", user="bob")
     (tmp_path / "haienv_config.json").write_text(
         json.dumps({"HaiEnvConfig": {"user": "bob", "uv": "/opt/uv"}})
