@@ -520,36 +520,58 @@ def _reason(exc: BaseException) -> str:
 def _build(
     plan: CreatePlan, runner: build.Runner, target: Path, work: Path, config: HaiEnvConfig
 ) -> dict:
-    """The steps; returns what the probe measured in the new env."""
-    _make_env(plan, runner, target)
-    env_python = str(target / "bin" / "python")
-    if plan.lock is not None:
-        installed = _install_locked(plan, runner, env_python, work)
-    else:
-        installed = _install_requested(plan, runner, env_python, work)
+    """The steps; returns what the probe measured in the new env. The venv is made while
+    the packages are resolved against the base (neither needs the other)."""
+    env = _EnvBeingMade(plan, runner, target)
+    try:
+        if plan.lock is not None:
+            installed = _install_locked(plan, runner, env, work)
+        else:
+            installed = _install_requested(plan, runner, env, work)
+        env.ready()
+    finally:
+        env.stop()  # after a failure: not left running while its folder is deleted
     return _import_check(plan, runner, target, work, installed, config)
 
 
-def _make_env(plan: CreatePlan, runner: build.Runner, target: Path) -> None:
-    """An empty env at ``target`` (a conda prefix, else a venv) seeing its base's packages."""
-    if plan.conda_tool:
-        assert plan.environment is not None
-        build.conda_create(
-            runner,
-            plan.conda_tool,
-            target,
-            plan.environment.python,
-            plan.environment.conda,
-            plan.environment.channels,
-        )
-    else:
-        build.make_venv(runner, target, plan.python)
-    if plan.base is not None:
-        build.add_base_layer(target, plan.base.site_packages)
+class _EnvBeingMade:
+    """The empty env at ``target`` (a conda prefix, else a venv started in the background)
+    seeing its base's packages; :meth:`ready` waits for it and returns its python."""
+
+    def __init__(self, plan: CreatePlan, runner: build.Runner, target: Path) -> None:
+        self.plan, self.target, self.started = plan, target, None
+        if plan.conda_tool:
+            assert plan.environment is not None
+            build.conda_create(
+                runner,
+                plan.conda_tool,
+                target,
+                plan.environment.python,
+                plan.environment.conda,
+                plan.environment.channels,
+            )
+            self._layer()
+        else:
+            self.started = build.start_venv(runner, target, plan.python)
+
+    def ready(self) -> str:
+        if self.started is not None:
+            self.started.wait()
+            self.started = None
+            self._layer()
+        return str(self.target / "bin" / "python")
+
+    def stop(self) -> None:
+        if self.started is not None:
+            self.started.stop()
+
+    def _layer(self) -> None:
+        if self.plan.base is not None:
+            build.add_base_layer(self.target, self.plan.base.site_packages)
 
 
 def _install_locked(
-    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: Path
 ) -> set[str] | None:
     """Install the lock's exact packages (no resolving); the names the env installed."""
     assert plan.lock is not None
@@ -559,7 +581,7 @@ def _install_locked(
         pins.write_text("\n".join(plan.lock.packages) + "\n")
         build.install(
             runner,
-            env_python,
+            env.ready(),
             pins,
             plan.sources,
             no_deps=True,
@@ -569,7 +591,7 @@ def _install_locked(
 
 
 def _install_requested(
-    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: Path
 ) -> set[str] | None:
     """Install the packages, requirements files and environment file's pip entries: all of
     them in a standalone env, only what the base lacks in an env extending one. Returns the
@@ -582,7 +604,7 @@ def _install_requested(
     if not lines:
         return None
     if plan.base is None:
-        build.install(runner, env_python, inputs, plan.sources, no_deps=False)
+        build.install(runner, env.ready(), inputs, plan.sources, no_deps=False)
         return None
     base_dists = installed_distributions(plan.base.site_packages)
     if satisfied_by_base(lines, base_dists):
@@ -591,13 +613,13 @@ def _install_requested(
             f"version ({' '.join(lines)}): nothing to resolve or install"
         )
         return set()
-    return _install_what_base_lacks(plan, runner, env_python, work, inputs, base_dists)
+    return _install_what_base_lacks(plan, runner, env, work, inputs, base_dists)
 
 
 def _install_what_base_lacks(
     plan: CreatePlan,
     runner: build.Runner,
-    env_python: str,
+    env: _EnvBeingMade,
     work: Path,
     inputs: Path,
     base_dists: dict[str, str],
@@ -620,7 +642,7 @@ def _install_what_base_lacks(
         missing.write_text("\n".join(todo) + "\n")
         build.install(
             runner,
-            env_python,
+            env.ready(),
             missing,
             plan.sources,
             no_deps=True,
