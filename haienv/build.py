@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BuildFailed
-from .spec import canonical
+from .spec import DistInfo, canonical, distributions
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
@@ -409,7 +409,7 @@ with open(out_path, "w") as f:
 """
 
 
-def top_level_modules(dist: _md.Distribution) -> list[str]:
+def top_level_modules(dist: DistInfo | _md.Distribution) -> list[str]:
     """Import names a distribution provides (top_level.txt, else derived from RECORD)."""
     text = dist.read_text("top_level.txt")
     if text:
@@ -435,12 +435,8 @@ def modules_to_check(names: list[str], site_dirs: list[str]) -> tuple[list, list
     """``[(dist, module)]`` to import for the requested distribution names, looked up in the
     env's site-packages then its base's (read here, so the env's interpreter only imports);
     and the names that are not installed at all."""
-    if not names:
-        return [], []  # nothing to look up (importlib.metadata is not even imported)
-    from importlib import metadata as _md
-
-    found: dict[str, _md.Distribution] = {}
-    for dist in _md.distributions(path=site_dirs):
+    found: dict[str, DistInfo | _md.Distribution] = {}
+    for dist in distributions(site_dirs) if names else ():
         key = canonical(dist.metadata["Name"] or "") if dist.metadata else ""
         if key:
             found.setdefault(key, dist)

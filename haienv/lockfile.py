@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidInput
-from .spec import canonical, installed_distributions
+from .spec import canonical, distributions, installed_distributions
 from .store import EnvInfo
 
 HEADER = "# haienv lock v1"
@@ -35,10 +35,8 @@ class Lock:
 
 def pins_of(site_packages: str | os.PathLike) -> list[str]:
     """Exact requirement lines for what is installed in one site-packages folder."""
-    from importlib import metadata as _md
-
     lines = []
-    for dist in _md.distributions(path=[str(site_packages)]):
+    for dist in distributions([str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
         if not name:
             continue

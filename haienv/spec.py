@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import InvalidInput
 
@@ -112,13 +112,68 @@ def requested_from(packages: list[str], files: list[Path]) -> list[Requested]:
     return out
 
 
+class DistInfo:
+    """One ``*.dist-info`` folder, read as :mod:`importlib.metadata` reads it, for the part of
+    its ``Distribution`` API haienv uses (``metadata['Name']``, ``version``, ``requires``,
+    ``read_text``, ``files``), without importing it: with its e-mail parser that costs
+    ~15 ms of a create that takes tens (issue #15). Only METADATA's header is read."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.metadata: dict[str, str] = {}
+        self.requires: list[str] | None = None
+        text = self.read_text("METADATA") or ""
+        for line in text.split("\n\n", 1)[0].splitlines():
+            key, sep, value = line.partition(":")
+            if not sep or line[:1].isspace():
+                continue  # a continued line (only in fields haienv does not read)
+            if key == "Requires-Dist":
+                self.requires = [*(self.requires or ()), value.strip()]
+            else:
+                self.metadata.setdefault(key, value.strip())
+        self.version = self.metadata.get("Version", "")
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            return (self.folder / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    @property
+    def files(self) -> list[PurePosixPath] | None:
+        """The paths RECORD lists (relative to site-packages), None without a RECORD."""
+        record = self.read_text("RECORD")
+        if record is None:
+            return None
+        return [PurePosixPath(line.rsplit(",", 2)[0].strip('"')) for line in record.splitlines()
+                if line.strip()]  # fmt: skip
+
+
+def distributions(site_dirs: list[str]) -> list:
+    """The distributions installed in ``site_dirs``, in that order: a :class:`DistInfo` per
+    ``*.dist-info`` folder; a folder holding other metadata (``*.egg-info``) is read by
+    :mod:`importlib.metadata` instead."""
+    out: list = []
+    for site_dir in site_dirs:
+        try:
+            entries = sorted(os.listdir(site_dir))
+        except OSError:
+            continue
+        if any(e.endswith(".egg-info") for e in entries):
+            from importlib import metadata as _md
+
+            out += _md.distributions(path=[str(site_dir)])
+            continue
+        found = (DistInfo(Path(site_dir, e)) for e in entries if e.endswith(".dist-info"))
+        out += [d for d in found if d.metadata.get("Name")]
+    return out
+
+
 def installed_distributions(site_packages: str | os.PathLike) -> dict[str, str]:
     """``{canonical name: version}`` of what is installed in one site-packages folder,
     read from ``*.dist-info`` metadata (no subprocess)."""
-    from importlib import metadata as _md  # ~15 ms: imported by what reads an env
-
     out: dict[str, str] = {}
-    for dist in _md.distributions(path=[str(site_packages)]):
+    for dist in distributions([str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
         if name:
             out.setdefault(canonical(name), dist.version)
@@ -128,10 +183,8 @@ def installed_distributions(site_packages: str | os.PathLike) -> dict[str, str]:
 def requirement_map(site_packages: str | os.PathLike) -> dict[str, set[str]]:
     """``{name: names it requires}`` for one site-packages folder (markers and extras are
     ignored, so the map over-approximates)."""
-    from importlib import metadata as _md
-
     out: dict[str, set[str]] = {}
-    for dist in _md.distributions(path=[str(site_packages)]):
+    for dist in distributions([str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
         if not name:
             continue

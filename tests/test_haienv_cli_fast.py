@@ -1,4 +1,5 @@
-"""``haienv create`` on the command line without click, traitlets, rich or packaging.
+"""``haienv create`` on the command line without click, traitlets, rich, packaging or
+importlib.metadata.
 
 The timing lives in ``benchmarks/bench_haienv.py`` (rows e and f); these tests guard the
 mechanism: the quick parser reads what click reads (:mod:`haienv.create_cli`), a real
@@ -69,7 +70,8 @@ PROBE = """
 import json, sys
 from haienv.entry import main
 main(sys.argv[1:])
-heavy = ("click", "traitlets", "rich", "packaging", "haienv.cli", "haienv.config")
+heavy = ("click", "traitlets", "rich", "packaging", "haienv.cli", "haienv.config",
+         "importlib.metadata", "email.parser")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
 
@@ -94,9 +96,10 @@ def create_via_cli(root: Path, *args: str) -> tuple[list[str], str]:
 
 
 @pytest.mark.slow
-def test_cli_create_loads_no_click_traitlets_rich_or_packaging(tmp_path: Path) -> None:
+def test_cli_create_loads_no_click_traitlets_rich_packaging_or_metadata(tmp_path: Path) -> None:
     """A real create through the command line, extending a base that has the package and
-    one that lacks it: none of the heavy modules, plain output, working envs."""
+    one that lacks it: none of the heavy modules (the bases' dist-info read by
+    haienv.spec.DistInfo), plain output, working envs."""
     wheels, root = tmp_path / "wheels", tmp_path / "root"
     wheels.mkdir()
     root.mkdir()
@@ -116,3 +119,37 @@ def test_cli_create_loads_no_click_traitlets_rich_or_packaging(tmp_path: Path) -
         env = haienv.get_env(name, config)
         assert env.ready and env.extends == ("has" if name == "e1" else "lacks")
         subprocess.run([env.python, "-c", f"import {imports}"], check=True, timeout=60)
+
+
+def test_dist_info_is_read_as_importlib_metadata_reads_it() -> None:
+    """haienv reads ``*.dist-info`` itself (:class:`haienv.spec.DistInfo`): over this
+    interpreter's whole site-packages, the same names, versions, requirements and
+    top-level modules as importlib.metadata."""
+    import sysconfig
+    from importlib import metadata
+
+    from haienv.build import top_level_modules
+    from haienv.spec import DistInfo, distributions
+
+    site = sysconfig.get_paths()["purelib"]
+    ours = [d for d in distributions([site]) if isinstance(d, DistInfo)]
+    theirs = {
+        d.metadata["Name"]: d
+        for d in metadata.distributions(path=[site])
+        if d.metadata["Name"] and d._path.name.endswith(".dist-info")  # type: ignore[attr-defined]
+    }
+    assert len(ours) > 20 and {d.metadata["Name"] for d in ours} == set(theirs)
+    for dist in ours:
+        other = theirs[dist.metadata["Name"]]
+        assert (dist.version, dist.requires) == (other.version, other.requires), dist.folder
+        assert top_level_modules(dist) == top_level_modules(other), dist.folder
+
+
+def test_a_folder_with_egg_info_is_read_by_importlib_metadata(tmp_path: Path) -> None:
+    from haienv.spec import installed_distributions
+
+    (tmp_path / "old_pkg.egg-info").mkdir()
+    (tmp_path / "old_pkg.egg-info" / "PKG-INFO").write_text("Name: Old_Pkg\nVersion: 0.1\n")
+    (tmp_path / "new-2.0.dist-info").mkdir()
+    (tmp_path / "new-2.0.dist-info" / "METADATA").write_text("Name: New\nVersion: 2.0\n\nbody\n")
+    assert installed_distributions(tmp_path) == {"old-pkg": "0.1", "new": "2.0"}
