@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections import namedtuple
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,9 +113,9 @@ class EnvInfo(
 
 
 def now_iso() -> str:
-    import datetime as _dt  # not at import: `source haienv` never needs it (start-up)
-
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    """Now, UTC, to the second, as ``datetime.isoformat`` writes it (without importing
+    datetime: a create writes it, and must start fast)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
 
 
 class Store:
@@ -275,9 +276,8 @@ class Store:
                 if not same:
                     continue
                 os.ftruncate(fd, 0)
-                import socket  # only a writer records its host (start-up of `source haienv`)
-
-                os.write(fd, f"{os.getpid()} {socket.gethostname()} {doing}\n".encode())
+                host = os.uname().nodename  # socket.gethostname(), without importing socket
+                os.write(fd, f"{os.getpid()} {host} {doing}\n".encode())
                 yield
                 return
 

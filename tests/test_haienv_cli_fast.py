@@ -71,7 +71,7 @@ import json, sys
 from haienv.entry import main
 main(sys.argv[1:])
 heavy = ("click", "traitlets", "rich", "packaging", "haienv.cli", "haienv.config",
-         "importlib.metadata", "email.parser")
+         "importlib.metadata", "email.parser", "socket", "datetime")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
 
