@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import namedtuple
 from pathlib import Path
 
@@ -43,7 +44,14 @@ def default_user() -> str:
 
 
 def default_uv() -> str:
-    """The uv shipped with the 'uv' Python package, else 'uv' on PATH."""
+    """The uv shipped with the 'uv' Python package, else 'uv' on PATH.
+
+    In a venv that is ``<venv>/bin/uv``, the first place ``uv.find_uv_bin`` looks; it is
+    taken without asking uv, whose answer costs ~4 ms of ``source haienv`` (sysconfig)."""
+    if sys.prefix != sys.base_prefix:
+        beside = os.path.join(sys.prefix, "bin", "uv")
+        if os.path.isfile(beside):
+            return beside
     try:
         from uv import find_uv_bin
 

@@ -153,3 +153,12 @@ def test_a_folder_with_egg_info_is_read_by_importlib_metadata(tmp_path: Path) ->
     (tmp_path / "new-2.0.dist-info").mkdir()
     (tmp_path / "new-2.0.dist-info" / "METADATA").write_text("Name: New\nVersion: 2.0\n\nbody\n")
     assert installed_distributions(tmp_path) == {"old-pkg": "0.1", "new": "2.0"}
+
+
+def test_the_default_uv_is_the_one_the_uv_package_finds() -> None:
+    """haienv takes a venv's own uv without asking the uv package (sysconfig, ~4 ms)."""
+    from uv import find_uv_bin
+
+    from haienv.locations import default_uv
+
+    assert default_uv() == find_uv_bin()
