@@ -9,7 +9,6 @@ Only the env's *own* packages are listed; an extending env gets the rest from it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -61,6 +60,8 @@ def pins_of(site_packages: str | os.PathLike) -> list[str]:
 
 def digest(dists: dict[str, str]) -> str:
     text = "\n".join(f"{k}=={v}" for k, v in sorted(dists.items()))
+    import hashlib  # only for locks (a create must start fast)
+
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -70,7 +70,7 @@ PROBE = """
 import json, sys
 from haienv.entry import main
 main(sys.argv[1:])
-heavy = ("click", "traitlets", "rich", "packaging", "haienv.cli", "haienv.config",
+heavy = ("click", "traitlets", "rich", "packaging", "haienv.cli", "haienv.config", "hashlib",
          "importlib.metadata", "email.parser", "socket", "datetime")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """
