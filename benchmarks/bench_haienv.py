@@ -224,8 +224,8 @@ def main() -> None:
         def cli(name: str, base_name: str, run_env: dict[str, str] = env) -> float:
             cmd = [sys.executable, "-m", "haienv", "create", name, *packages]
             t, proc = timed(
-                lambda: subprocess.run(
-                    [*cmd, "--base", base_name, "-y"], env=run_env, capture_output=True
+                lambda: subprocess.run(  # cwd: `-m` puts it first on sys.path
+                    [*cmd, "--base", base_name, "-y"], env=run_env, capture_output=True, cwd=work
                 )
             )
             if proc.returncode != 0:
