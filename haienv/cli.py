@@ -21,6 +21,10 @@ from .output import escape, messages
 from .settings import Settings, load_settings
 from .store import Store
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 @functools.cache
 def _out():
@@ -69,7 +73,7 @@ def main(ctx: click.Context, root: str | None) -> None:
 
 
 # -- create ---------------------------------------------------------------------------------
-def _create_options(command):
+def _create_options(command: Callable) -> Callable:
     """The click options of ``create``, from :data:`haienv.create_cli.CREATE_OPTIONS`."""
     for opt in reversed(CREATE_OPTIONS):
         kwargs: dict = {"help": opt.help, "metavar": opt.metavar}

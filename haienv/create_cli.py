@@ -20,6 +20,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .create import CreatePlan
     from .settings import Settings
 
 
@@ -174,7 +175,7 @@ def _show_plan(lines: list[str], say: Messages) -> None:
         say.say(line, style="yellow" if line.startswith("warning:") else "")
 
 
-def _build(plan, config: Settings, say: Messages, *, shared: bool) -> None:
+def _build(plan: CreatePlan, config: Settings, say: Messages, *, shared: bool) -> None:
     from .create import execute
 
     start = time.perf_counter()

@@ -15,9 +15,11 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from rich.console import Console
+
 
 @functools.cache
-def err_console():
+def err_console() -> Console:
     """The rich console on stderr (a terminal, or a fixed $COLUMNS)."""
     from rich.console import Console
 
