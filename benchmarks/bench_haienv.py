@@ -18,6 +18,7 @@ Usage:
   python benchmarks/bench_haienv.py                    # six, idna, numpy (+ packaging)
   python benchmarks/bench_haienv.py --synthetic        # tiny generated wheels, no downloads
   python benchmarks/bench_haienv.py --wheels DIR --packages a,b --extra c
+  python benchmarks/bench_haienv.py --synthetic --compare DIR   # (e), (f) also from DIR
 Wheels are fetched once with `pip download` from whatever index pip is configured with.
 Exit status 2 when a target is missed: (d) < 0.2 s, (a)/(d) >= 20x, (c) adds < 5 MB,
 (f) <= (u), (u)/(e) >= 2x, (f) adds no more disk beyond the cache than (u).
@@ -120,6 +121,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout's source folder: (e) and (f) also with PYTHONPATH=DIR, "
+        "interleaved in the same rounds",
+    )
     args = ap.parse_args()
     packages = [p for p in args.packages.split(",") if p]
     extra = args.extra
@@ -211,13 +218,14 @@ def main() -> None:
         )
         haienv.create_env("bare", config=config, packages=[], shared=True)  # lacks them all
         uv_env = dict(env, UV_CACHE_DIR=str(config.uv_cache_dir), UV_OFFLINE="1")
-        e_times, f_times, u_times = [], [], []
+        e_times, f_times, u_times, e_old, f_old = [], [], [], [], []
+        old_env = dict(env, PYTHONPATH=str(args.compare.resolve())) if args.compare else None
 
-        def cli(name: str, base_name: str) -> float:
+        def cli(name: str, base_name: str, run_env: dict[str, str] = env) -> float:
             cmd = [sys.executable, "-m", "haienv", "create", name, *packages]
             t, proc = timed(
-                lambda: subprocess.run(
-                    [*cmd, "--base", base_name, "-y"], env=env, capture_output=True
+                lambda: subprocess.run(  # cwd: `-m` puts it first on sys.path
+                    [*cmd, "--base", base_name, "-y"], env=run_env, capture_output=True, cwd=work
                 )
             )
             if proc.returncode != 0:
@@ -227,6 +235,9 @@ def main() -> None:
         for i in range(max(args.repeat, 3)):
             e_times.append(cli(f"cli-{i}", "base"))
             f_times.append(cli(f"cli-bare-{i}", "bare"))
+            if old_env is not None:
+                e_old.append(cli(f"old-{i}", "base", old_env))
+                f_old.append(cli(f"old-bare-{i}", "bare", old_env))
             target = work / f"uv-{i}"
             cmd = (
                 f"{config.uv} venv -q --python {sys.executable} {target} && {config.uv} pip "
@@ -301,6 +312,17 @@ def main() -> None:
             ("(f) CLI, extending a base that lacks them", f, f"{u / f:.2f}x the speed of (u)"),
             ("(u) uv venv + uv pip install (warm cache)", u, "plain uv, same wheels, same cache"),
         ]
+        if e_old:
+            e_o, f_o = statistics.median(e_old), statistics.median(f_old)
+            results.update(
+                compare=str(args.compare),
+                extend_same_cli_compare_s=e_o,
+                cli_base_lacks_compare_s=f_o,
+            )
+            rows += [
+                (f"(e) from {args.compare}", e_o, f"{u / e_o:.1f}x faster than (u)"),
+                (f"(f) from {args.compare}", f_o, f"{u / f_o:.2f}x the speed of (u)"),
+            ]
         for label, t, note in rows:
             print(f"  {label:<44} {t:8.3f} s  {note}")
         print("\ndisk (du: allocated, hardlinks to the uv cache not counted):")

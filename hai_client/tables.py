@@ -21,7 +21,10 @@ from __future__ import annotations
 import os
 import sys
 import unicodedata
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 #: the width of output that is not a terminal: wide enough that no row ever wraps
 PIPE_WIDTH = 100_000

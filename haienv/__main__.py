@@ -1,6 +1,6 @@
 """``python -m haienv`` runs the command line (what the ``haienv`` bash script executes)."""
 
-from .cli import main
+from .entry import main
 
 if __name__ == "__main__":
     main()

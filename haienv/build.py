@@ -14,15 +14,22 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata as _md
 from pathlib import Path
 
-from .config import HaiEnvConfig
 from .errors import BuildFailed
-from .spec import canonical
+from .spec import DistInfo, canonical, distributions
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from importlib import metadata as _md
+    from typing import IO
+
+    from .config import HaiEnvConfig
+    from .settings import Settings
 
 Progress = Callable[[str], None]
 
@@ -54,7 +61,7 @@ class Sources:
         return out
 
 
-def uv_environment(config: HaiEnvConfig) -> dict[str, str]:
+def uv_environment(config: HaiEnvConfig | Settings) -> dict[str, str]:
     """os.environ for uv: the shared cache, no progress bars, no colour, and (unless the
     user set ``UV_PYTHON_DOWNLOADS`` or configured otherwise) no Python downloads."""
     env = dict(os.environ)
@@ -71,7 +78,9 @@ def uv_environment(config: HaiEnvConfig) -> dict[str, str]:
 class Runner:
     """Runs tool commands with one log file and one progress callback."""
 
-    def __init__(self, config: HaiEnvConfig, log_path: Path, progress: Progress | None = None):
+    def __init__(
+        self, config: HaiEnvConfig | Settings, log_path: Path, progress: Progress | None = None
+    ):
         self.config = config
         self.log_path = log_path
         self.progress = progress or (lambda _msg: None)
@@ -84,37 +93,85 @@ class Runner:
     def run(
         self, step: str, cmd: Sequence[str], *, env: dict | None = None, shown: str | None = None
     ) -> str:
-        """Run ``cmd``; its output goes to the log and is returned. Raises BuildFailed."""
+        """Run ``cmd``; its output goes to the log (as it comes) and is returned. Raises
+        BuildFailed."""
         self.progress(step)
         self.log(f"\n### {step}\n$ {shown or shlex.join(str(c) for c in cmd)}")
         start = self.log_path.stat().st_size
         with open(self.log_path, "ab") as log:
-            try:
-                proc = subprocess.Popen(
-                    [str(c) for c in cmd],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env or self.env,
-                )
-            except FileNotFoundError:
-                raise BuildFailed(
-                    f"{step}: {cmd[0]} not found", log_path=str(self.log_path)
-                ) from None
-            if not wait_or_kill(proc, self.config.build_timeout):
-                raise BuildFailed(
-                    f"{step}: timed out after {self.config.build_timeout} s",
-                    log_path=str(self.log_path),
-                )
+            proc = self._popen(step, cmd, log, env)
+            ok = wait_or_kill(proc, self.config.build_timeout)
         with open(self.log_path, "rb") as f:
             f.seek(start)
             output = f.read().decode("utf-8", "replace")
-        if proc.returncode != 0:
+        return self.checked(step, ok, proc.returncode, output)
+
+    def start(self, step: str, cmd: Sequence[str]) -> Started:
+        """Start ``cmd`` while other steps run; :meth:`Started.wait` ends it (its output
+        is added to the log then, in one piece)."""
+        self.progress(step)
+        output = tempfile.TemporaryFile()  # noqa: SIM115 - Started.wait/stop close it
+        try:
+            proc = self._popen(step, cmd, output, None)
+        except BaseException:
+            output.close()
+            raise
+        return Started(self, step, shlex.join(str(c) for c in cmd), proc, output)
+
+    def _popen(self, step: str, cmd: Sequence[str], out: IO, env: dict | None) -> subprocess.Popen:
+        try:
+            return subprocess.Popen(
+                [str(c) for c in cmd],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env or self.env,
+            )
+        except FileNotFoundError:
+            raise BuildFailed(f"{step}: {cmd[0]} not found", log_path=str(self.log_path)) from None
+
+    def checked(self, step: str, in_time: bool, returncode: int | None, output: str) -> str:
+        """``output`` of a step that ended well; else BuildFailed saying why."""
+        if not in_time:
+            raise BuildFailed(
+                f"{step}: timed out after {self.config.build_timeout} s",
+                log_path=str(self.log_path),
+            )
+        if returncode != 0:
             raise BuildFailed(f"{step} failed: {condense(output)}", log_path=str(self.log_path))
         return output
 
     def uv(self, step: str, *args: str | os.PathLike) -> str:
         return self.run(step, [self.config.uv, *map(str, args)])
+
+
+class Started:
+    """A step started by :meth:`Runner.start`, running while others do."""
+
+    def __init__(
+        self, runner: Runner, step: str, shown: str, proc: subprocess.Popen, output: IO
+    ) -> None:
+        self.runner, self.step, self.shown = runner, step, shown
+        self.proc, self.output = proc, output
+
+    def wait(self) -> str:
+        """Wait for it (killed after the build timeout), log its output and return it.
+        Raises BuildFailed as :meth:`Runner.run` does. Only the first call waits."""
+        if self.output.closed:
+            return ""
+        in_time = wait_or_kill(self.proc, self.runner.config.build_timeout)
+        self.output.seek(0)
+        text = self.output.read().decode("utf-8", "replace")
+        self.output.close()
+        self.runner.log(f"\n### {self.step}\n$ {self.shown}\n{text}")
+        return self.runner.checked(self.step, in_time, self.proc.returncode, text)
+
+    def stop(self) -> None:
+        """End it now, whatever it did (after another step failed)."""
+        if not self.output.closed:
+            self.proc.kill()
+            self.proc.wait()
+            self.output.close()
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> bool:
@@ -205,12 +262,11 @@ def no_python_message(request: str, installed: list[str]) -> str:
     )
 
 
-def make_venv(runner: Runner, target: Path, python: str) -> None:
-    """A relocatable venv (scripts use relative paths, so the finished env can be renamed
-    into place and pushed to another root)."""
-    runner.uv(
-        "creating the venv", "venv", "--relocatable", "--no-project", "--python", python, target
-    )
+def start_venv(runner: Runner, target: Path, python: str) -> Started:
+    """Start making a relocatable venv (scripts use relative paths, so the finished env can
+    be renamed into place and pushed to another root)."""
+    args = ["venv", "--relocatable", "--no-project", "--python", python, target]
+    return runner.start("creating the venv", [runner.config.uv, *map(str, args)])
 
 
 def site_packages_of(venv: Path) -> Path:
@@ -353,7 +409,7 @@ with open(out_path, "w") as f:
 """
 
 
-def top_level_modules(dist: _md.Distribution) -> list[str]:
+def top_level_modules(dist: DistInfo | _md.Distribution) -> list[str]:
     """Import names a distribution provides (top_level.txt, else derived from RECORD)."""
     text = dist.read_text("top_level.txt")
     if text:
@@ -379,8 +435,8 @@ def modules_to_check(names: list[str], site_dirs: list[str]) -> tuple[list, list
     """``[(dist, module)]`` to import for the requested distribution names, looked up in the
     env's site-packages then its base's (read here, so the env's interpreter only imports);
     and the names that are not installed at all."""
-    found: dict[str, _md.Distribution] = {}
-    for dist in _md.distributions(path=site_dirs):
+    found: dict[str, DistInfo | _md.Distribution] = {}
+    for dist in distributions(site_dirs) if names else ():
         key = canonical(dist.metadata["Name"] or "") if dist.metadata else ""
         if key:
             found.setdefault(key, dist)

@@ -9,41 +9,30 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from hai_client.tables import output_width
-
-from .config import HaiEnvConfig, load_config
+from .create_cli import CREATE_OPTIONS, UsageProblem, run_create
 from .errors import HaiEnvError
+from .output import err_console as _err
+from .output import escape, messages
+from .settings import Settings, load_settings
 from .store import Store
 
-
-# rich is imported on first output, not at start: `source haienv NAME` runs this command
-# line (shell-activate) and prints only plain text (rich costs ~25 ms of ~80).
-@functools.cache
-def _err():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True, width=output_width(sys.stderr))
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 @functools.cache
 def _out():
     from rich.console import Console
 
+    from hai_client.tables import output_width
+
     return Console(highlight=False, soft_wrap=True, width=output_width(sys.stdout))
-
-
-def escape(text: str) -> str:
-    """rich's markup escape, imported when first needed."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
 
 
 class _Group(click.Group):
@@ -51,10 +40,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except HaiEnvError as exc:
-            _err().print(f"[bold red]error:[/] {escape(str(exc))}")
+            messages().error(str(exc))
             sys.exit(1)
         except click.exceptions.Abort:
-            _err().print("aborted")
+            messages().say("aborted")
             sys.exit(1)
 
     def resolve_command(self, ctx, args):
@@ -67,7 +56,7 @@ class _Group(click.Group):
         return super().resolve_command(ctx, args)
 
 
-def _config(ctx: click.Context) -> HaiEnvConfig:
+def _config(ctx: click.Context) -> Settings:
     return ctx.obj
 
 
@@ -80,170 +69,42 @@ def main(ctx: click.Context, root: str | None) -> None:
     Enter one in bash with `source haienv NAME`, leave with `deactivate`;
     in Python: `import haienv; haienv.set_env("NAME")`.
     """
-    ctx.obj = load_config(root=root)
+    ctx.obj = load_settings(root=root)
 
 
 # -- create ---------------------------------------------------------------------------------
+def _create_options(command: Callable) -> Callable:
+    """The click options of ``create``, from :data:`haienv.create_cli.CREATE_OPTIONS`."""
+    for opt in reversed(CREATE_OPTIONS):
+        kwargs: dict = {"help": opt.help, "metavar": opt.metavar}
+        if opt.kind == "flag":
+            kwargs.update(is_flag=True, default=opt.default)
+        elif opt.kind == "multi":
+            kwargs["multiple"] = True
+        elif opt.default is not None:
+            kwargs["default"] = opt.default
+        if opt.path:
+            kwargs["type"] = click.Path(dir_okay=False)
+        command = click.option(*opt.flags, opt.dest, **kwargs)(command)
+    return command
+
+
 @main.command()
 @click.argument("name", required=False)
 @click.argument("packages", nargs=-1)
-@click.option(
-    "--no_extend",
-    "--no-extend",
-    "no_extend",
-    is_flag=True,
-    help="A standalone env (do not extend the default base).",
-)
-@click.option("--base", metavar="BASE", help="Shared base env to extend.")
-@click.option("--python", metavar="3.X", help="Python version (standalone envs).")
-@click.option(
-    "-r",
-    "--requirement",
-    "requirements",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="requirements.txt (repeatable).",
-)
-@click.option(
-    "-f",
-    "--file",
-    "environment_file",
-    type=click.Path(dir_okay=False),
-    help="conda environment.yaml (python= and the pip: section; conda-only entries "
-    "need conda/mamba/micromamba).",
-)
-@click.option(
-    "--from-lock",
-    type=click.Path(dir_okay=False),
-    help="Rebuild exactly from a lock written by `haienv export`.",
-)
-@click.option("--extra-index-url", "extra_index_urls", multiple=True, metavar="URL")
-@click.option("--index-url", metavar="URL", help="Replace the default package index.")
-@click.option(
-    "--find-links",
-    "find_links",
-    multiple=True,
-    metavar="PATH_OR_URL",
-    help="Folder/page with wheels (repeatable).",
-)
-@click.option("--no-index", is_flag=True, default=None, help="Use only --find-links.")
-@click.option("--label", "labels", multiple=True, metavar="K=V")
-@click.option("--annotation", "annotations", multiple=True, metavar="K=V")
-@click.option("--note", default="", metavar="TEXT")
-@click.option("--shared", is_flag=True, help="Create a shared base env (administrators).")
-@click.option(
-    "--no-kernel",
-    is_flag=True,
-    help="In a dev container, do not add ipykernel (the env then has no Jupyter kernel).",
-)
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@_create_options
 @click.pass_context
-def create(
-    ctx,
-    name,
-    packages,
-    no_extend,
-    base,
-    python,
-    requirements,
-    environment_file,
-    from_lock,
-    extra_index_urls,
-    index_url,
-    find_links,
-    no_index,
-    labels,
-    annotations,
-    note,
-    shared,
-    no_kernel,
-    yes,
-):
+def create(ctx: click.Context, **values: object) -> None:
     """Create env NAME with PACKAGES (and/or -r/-f/--from-lock). With -f, NAME defaults to
     the file's ``name:``.
 
     In a dev container ($JUPYTERHUB_USER set) ipykernel is added unless --no-kernel, so the
     env shows up as a Jupyter kernel."""
-    from .create import CreateRequest, execute, plan_request
-
-    config = _config(ctx)
-    if no_extend and base:
-        raise click.UsageError("--base and --no_extend exclude each other")
-    name = name or _name_from_file(environment_file)
-    from .create import _existing_refusal
-
-    existing = Store(config).info(name, bool(shared))
-    if existing is not None:  # before anything is asked or planned
-        raise _existing_refusal(name, existing)
-    packages = list(packages)
-    if not (no_kernel or shared or from_lock) and _wants_kernel(packages):
-        packages.append("ipykernel")
-    request = CreateRequest(
-        name,
-        packages=tuple(packages),
-        requirements=requirements,
-        environment_file=environment_file,
-        from_lock=from_lock,
-        python=python,
-        base=base,
-        extend=not no_extend,
-        shared=shared,
-        labels=labels,
-        annotations=annotations,
-        note=note,
-        find_links=find_links,
-        index_url=index_url,
-        extra_index_urls=extra_index_urls,
-        no_index=no_index,
-    )
-    plan = plan_request(request, config=config)
-    for line in plan.describe():
-        style = "yellow" if line.startswith("warning:") else ""
-        _err().print(f"[{style}]{escape(line)}[/]" if style else escape(line))
-    if not yes:
-        click.confirm("Create it?", default=True, abort=True, err=True)
-    start = time.perf_counter()
-    if _err().is_terminal:
-        with _err().status("starting...") as status:
-            info = execute(plan, config=config, progress=lambda s: status.update(escape(s) + "..."))
-    else:
-        info = execute(plan, config=config, progress=lambda s: _err().print(escape(f"... {s}")))
-    took = time.perf_counter() - start
-    ext = f", extends {info.extends}" if info.extends else ""
-    _err().print(
-        f"[green]created[/] {escape(name)} (python {info.python_version}{escape(ext)}) "
-        f"in {took:.2f} s: {escape(info.path)}"
-    )
-    if not shared:
-        _err().print(f"enter it:  source haienv {name}    (leave: deactivate)")
-        _err().print(f'in Python: import haienv; haienv.set_env("{name}")')
-
-
-def _name_from_file(environment_file: str | None) -> str:
-    """NAME, when not given: the ``name:`` of the environment.yaml (-f)."""
-    if environment_file:
-        from .spec import parse_environment_file
-
-        found = parse_environment_file(environment_file).name
-        if found:
-            return found
-        raise click.UsageError(f"give NAME: {environment_file} has no 'name:'")
-    raise click.UsageError("give NAME (or -f environment.yaml with a 'name:')")
-
-
-def _wants_kernel(packages: list[str]) -> bool:
-    """In a dev container, an env gets ipykernel unless its packages name it already."""
-    if not os.environ.get("JUPYTERHUB_USER"):
-        return False
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    for spec in packages:
-        try:
-            if Requirement(spec).name.lower().replace("_", "-") == "ipykernel":
-                return False
-        except InvalidRequirement:
-            continue  # plan_request names the bad requirement
-    return True
+    confirm = lambda: click.confirm("Create it?", default=True, abort=True, err=True)  # noqa: E731
+    try:
+        run_create(_config(ctx), values, messages(), confirm)
+    except UsageProblem as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _when(info) -> str:

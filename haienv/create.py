@@ -12,13 +12,12 @@ until ``haienv remove NAME`` (so its reason and log stay visible).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,10 @@ from pathlib import Path
 from hai_client.files import flocked
 
 from . import build
-from .config import HaiEnvConfig
 from .errors import BuildFailed, EnvExists, EnvNotFound, HaiEnvError, InvalidInput
 from .lockfile import Lock, digest, read_lock
 from .names import check_name, parse_pairs
+from .settings import Settings
 from .spec import (
     EnvironmentFile,
     Requested,
@@ -43,6 +42,10 @@ from .spec import (
     satisfied_by_base,
 )
 from .store import CREATING, FAILED, READY, EnvInfo, Store, now_iso, read_json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from .config import HaiEnvConfig
 
 
 @dataclass
@@ -170,7 +173,7 @@ def plan_request(request: CreateRequest, *, config: HaiEnvConfig | None = None) 
     """Check every input and decide what to build; raises :class:`HaiEnvError` subclasses
     with a message saying what is wrong. Reads (lock, environment file, bases), writes
     nothing. The steps run in this order, so the first thing wrong is the one reported."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     labels, annotations = _check_names_and_labels(request)
     req_files = _check_sources(request)
     lock = read_lock(request.from_lock) if request.from_lock else None
@@ -392,7 +395,7 @@ def execute(
 ) -> EnvInfo:
     """Build the planned env. Returns its :class:`EnvInfo` (status ready) or raises
     :class:`BuildFailed` after leaving status ``failed`` with reason and log."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     store = Store(config)
     name, shared = plan.name, plan.shared
     folder = store.folder(shared)
@@ -516,36 +519,58 @@ def _reason(exc: BaseException) -> str:
 def _build(
     plan: CreatePlan, runner: build.Runner, target: Path, work: Path, config: HaiEnvConfig
 ) -> dict:
-    """The steps; returns what the probe measured in the new env."""
-    _make_env(plan, runner, target)
-    env_python = str(target / "bin" / "python")
-    if plan.lock is not None:
-        installed = _install_locked(plan, runner, env_python, work)
-    else:
-        installed = _install_requested(plan, runner, env_python, work)
+    """The steps; returns what the probe measured in the new env. The venv is made while
+    the packages are resolved against the base (neither needs the other)."""
+    env = _EnvBeingMade(plan, runner, target)
+    try:
+        if plan.lock is not None:
+            installed = _install_locked(plan, runner, env, work)
+        else:
+            installed = _install_requested(plan, runner, env, work)
+        env.ready()
+    finally:
+        env.stop()  # after a failure: not left running while its folder is deleted
     return _import_check(plan, runner, target, work, installed, config)
 
 
-def _make_env(plan: CreatePlan, runner: build.Runner, target: Path) -> None:
-    """An empty env at ``target`` (a conda prefix, else a venv) seeing its base's packages."""
-    if plan.conda_tool:
-        assert plan.environment is not None
-        build.conda_create(
-            runner,
-            plan.conda_tool,
-            target,
-            plan.environment.python,
-            plan.environment.conda,
-            plan.environment.channels,
-        )
-    else:
-        build.make_venv(runner, target, plan.python)
-    if plan.base is not None:
-        build.add_base_layer(target, plan.base.site_packages)
+class _EnvBeingMade:
+    """The empty env at ``target`` (a conda prefix, else a venv started in the background)
+    seeing its base's packages; :meth:`ready` waits for it and returns its python."""
+
+    def __init__(self, plan: CreatePlan, runner: build.Runner, target: Path) -> None:
+        self.plan, self.target, self.started = plan, target, None
+        if plan.conda_tool:
+            assert plan.environment is not None
+            build.conda_create(
+                runner,
+                plan.conda_tool,
+                target,
+                plan.environment.python,
+                plan.environment.conda,
+                plan.environment.channels,
+            )
+            self._layer()
+        else:
+            self.started = build.start_venv(runner, target, plan.python)
+
+    def ready(self) -> str:
+        if self.started is not None:
+            self.started.wait()
+            self.started = None
+            self._layer()
+        return str(self.target / "bin" / "python")
+
+    def stop(self) -> None:
+        if self.started is not None:
+            self.started.stop()
+
+    def _layer(self) -> None:
+        if self.plan.base is not None:
+            build.add_base_layer(self.target, self.plan.base.site_packages)
 
 
 def _install_locked(
-    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: Path
 ) -> set[str] | None:
     """Install the lock's exact packages (no resolving); the names the env installed."""
     assert plan.lock is not None
@@ -555,7 +580,7 @@ def _install_locked(
         pins.write_text("\n".join(plan.lock.packages) + "\n")
         build.install(
             runner,
-            env_python,
+            env.ready(),
             pins,
             plan.sources,
             no_deps=True,
@@ -565,7 +590,7 @@ def _install_locked(
 
 
 def _install_requested(
-    plan: CreatePlan, runner: build.Runner, env_python: str, work: Path
+    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: Path
 ) -> set[str] | None:
     """Install the packages, requirements files and environment file's pip entries: all of
     them in a standalone env, only what the base lacks in an env extending one. Returns the
@@ -578,7 +603,7 @@ def _install_requested(
     if not lines:
         return None
     if plan.base is None:
-        build.install(runner, env_python, inputs, plan.sources, no_deps=False)
+        build.install(runner, env.ready(), inputs, plan.sources, no_deps=False)
         return None
     base_dists = installed_distributions(plan.base.site_packages)
     if satisfied_by_base(lines, base_dists):
@@ -587,13 +612,13 @@ def _install_requested(
             f"version ({' '.join(lines)}): nothing to resolve or install"
         )
         return set()
-    return _install_what_base_lacks(plan, runner, env_python, work, inputs, base_dists)
+    return _install_what_base_lacks(plan, runner, env, work, inputs, base_dists)
 
 
 def _install_what_base_lacks(
     plan: CreatePlan,
     runner: build.Runner,
-    env_python: str,
+    env: _EnvBeingMade,
     work: Path,
     inputs: Path,
     base_dists: dict[str, str],
@@ -616,7 +641,7 @@ def _install_what_base_lacks(
         missing.write_text("\n".join(todo) + "\n")
         build.install(
             runner,
-            env_python,
+            env.ready(),
             missing,
             plan.sources,
             no_deps=True,
@@ -667,7 +692,7 @@ def _build_slot(folder: Path, name: str, python: str) -> Iterator[Path]:
     includes a hash of the real interpreter, so a remembered answer is never about another
     Python. When every slot is busy a fresh ``.<name>.build-*`` folder is used instead.
     """
-    key = hashlib.sha256(os.path.realpath(python).encode()).hexdigest()[:10]
+    key = f"{zlib.crc32(os.path.realpath(python).encode()):08x}"  # hashlib: ~5 ms to import
     for n in range(_SLOTS):
         with flocked(folder / f".build-{key}-{n}.lock", wait=False, mode=0o664) as fd:
             if fd is None:
@@ -677,10 +702,16 @@ def _build_slot(folder: Path, name: str, python: str) -> Iterator[Path]:
                 shutil.rmtree(path, ignore_errors=True)  # left by a process that died
             yield path
             return
-    yield folder / f".{name}.build-{secrets.token_hex(4)}"
+    yield folder / f".{name}.build-{_token()}"
 
 
 _SLOTS = 4
+
+
+def _token() -> str:
+    """8 random hex digits for a unique folder name (``secrets.token_hex(4)``, which
+    would import hashlib: ~5 ms of a create)."""
+    return os.urandom(4).hex()
 
 
 def _remove_leftovers(folder: Path, name: str) -> None:
@@ -694,7 +725,7 @@ def create_env(
 ) -> EnvInfo:
     """Plan and build in one call (the Python API of ``haienv create``; ``kwargs`` are the
     fields of :class:`CreateRequest`)."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     plan = plan_request(CreateRequest(name, **kwargs), config=config)
     return execute(plan, config=config, progress=progress)
 
@@ -725,7 +756,7 @@ def remove_env(
 ) -> None:
     """Delete an env (any status) with its metadata and log. A shared base that other envs
     extend is refused unless ``force``."""
-    config = config if config is not None else HaiEnvConfig()
+    config = config if config is not None else Settings()
     store = Store(config)
     check_removable(name, config=config, shared=shared)
     folder = store.folder(shared)
@@ -741,7 +772,7 @@ def remove_env(
                     "pass --force"
                 )
         if final.exists():
-            trash = folder / f".{name}.removing-{secrets.token_hex(4)}"
+            trash = folder / f".{name}.removing-{_token()}"
             os.rename(final, trash)
         for p in (meta_path, store.log_path(name, shared)):
             with contextlib.suppress(FileNotFoundError):

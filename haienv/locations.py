@@ -2,9 +2,8 @@
 
 The settings that say *where* -- ``root``, ``base_dir_name``, ``users_dir_name``, ``user``
 -- and ``uv`` (the activation script exports it for the pip shim) have their defaults
-here, and :class:`haienv.config.HaiEnvConfig`'s traits take them from here (one home).
-:func:`site_locations` applies the site file the command line reads, as
-:func:`haienv.config.load_config` does, for these settings only.
+here, and :data:`haienv.settings.SETTINGS` (so both settings classes) takes them from here.
+:func:`site_locations` gives them as the command line reads them (the site file first).
 
 Why not the traitlets Configurable: ``source haienv NAME`` needs only these, and must
 answer in tens of milliseconds (issue #15); importing traitlets alone costs ~15 ms.
@@ -12,10 +11,10 @@ answer in tens of milliseconds (issue #15); importing traitlets alone costs ~15 
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-from dataclasses import dataclass
+import sys
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -36,11 +35,23 @@ def default_root() -> str:
 
 
 def default_user() -> str:
-    return env_setting("HAIENV_USER") or env_setting("JUPYTERHUB_USER") or getpass.getuser()
+    user = env_setting("HAIENV_USER") or env_setting("JUPYTERHUB_USER")
+    if user:
+        return user
+    import getpass  # only for the login name (it imports termios)
+
+    return getpass.getuser()
 
 
 def default_uv() -> str:
-    """The uv shipped with the 'uv' Python package, else 'uv' on PATH."""
+    """The uv shipped with the 'uv' Python package, else 'uv' on PATH.
+
+    In a venv that is ``<venv>/bin/uv``, the first place ``uv.find_uv_bin`` looks; it is
+    taken without asking uv, whose answer costs ~4 ms of ``source haienv`` (sysconfig)."""
+    if sys.prefix != sys.base_prefix:
+        beside = os.path.join(sys.prefix, "bin", "uv")
+        if os.path.isfile(beside):
+            return beside
     try:
         from uv import find_uv_bin
 
@@ -73,14 +84,19 @@ def read_site_section(path: Path) -> dict:
     return section
 
 
-@dataclass(frozen=True)
-class Locations:
-    """The folders of one user's environments (what :class:`haienv.store.Store` needs)."""
+_LocationFields = namedtuple(
+    "_LocationFields",
+    ("root", "user", "base_dir_name", "users_dir_name"),
+    defaults=(BASE_DIR_NAME, USERS_DIR_NAME),
+)
 
-    root: str
-    user: str
-    base_dir_name: str = BASE_DIR_NAME
-    users_dir_name: str = USERS_DIR_NAME
+
+class Locations(_LocationFields):
+    """The folders of one user's environments (what :class:`haienv.store.Store` needs):
+    ``root``, ``user``, ``base_dir_name``, ``users_dir_name``. A named tuple, not a
+    dataclass: ``source haienv NAME`` must not import dataclasses (and inspect, ~6 ms)."""
+
+    __slots__ = ()
 
     @property
     def root_path(self) -> Path:
@@ -104,14 +120,9 @@ def default_locations() -> Locations:
 
 def site_locations(root: str | None = None) -> tuple[Locations, str]:
     """The locations and the uv executable the command line uses: the site file's values,
-    else the environment's, else the defaults (``root`` given: that root)."""
-    root = root or default_root()
-    path = site_config_path(root)
-    section = read_site_section(path) if path is not None else {}
-    where = Locations(
-        root=root,
-        user=str(section.get("user") or default_user()),
-        base_dir_name=str(section.get("base_dir_name") or BASE_DIR_NAME),
-        users_dir_name=str(section.get("users_dir_name") or USERS_DIR_NAME),
-    )
-    return where, str(section.get("uv") or default_uv())
+    else the environment's, else the defaults (``root`` given: that root); read as
+    :func:`haienv.settings.load_settings` reads them (it is their one home)."""
+    from .settings import load_settings
+
+    settings = load_settings(root)
+    return settings.locations, settings.uv

@@ -9,15 +9,13 @@ Only the env's *own* packages are listed; an extending env gets the rest from it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from importlib import metadata as _md
 from pathlib import Path
 
 from .errors import InvalidInput
-from .spec import canonical, installed_distributions
+from .spec import canonical, distributions, installed_distributions
 from .store import EnvInfo
 
 HEADER = "# haienv lock v1"
@@ -37,7 +35,7 @@ class Lock:
 def pins_of(site_packages: str | os.PathLike) -> list[str]:
     """Exact requirement lines for what is installed in one site-packages folder."""
     lines = []
-    for dist in _md.distributions(path=[str(site_packages)]):
+    for dist in distributions([str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
         if not name:
             continue
@@ -62,6 +60,8 @@ def pins_of(site_packages: str | os.PathLike) -> list[str]:
 
 def digest(dists: dict[str, str]) -> str:
     text = "\n".join(f"{k}=={v}" for k, v in sorted(dists.items()))
+    import hashlib  # only for locks (a create must start fast)
+
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

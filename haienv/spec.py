@@ -11,12 +11,17 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
-from importlib import metadata as _md
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .errors import InvalidInput
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
 _REQ_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(.*)$")
+#: a requirement that is only a project name (PEP 508's rule for names)
+_PLAIN_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _CONDA_TOOLS = ("micromamba", "mamba", "conda")
 
 
@@ -31,6 +36,27 @@ class Requested:
 
     name: str
     spec: str
+
+
+def parsed_requirement(line: str) -> str | Requirement | None:
+    """A requirement line parsed: a canonical name when it is only a name (no need for
+    the 'packaging' library, ~10 ms to import), else packaging's ``Requirement``; None when
+    it is not a requirement (an option, a path)."""
+    text = line.strip()
+    if _PLAIN_NAME_RE.fullmatch(text):
+        return canonical(text)
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
+def requirement_name(line: str) -> str | None:
+    """The canonical project name of a requirement line (None: not a requirement)."""
+    req = parsed_requirement(line)
+    return req if req is None or isinstance(req, str) else canonical(req.name)
 
 
 def parse_requirement(line: str) -> Requested | None:
@@ -86,11 +112,68 @@ def requested_from(packages: list[str], files: list[Path]) -> list[Requested]:
     return out
 
 
+class DistInfo:
+    """One ``*.dist-info`` folder, read as :mod:`importlib.metadata` reads it, for the part of
+    its ``Distribution`` API haienv uses (``metadata['Name']``, ``version``, ``requires``,
+    ``read_text``, ``files``), without importing it: with its e-mail parser that costs
+    ~15 ms of a create that takes tens (issue #15). Only METADATA's header is read."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.metadata: dict[str, str] = {}
+        self.requires: list[str] | None = None
+        text = self.read_text("METADATA") or ""
+        for line in text.split("\n\n", 1)[0].splitlines():
+            key, sep, value = line.partition(":")
+            if not sep or line[:1].isspace():
+                continue  # a continued line (only in fields haienv does not read)
+            if key == "Requires-Dist":
+                self.requires = [*(self.requires or ()), value.strip()]
+            else:
+                self.metadata.setdefault(key, value.strip())
+        self.version = self.metadata.get("Version", "")
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            return (self.folder / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    @property
+    def files(self) -> list[PurePosixPath] | None:
+        """The paths RECORD lists (relative to site-packages), None without a RECORD."""
+        record = self.read_text("RECORD")
+        if record is None:
+            return None
+        return [PurePosixPath(line.rsplit(",", 2)[0].strip('"')) for line in record.splitlines()
+                if line.strip()]  # fmt: skip
+
+
+def distributions(site_dirs: list[str]) -> list:
+    """The distributions installed in ``site_dirs``, in that order: a :class:`DistInfo` per
+    ``*.dist-info`` folder; a folder holding other metadata (``*.egg-info``) is read by
+    :mod:`importlib.metadata` instead."""
+    out: list = []
+    for site_dir in site_dirs:
+        try:
+            entries = sorted(os.listdir(site_dir))
+        except OSError:
+            continue
+        if any(e.endswith(".egg-info") for e in entries):
+            from importlib import metadata as _md
+
+            out += _md.distributions(path=[str(site_dir)])
+            continue
+        found = (DistInfo(Path(site_dir, e)) for e in entries if e.endswith(".dist-info"))
+        out += [d for d in found if d.metadata.get("Name")]
+    return out
+
+
 def installed_distributions(site_packages: str | os.PathLike) -> dict[str, str]:
     """``{canonical name: version}`` of what is installed in one site-packages folder,
     read from ``*.dist-info`` metadata (no subprocess)."""
     out: dict[str, str] = {}
-    for dist in _md.distributions(path=[str(site_packages)]):
+    for dist in distributions([str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
         if name:
             out.setdefault(canonical(name), dist.version)
@@ -101,7 +184,7 @@ def requirement_map(site_packages: str | os.PathLike) -> dict[str, set[str]]:
     """``{name: names it requires}`` for one site-packages folder (markers and extras are
     ignored, so the map over-approximates)."""
     out: dict[str, set[str]] = {}
-    for dist in _md.distributions(path=[str(site_packages)]):
+    for dist in distributions([str(site_packages)]):
         name = dist.metadata["Name"] if dist.metadata else None
         if not name:
             continue
@@ -162,15 +245,14 @@ def satisfied_by_base(lines: list[str], base: dict[str, str]) -> bool:
     base lacks, a URL or path is what it is, a marker or option is left to the resolver.
     The base was resolved as a whole when it was built, so what these need is there too.
     """
-    from packaging.requirements import InvalidRequirement, Requirement
-
     for line in lines:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:  # options (-r file), paths, anything else
-            return False
-        if req.extras or req.url or req.marker is not None:
-            return False
+        req = parsed_requirement(line)
+        if isinstance(req, str):  # only a name: any version the base has
+            if req not in base:
+                return False
+            continue
+        if req is None or req.extras or req.url or req.marker is not None:
+            return False  # options (-r file), paths, extras, markers
         version = base.get(canonical(req.name))
         if version is None or not req.specifier.contains(version, prereleases=True):
             return False

@@ -21,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
+from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hai_client.files import flocked, is_locked, write_json_atomic
@@ -45,33 +46,42 @@ STATUSES = (CREATING, READY, FAILED)
 METADATA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class EnvInfo:
+#: the fields of EnvInfo without a default; then those with one (None: a fresh ``{}``)
+_ENV_FIELDS = [
+    "name",
+    "owner",
+    "path",
+    "python",
+    "python_version",
+    "is_base",
+    "extends",
+    "status",
+    "reason",
+]
+_ENV_DEFAULTS = {
+    **{"labels": None, "annotations": None, "note": "", "created": "", "platform": ""},
+    **{"extends_path": None, "site_packages": "", "log_path": "", "requested": ()},
+}
+
+
+class EnvInfo(
+    namedtuple("EnvInfo", [*_ENV_FIELDS, *_ENV_DEFAULTS], defaults=_ENV_DEFAULTS.values())
+):
     """What haienv knows about one environment (read from its metadata file).
 
     ``python`` is the env's interpreter (``<path>/bin/python``); ``python_version`` its full
     version. ``extends`` names the base env it layers on (``None`` for a standalone env).
     ``status`` is ``creating``, ``ready`` or ``failed``; ``reason`` says why it failed.
+    Immutable: a named tuple rather than a dataclass, because ``source haienv NAME`` builds
+    one and must not import dataclasses (and inspect, ~6 ms).
     """
 
-    name: str
-    owner: str
-    path: str
-    python: str
-    python_version: str
-    is_base: bool
-    extends: str | None
-    status: str
-    reason: str
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    note: str = ""
-    created: str = ""
-    platform: str = ""
-    extends_path: str | None = None
-    site_packages: str = ""
-    log_path: str = ""
-    requested: tuple[str, ...] = ()
+    __slots__ = ()
+
+    def __new__(cls, *args: object, **kwargs: object) -> EnvInfo:
+        info = super().__new__(cls, *args, **kwargs)
+        fresh = {k: {} for k in ("labels", "annotations") if getattr(info, k) is None}
+        return info._replace(**fresh) if fresh else info
 
     @property
     def ready(self) -> bool:
@@ -96,15 +106,16 @@ class EnvInfo:
             return None
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = self._asdict()
+        d.update(labels=dict(self.labels), annotations=dict(self.annotations))
         d["requested"] = list(self.requested)
         return d
 
 
 def now_iso() -> str:
-    import datetime as _dt  # not at import: `source haienv` never needs it (start-up)
-
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    """Now, UTC, to the second, as ``datetime.isoformat`` writes it (without importing
+    datetime: a create writes it, and must start fast)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
 
 
 class Store:
@@ -265,9 +276,8 @@ class Store:
                 if not same:
                     continue
                 os.ftruncate(fd, 0)
-                import socket  # only a writer records its host (start-up of `source haienv`)
-
-                os.write(fd, f"{os.getpid()} {socket.gethostname()} {doing}\n".encode())
+                host = os.uname().nodename  # socket.gethostname(), without importing socket
+                os.write(fd, f"{os.getpid()} {host} {doing}\n".encode())
                 yield
                 return
 

@@ -171,14 +171,15 @@ from haienv.activate import shell_main
 code = shell_main(["t1"])
 print()
 heavy = ("click", "traitlets", "rich", "typing", "subprocess", "haienv.config", "haienv.cli",
-         "socket", "datetime", "tempfile")
+         "socket", "datetime", "tempfile", "dataclasses", "inspect", "getpass", "sysconfig")
 print(json.dumps([code, sorted(m for m in heavy if m in sys.modules)]))
 """
 
 
 def test_source_haienv_loads_no_cli_and_no_traitlets(tmp_path) -> None:
     """`source haienv NAME` runs `haienv-activate NAME`: no click, no traitlets (the site
-    file is read as JSON), no typing; and it honours the site file's settings."""
+    file is read as JSON), no typing, no dataclasses (EnvInfo is a named tuple); and it
+    honours the site file's settings."""
     fake_env(tmp_path, "t1", user="bob")
     (tmp_path / "haienv_config.json").write_text(
         json.dumps({"HaiEnvConfig": {"user": "bob", "uv": "/opt/uv"}})
@@ -188,6 +189,16 @@ def test_source_haienv_loads_no_cli_and_no_traitlets(tmp_path) -> None:
     text = "\n".join(activation)
     assert f"export VIRTUAL_ENV={tmp_path}/users/bob/t1" in text  # the site file's user
     assert "export HAIENV_UV=/opt/uv" in text
+
+
+def test_source_haienv_finds_the_venvs_uv_without_sysconfig(tmp_path) -> None:
+    """No site file: the default uv, this venv's (haienv.locations.default_uv), is found
+    without the uv package's lookup (sysconfig)."""
+    fake_env(tmp_path, "t1", user="alice")
+    *activation, result = haienv_probe(ENTER_PROBE, tmp_path)
+    assert json.loads(result) == [0, []]
+    uv = Path(sys.prefix, "bin", "uv")
+    assert f"export HAIENV_UV={uv}" in "\n".join(activation)
 
 
 def test_deferred_modules_load_once_from_many_threads() -> None:
