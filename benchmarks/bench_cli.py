@@ -121,11 +121,11 @@ def main() -> None:
             envs = {name: env for name in commands}
             envs["hai-cli list (COLUMNS=200: rich layout)"] = {**env, "COLUMNS": "200"}
             if args.compare:
-                old_env = {**env, "PYTHONPATH": str(args.compare.resolve())}
+                old = {"PYTHONPATH": str(args.compare.resolve())}
                 for name, cmd in list(commands.items()):
                     if name.startswith(("hai-cli", "source")):
                         commands[f"{name} [compare]"] = cmd
-                        envs[f"{name} [compare]"] = old_env
+                        envs[f"{name} [compare]"] = {**envs[name], **old}  # COLUMNS too
             if cluster is not None:
                 commands[SBATCH] = cluster.sbatch_argv(name="cli")
                 envs[SBATCH] = {**env, "SLURM_CONF": str(cluster.conf)}
