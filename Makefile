@@ -82,11 +82,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	npm run --silent lint:check
 
-# the suite on every core (pytest-xdist; worksteal: a worker that is done takes tests queued
-# for a busy one); `make test TEST_WORKERS=0` runs it in one process, one test at a time
+# the suite on every core, at most 4 workers (pytest-xdist; each end-to-end test starts
+# servers, a browser or a hub of its own; worksteal: a worker that is done takes tests
+# queued for a busy one); `make test TEST_WORKERS=0` runs it in one process
 TEST_WORKERS ?= auto
 test: install lint $(CHROMIUM)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
 
 clean:
 	rm -rf $(VENV) var node_modules lib tsconfig.tsbuildinfo hai_labextension/labextension \
