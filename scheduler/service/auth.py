@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from traitlets import Any as AnyTrait
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from scheduler.model import accounts
+from scheduler.model.orm import User
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +121,26 @@ class Authenticator(LoggingConfigurable):
         cached = self._accounts.get(identity.name)
         if cached is not None:
             return cached
-        user = accounts.get_user(session, identity.name)
-        if user is None:
-            user = accounts.create_user(session, identity.name, admin=identity.admin)
-            session.commit()
-            self.log.info("created user %r on first request", identity.name)
+        user = accounts.get_user(session, identity.name) or self._first_request(session, identity)
         account = (user.id, bool(user.disabled))
         self._accounts.put(identity.name, account)
         return account
+
+    def _first_request(self, session: Session, identity: Identity) -> User:
+        """The user row made for a name's first request. Several first requests arrive at
+        once (a lab opening its panels, the hub's spawner beside its culler), each in a
+        reader thread: the one that loses the race to insert reads the winner's row."""
+        try:
+            user = accounts.create_user(session, identity.name, admin=identity.admin)
+            session.commit()
+        except (IntegrityError, ValueError):  # ValueError: made since we looked, or a bad name
+            session.rollback()
+            made = accounts.get_user(session, identity.name)
+            if made is None:
+                raise
+            return made
+        self.log.info("created user %r on first request", identity.name)
+        return user
 
     def forget_user(self, name: str) -> None:
         """Drop what is remembered about ``name`` (its credentials too): after an admin
