@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from scheduler.model import accounts
 from scheduler.model.db import open_database
 from scheduler.service.auth import Authenticator, Identity
 
@@ -25,21 +24,6 @@ def factory(db_url: str):
     made = open_database(db_url)
     yield made
     made.kw["bind"].dispose()
-
-
-def test_the_request_that_loses_the_race_reads_the_winners_row(factory) -> None:
-    auth = NamedByHeader(cache_seconds=0)
-    with factory() as other:  # the winner: its row is in before ours is tried
-        winner = accounts.create_user(other, "newcomer")
-        other.commit()
-    with factory() as mine:
-        got = auth._first_request(mine, Identity("newcomer", False, None, None))
-    assert got.id == winner.id
-
-
-def test_a_bad_name_is_still_refused(factory) -> None:
-    with factory() as s, pytest.raises(ValueError, match="invalid user name"):
-        NamedByHeader(cache_seconds=0)._first_request(s, Identity("a b", False, None, None))
 
 
 def first_requests_at_once(auth: Authenticator, factory, name: str, count: int) -> list:

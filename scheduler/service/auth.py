@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from traitlets import Any as AnyTrait
 from traitlets import Float, Integer
@@ -77,6 +76,7 @@ class Authenticator(LoggingConfigurable):
         super().__init__(**kwargs)
         self._cache = _Remembered(self.cache_seconds, self.cache_size)
         self._accounts = _Remembered(3600.0, self.cache_size)
+        self._first_requests = threading.Lock()
 
     def credential(self, headers: Any) -> str | None:
         """The cache key of a request's credential (None: no credential given)."""
@@ -121,26 +121,25 @@ class Authenticator(LoggingConfigurable):
         cached = self._accounts.get(identity.name)
         if cached is not None:
             return cached
-        user = accounts.get_user(session, identity.name) or self._first_request(session, identity)
+        user = accounts.get_user(session, identity.name)
+        if user is None:
+            user = self._first_request(session, identity)
         account = (user.id, bool(user.disabled))
         self._accounts.put(identity.name, account)
         return account
 
     def _first_request(self, session: Session, identity: Identity) -> User:
-        """The user row made for a name's first request. Several first requests arrive at
+        """The user row made for a name's first request. Several first requests come at
         once (a lab opening its panels, the hub's spawner beside its culler), each in a
-        reader thread: the one that loses the race to insert reads the winner's row."""
-        try:
-            user = accounts.create_user(session, identity.name, admin=identity.admin)
-            session.commit()
-        except (IntegrityError, ValueError):  # ValueError: made since we looked, or a bad name
-            session.rollback()
-            made = accounts.get_user(session, identity.name)
-            if made is None:
-                raise
-            return made
-        self.log.info("created user %r on first request", identity.name)
-        return user
+        reader thread of the one scheduler process: one makes the row, under this lock
+        until it is committed, and the others find it."""
+        with self._first_requests:
+            user = accounts.get_user(session, identity.name)
+            if user is None:
+                user = accounts.create_user(session, identity.name, admin=identity.admin)
+                session.commit()
+                self.log.info("created user %r on first request", identity.name)
+            return user
 
     def forget_user(self, name: str) -> None:
         """Drop what is remembered about ``name`` (its credentials too): after an admin
