@@ -28,6 +28,8 @@ from hai_client.errors import HaiError
 from hai_client.jsonout import print_json
 from hai_client.kinds import KINDS
 from hai_client.lazy import lazy_module
+from hai_client.listing import LIST_OPTIONS, show_list
+from hai_client.options import click_options
 from hai_client.submission import (
     CLUSTER_OPTIONS,
     confirmation,
@@ -146,14 +148,8 @@ def rank_option(f: Callable) -> Callable:
     )(f)
 
 
-def cluster_options(f: Callable) -> Callable:
-    """The options that say how a task runs on the cluster (also accepted after ``--``):
-    click options made from :data:`hai_client.submission.CLUSTER_OPTIONS`."""
-    for opt in reversed(CLUSTER_OPTIONS):
-        kind: Any = None if opt.minimum is None else click.IntRange(opt.minimum)
-        decls = (*opt.flags, opt.dest) if opt.dest == "as_json" else opt.flags
-        f = click.option(*decls, type=kind, is_flag=opt.is_flag, help=opt.help)(f)
-    return f
+#: the options that say how a task runs on the cluster (also accepted after ``--``)
+cluster_options = click_options(CLUSTER_OPTIONS)
 
 
 @click.group(cls=HaiGroup, context_settings=CONTEXT)
@@ -454,37 +450,10 @@ for _kind in KINDS:
 
 
 @cli.command("list")
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
-@click.option(
-    "--page_size",
-    "--page-size",
-    "page_size",
-    type=int,
-    default=20,
-    show_default=True,
-    help="Chains per page (at most 50).",
-)
-@click.option("--name", help="Only names matching this (glob, or text anywhere).")
-@click.option("--state", help="waiting_init, running, suspended, finished (comma list).")
-@click.option("--group", help="Only this node group.")
-@click.option("--owner", help="Only this user's chains (admins).")
-@json_option
-def list_(page: int, page_size: int, as_json: bool, **filters: Any) -> None:
+@click_options(LIST_OPTIONS)
+def list_(**opts: Any) -> None:
     """Your chains, newest first (admins: everyone's)."""
-    with client() as hai:
-        result = hai.list(page=page, page_size=page_size, **filters)
-    if page > result.pages:
-        raise HaiError(f"no page {page}: there are {result.pages} ({result.total} tasks)")
-    if as_json:
-        print_json(result.raw)
-        return
-    owners = {c.owner for c in result.chains}
-    con = out()
-    table = render.chain_table(
-        result.chains, show_owner=len(owners) > 1, narrow=render.is_narrow(con)
-    )
-    con.print(table)
-    click.echo(f"page {result.page} of {result.pages}, {result.total} tasks")
+    show_list(opts)
 
 
 @cli.command()

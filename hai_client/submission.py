@@ -5,110 +5,49 @@ the cluster options (:data:`CLUSTER_OPTIONS`, from which the click app builds it
 the task spec a script becomes (:func:`script_task`), what is sent (:func:`submit`) and the
 line that confirms it (:func:`confirmation`).
 
-:func:`fast_submission` runs the documented form straight away, without loading click
-(~15 ms of a ~60 ms command): the options are read by :func:`parse_options`, which
-accepts only what click would read to the same values and hands anything else (a
-misspelt option, a bad number, ``--help``, ``--follow``) back to the click app, which
-answers it in its own words. A test checks the two parsers agree.
+:func:`fast_submission` runs the documented form straight away, without loading click:
+the options are read by :func:`hai_client.options.parse`, which takes only what click
+would read to the same values and leaves anything else (a misspelt option, a bad number,
+``--help``, ``--follow``) to the click app, which answers it in its own words.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hai_client.chain_names import default_name
 from hai_client.current_env import ENV_VAR, current_env
 from hai_client.errors import HaiError
 from hai_client.jsonout import print_json
-from hai_client.kinds import KINDS, SUFFIX
+from hai_client.kinds import SUFFIX
+from hai_client.options import Option, parse
 
 if TYPE_CHECKING:
     from hai_client.client import Chain, HaiClient
 
 
-class ClusterOption:
-    """One cluster option: its flags, where its value goes, and its kind: a whole number
-    of at least ``minimum``, a flag, or text."""
-
-    __slots__ = ("dest", "flags", "help", "is_flag", "minimum")
-
-    def __init__(
-        self,
-        dest: str,
-        flags: tuple[str, ...],
-        help: str,
-        *,
-        minimum: int | None = None,
-        is_flag: bool = False,
-    ) -> None:
-        self.dest, self.flags, self.help = dest, flags, help
-        self.minimum, self.is_flag = minimum, is_flag
-
-    def parse(self, raw: str) -> Any:
-        """The value of ``raw``, or None where click would refuse it (it says why)."""
-        if self.minimum is None:
-            return raw
-        try:
-            value = int(raw)
-        except ValueError:
-            return None
-        return value if value >= self.minimum else None
-
-
 #: how a task runs on the cluster (``hai-cli <kind> X -- OPTIONS``, ``hai-cli run``,
-#: ``%hai submit``); cli.cluster_options turns them into click options
+#: ``%hai submit``); cli.cluster_options makes click options of them
 CLUSTER_OPTIONS = (
-    ClusterOption("nodes", ("-n", "--nodes"), "Nodes to run on.", minimum=1),
-    ClusterOption("name", ("--name",), "Chain name (default: the script's name)."),
-    ClusterOption("priority", ("--priority", "-p"), "LOW ... EXTREME_HIGH (or 0-6)."),
-    ClusterOption("group", ("--group", "-g"), "Node group."),
-    ClusterOption("env", ("--env",), f"haienv to run in (default: ${ENV_VAR})."),
-    ClusterOption("gpus", ("--gpus",), "GPUs per node (default all).", minimum=0),
-    ClusterOption("follow", ("-f", "--follow"), "Follow the log once submitted.", is_flag=True),
-    ClusterOption("as_json", ("--json",), "Print JSON for scripts.", is_flag=True),
+    Option(("-n", "--nodes"), "nodes", "int", minimum=1, help="Nodes to run on."),
+    Option(("--name",), "name", help="Chain name (default: the script's name)."),
+    Option(("--priority", "-p"), "priority", help="LOW ... EXTREME_HIGH (or 0-6)."),
+    Option(("--group", "-g"), "group", help="Node group."),
+    Option(("--env",), "env", help=f"haienv to run in (default: ${ENV_VAR})."),
+    Option(("--gpus",), "gpus", "int", minimum=0, help="GPUs per node (default all)."),
+    Option(("-f", "--follow"), "follow", "flag", help="Follow the log once submitted."),
+    Option(("--json",), "as_json", "flag", help="Print JSON for scripts."),
 )
-_BY_FLAG = {flag: opt for opt in CLUSTER_OPTIONS for flag in opt.flags}
 
 
 def parse_options(args: Sequence[str]) -> dict[str, Any] | None:
-    """``args`` (after ``--``) read as click reads them (the last of a repeated option
-    wins), or None when they are anything but plain options with good values."""
-    opts: dict[str, Any] = {o.dest: (False if o.is_flag else None) for o in CLUSTER_OPTIONS}
-    i = 0
-    while i < len(args):
-        opt, value, i = _next_option(args, i)
-        if opt is None:
-            return None
-        if opt.is_flag:
-            opts[opt.dest] = True
-            continue
-        parsed = None if value is None or value.startswith("-") else opt.parse(value)
-        if parsed is None:
-            return None
-        opts[opt.dest] = parsed
-    return opts
-
-
-def _next_option(args: Sequence[str], i: int) -> tuple[ClusterOption | None, str | None, int]:
-    """The option at ``args[i]``, its value (None for a flag, or when there is none), and
-    where the next one starts. Forms: ``--name V``, ``--name=V``, ``-n V``, ``-nV``."""
-    arg = args[i]
-    if arg.startswith("--") and "=" in arg:
-        flag, _, value = arg.partition("=")
-        opt = _BY_FLAG.get(flag)
-        return (None, None, i) if opt is None or opt.is_flag else (opt, value, i + 1)
-    opt = _BY_FLAG.get(arg)
-    if opt is not None:
-        if opt.is_flag:
-            return opt, None, i + 1
-        return (opt, args[i + 1], i + 2) if i + 1 < len(args) else (None, None, i)
-    opt = _BY_FLAG.get(arg[:2])
-    if opt is not None and not arg.startswith("--") and not opt.is_flag:
-        return opt, arg[2:], i + 1
-    return None, None, i
+    """``args`` (after ``--``) read as click reads them, or None when they are anything
+    but plain options with good values (:func:`hai_client.options.parse`)."""
+    parsed = parse(args, CLUSTER_OPTIONS)
+    return None if parsed is None else parsed[0]
 
 
 def split_at_separator(args: Sequence[str]) -> tuple[list[str], str | None, list[str]]:
@@ -186,28 +125,25 @@ def confirmation(chain: Chain) -> str:
     )
 
 
-def fast_submission(argv: Sequence[str]) -> int | None:
-    """Run ``argv`` when it is a submission in the documented form with plain options;
-    its exit code, or None to let the click app run it."""
-    if not argv or argv[0] not in KINDS:
-        return None
+def fast_submission(argv: Sequence[str]) -> Callable[[], None] | None:
+    """The submission ``argv`` asks for, ready to run, when it is the documented form with
+    plain options; None to let the click app run it (:mod:`hai_client.entry`)."""
     mine, sep, rest = split_at_separator(argv[1:])
-    opts = parse_options(rest) if sep == "--" and mine and mine[0] not in ("-h", "--help") else None
+    if sep != "--" or not mine or mine[0] in ("-h", "--help"):
+        return None
+    opts = parse_options(rest)
     if opts is None or opts["follow"]:
         return None
-    from hai_client.client import HaiClient
 
-    try:
+    def run() -> None:
+        from hai_client.client import HaiClient
+
         task = script_task(argv[0], mine[0], mine[1:], opts)
         with HaiClient() as hai:
             chain = submit(hai, task, opts)
-    except HaiError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    if opts["as_json"]:
-        print_json(chain.raw)
-    else:
-        print(confirmation(chain))
-    return 0
+        if opts["as_json"]:
+            print_json(chain.raw)
+        else:
+            print(confirmation(chain))
+
+    return run

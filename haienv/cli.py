@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from hai_client.options import click_options
+
 from .create_cli import CREATE_OPTIONS, UsageProblem, run_create
 from .errors import HaiEnvError
 from .output import err_console as _err
@@ -23,7 +25,7 @@ from .store import Store
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 
 @functools.cache
@@ -73,20 +75,8 @@ def main(ctx: click.Context, root: str | None) -> None:
 
 
 # -- create ---------------------------------------------------------------------------------
-def _create_options(command: Callable) -> Callable:
-    """The click options of ``create``, from :data:`haienv.create_cli.CREATE_OPTIONS`."""
-    for opt in reversed(CREATE_OPTIONS):
-        kwargs: dict = {"help": opt.help, "metavar": opt.metavar}
-        if opt.kind == "flag":
-            kwargs.update(is_flag=True, default=opt.default)
-        elif opt.kind == "multi":
-            kwargs["multiple"] = True
-        elif opt.default is not None:
-            kwargs["default"] = opt.default
-        if opt.path:
-            kwargs["type"] = click.Path(dir_okay=False)
-        command = click.option(*opt.flags, opt.dest, **kwargs)(command)
-    return command
+#: the click options of ``create``, from :data:`haienv.create_cli.CREATE_OPTIONS`
+_create_options = click_options(CREATE_OPTIONS)
 
 
 @main.command()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import time
 
+from hai_client.options import Option, parse
+
 from .output import Messages
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
@@ -24,20 +26,6 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 
-class Option:
-    """One option of ``haienv create``: ``kind`` is ``flag``, ``value`` or ``multi``
-    (repeatable); ``path``: a file name (click refuses a folder)."""
-
-    __slots__ = ("default", "dest", "flags", "help", "kind", "metavar", "path")
-
-    def __init__(self, flags: tuple[str, ...], dest: str, kind: str, **more: object) -> None:
-        self.flags, self.dest, self.kind = flags, dest, kind
-        self.metavar = more.get("metavar")
-        self.help = more.get("help")
-        self.path = bool(more.get("path"))
-        self.default = more.get("default", {"flag": False, "multi": ()}.get(kind))
-
-
 CREATE_OPTIONS: tuple[Option, ...] = (
     Option(
         ("--no_extend", "--no-extend"),
@@ -45,9 +33,9 @@ CREATE_OPTIONS: tuple[Option, ...] = (
         "flag",
         help="A standalone env (do not extend the default base).",
     ),
-    Option(("--base",), "base", "value", metavar="BASE", help="Shared base env to extend."),
+    Option(("--base",), "base", "text", metavar="BASE", help="Shared base env to extend."),
     Option(
-        ("--python",), "python", "value", metavar="3.X", help="Python version (standalone envs)."
+        ("--python",), "python", "text", metavar="3.X", help="Python version (standalone envs)."
     ),
     Option(
         ("-r", "--requirement"),
@@ -59,7 +47,7 @@ CREATE_OPTIONS: tuple[Option, ...] = (
     Option(
         ("-f", "--file"),
         "environment_file",
-        "value",
+        "text",
         path=True,
         help="conda environment.yaml (python= and the pip: section; conda-only entries "
         "need conda/mamba/micromamba).",
@@ -67,7 +55,7 @@ CREATE_OPTIONS: tuple[Option, ...] = (
     Option(
         ("--from-lock",),
         "from_lock",
-        "value",
+        "text",
         path=True,
         help="Rebuild exactly from a lock written by `haienv export`.",
     ),
@@ -75,7 +63,7 @@ CREATE_OPTIONS: tuple[Option, ...] = (
     Option(
         ("--index-url",),
         "index_url",
-        "value",
+        "text",
         metavar="URL",
         help="Replace the default package index.",
     ),
@@ -89,7 +77,7 @@ CREATE_OPTIONS: tuple[Option, ...] = (
     Option(("--no-index",), "no_index", "flag", default=None, help="Use only --find-links."),
     Option(("--label",), "labels", "multi", metavar="K=V"),
     Option(("--annotation",), "annotations", "multi", metavar="K=V"),
-    Option(("--note",), "note", "value", default="", metavar="TEXT"),
+    Option(("--note",), "note", "text", default="", metavar="TEXT"),
     Option(("--shared",), "shared", "flag", help="Create a shared base env (administrators)."),
     Option(
         ("--no-kernel",),
@@ -100,8 +88,6 @@ CREATE_OPTIONS: tuple[Option, ...] = (
     Option(("-y", "--yes"), "yes", "flag", help="Do not ask for confirmation."),
 )
 
-_BY_FLAG = {flag: opt for opt in CREATE_OPTIONS for flag in opt.flags}
-
 
 class UsageProblem(Exception):
     """A usage error (click reports it with the usage line)."""
@@ -110,28 +96,14 @@ class UsageProblem(Exception):
 def parse_create(args: list[str]) -> dict[str, object] | None:
     """The values of ``haienv create ARGS`` as click would give them (``name``,
     ``packages`` and one per option); None for anything but ``--opt``, ``--opt=value``,
-    ``-o value`` and arguments (help, ``--``, joined short options, unknown options, a
-    folder given as a file name): those are left to click."""
-    values: dict[str, object] = {o.dest: o.default for o in CREATE_OPTIONS}
-    positional: list[str] = []
-    rest = iter(args)
-    for arg in rest:
-        if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
-            continue
-        flag, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        opt = _BY_FLAG.get(flag)
-        if opt is None or (opt.kind == "flag" and eq):
-            return None
-        if opt.kind == "flag":
-            values[opt.dest] = True
-            continue
-        value = value if eq else next(rest, None)
-        if value is None or (opt.path and os.path.isdir(value)):
-            return None
-        values[opt.dest] = (*values[opt.dest], value) if opt.kind == "multi" else value
-    values["name"] = positional[0] if positional else None
-    values["packages"] = tuple(positional[1:])
+    ``-o value`` and arguments (help, ``--``, joined short flags, unknown options, a
+    folder given as a file name): those are left to click (:mod:`hai_client.options`)."""
+    parsed = parse(args, CREATE_OPTIONS, positional=True)
+    if parsed is None:
+        return None
+    values, arguments = parsed
+    values["name"] = arguments[0] if arguments else None
+    values["packages"] = tuple(arguments[1:])
     return values
 
 

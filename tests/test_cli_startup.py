@@ -21,7 +21,7 @@ import yaml
 
 from hai_client.client import HaiClient
 from hai_client.config import _read_quoted, load_config, save_config
-from hai_client.submission import fast_submission
+from hai_client.entry import run_fast
 from tests.haienv_fixtures import fake_env
 from tests.service_helpers import ApiServer, add_nodes, api_server, hai_cli_here, init_cli
 
@@ -68,15 +68,15 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 
 
 def test_the_commands_users_type_load_nothing_heavy(srv: ApiServer, tmp_path: Path) -> None:
-    """Against a live scheduler, piped (as the benchmark and scripts run them): `list`
-    draws its table without rich or dataclasses, neither reads conf.yaml with PyYAML, and
-    a submission in the documented form does not even load click."""
+    """Against a live scheduler, piped (as the benchmark and scripts run them): neither
+    `list` nor a submission in the documented form loads click, rich or dataclasses, and
+    neither reads conf.yaml with PyYAML."""
     token = srv.user("quick")
     init_cli(tmp_path, srv.url, token)
     (tmp_path / "x.py").write_text("print(1)\n")
-    assert loaded_after("list", home=str(tmp_path), heavy=(*HEAVY, "dataclasses")) == []
-    submit = ("python", "x.py", "--", "-n", "1")
     lean = (*HEAVY, "click", "dataclasses")
+    assert loaded_after("list", home=str(tmp_path), heavy=lean) == []
+    submit = ("python", "x.py", "--", "-n", "1")
     assert loaded_after(*submit, home=str(tmp_path), cwd=tmp_path, heavy=lean) == []
     with HaiClient(url=srv.url, token=token) as hai:
         assert [c.name for c in hai.list().chains] == ["x"]
@@ -226,7 +226,7 @@ def fast(home: Path, *argv: str, monkeypatch: pytest.MonkeyPatch, capsys) -> tup
     with monkeypatch.context() as m:
         m.setenv("HOME", str(home))
         m.chdir(home)
-        code = fast_submission(list(argv))
+        code = run_fast(list(argv))
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -256,3 +256,22 @@ def test_a_fast_submission_says_what_the_click_app_says(
     slow = hai_cli_here(tmp_path, *missing)
     assert (code, out, err) == (slow.returncode, slow.stdout, slow.stderr)
     assert err == "Error: no such file: nope.py\n"
+
+
+def test_a_fast_list_says_what_the_click_app_says(
+    srv: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    init_cli(tmp_path, srv.url, srv.user("lister"), in_process=True)
+    (tmp_path / "x.py").write_text("print(1)\n")
+    for name in ("one", "two", "three"):
+        assert hai_cli_here(tmp_path, "python", "x.py", "--", "--name", name).returncode == 0
+    for argv in (
+        ("list",),
+        ("list", "--page-size", "2", "--page=2"),
+        ("list", "--name", "t*", "--json"),
+        ("list", "--page", "9"),  # an error line: no page 9
+        ("list", "--state", "nonsense"),  # the server's 400, said the same way
+    ):
+        code, out, err = fast(tmp_path, *argv, monkeypatch=monkeypatch, capsys=capsys)
+        slow = hai_cli_here(tmp_path, *argv)
+        assert (code, out, err) == (slow.returncode, slow.stdout, slow.stderr), argv

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hai_client.cli import _cluster_options_parser
+from hai_client.cli import _cluster_options_parser, list_
+from hai_client.listing import LIST_OPTIONS, fast_list
+from hai_client.options import parse
 from hai_client.submission import CLUSTER_OPTIONS, fast_submission, parse_options
 
 FLAGS = [flag for opt in CLUSTER_OPTIONS for flag in opt.flags]
@@ -26,10 +28,10 @@ TOKEN = st.one_of(
 )
 
 
-def click_reads(args: list[str]) -> dict | None:
+def click_reads(args: list[str], command: click.Command = _cluster_options_parser) -> dict | None:
     """What hai-cli's click parser makes of the options, or None where it refuses them."""
     try:
-        ctx = _cluster_options_parser.make_context("hai-cli python x.py --", list(args))
+        ctx = command.make_context("hai-cli ...", list(args))
     except (click.exceptions.Exit, click.UsageError, click.BadParameter):
         return None
     return dict(ctx.params)
@@ -41,6 +43,29 @@ def test_the_fast_parser_reads_what_click_reads_or_leaves_it_to_click(args: list
     fast = parse_options(args)
     if fast is not None:
         assert fast == click_reads(args), args
+
+
+LIST_FLAGS = [flag for opt in LIST_OPTIONS for flag in opt.flags]
+LIST_TOKEN = st.one_of(
+    st.sampled_from(LIST_FLAGS),
+    st.sampled_from([*VALUES, "running,finished", "a*"]),
+    st.builds(lambda f, v: f"{f}={v}", st.sampled_from(LIST_FLAGS), st.sampled_from(VALUES)),
+    st.sampled_from(["--bogus", "-h", "--help", "extra"]),
+)
+
+
+@settings(derandomize=True, max_examples=800, database=None, deadline=None)
+@given(args=st.lists(LIST_TOKEN, max_size=6))
+def test_the_fast_list_reads_what_click_reads_or_leaves_it_to_click(args: list[str]) -> None:
+    fast = parse(args, LIST_OPTIONS)
+    if fast is not None:
+        assert fast[0] == click_reads(args, list_), args
+    assert (fast_list(args) is None) == (fast is None)
+
+
+def test_plain_list_options_are_taken_fast() -> None:
+    args = ["--page", "2", "--page-size=5", "--state", "running,finished", "--name", "a*"]
+    assert parse(args, LIST_OPTIONS)[0] == click_reads(args, list_) is not None
 
 
 @pytest.mark.parametrize(
