@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import httpx
@@ -70,6 +71,8 @@ def test_a_new_user_has_a_ready_workstation(tmp_path: Path) -> None:
         ).json()
         assert chain["state"] == "finished" and chain["stop_code"] == "succeeded", chain
         assert "Submitted chain" in seen["submitted"]
+        if seen.get("reruns"):  # a first run that did nothing (see workstation.mjs)
+            warnings.warn(f"re-run after the prompt stayed {seen['reruns']}", stacklevel=1)
         # pip inside the entered env installed into it
         assert wait_file(home / "pip.done", 120) == "done", (home / "pip.log").read_text()
         assert (home / "pip.txt").read_text().strip().startswith(str(demo)), (

@@ -49,7 +49,9 @@ async function terminal(command) {
 
 async function runCell(text) {
   // typed as a person types (CodeMirror skips over the brackets it closed itself)
-  const cell = page.locator('.jp-Notebook .jp-Cell').last();
+  // this cell, not whichever is last once Shift+Enter has added one below it
+  const cells = page.locator('.jp-Notebook .jp-Cell');
+  const cell = cells.nth((await cells.count()) - 1);
   await cell.locator('.cm-content').click();
   const lines = text.split('\n');
   for (const [i, line] of lines.entries()) {
@@ -59,6 +61,29 @@ async function runCell(text) {
     }
   }
   await page.keyboard.press('Shift+Enter');
+  await ranOrRunAgain(cell);
+}
+
+// A run that did nothing leaves the prompt at "[ ]:" (JupyterLab does not execute while the
+// session has no kernel connection at that instant); seen once in ~20 runs right after the
+// kernel started. Run it again, as a person would, and say so in the report.
+async function ranOrRunAgain(cell) {
+  const prompt = cell.locator('.jp-InputPrompt');
+  try {
+    await page.waitForFunction(
+      el => el && !/\[\s*\]/.test(el.textContent),
+      await prompt.elementHandle(),
+      { timeout: 10000 }
+    );
+  } catch {
+    const shown = (await prompt.textContent()) || '';
+    result.reruns = [...(result.reruns || []), shown];
+    process.stderr.write(
+      `[workstation] the run did nothing (prompt ${JSON.stringify(shown)}); running again\n`
+    );
+    await cell.locator('.jp-InputPrompt').click();
+    await page.keyboard.press('Control+Enter');
+  }
 }
 
 try {
