@@ -11,7 +11,9 @@ of a command's budget, issue #15); generated ``__init__`` methods cost nothing.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class FrozenRecordError(AttributeError):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from hai_client import transport
@@ -36,6 +35,10 @@ from hai_client.api_types import (
 )
 from hai_client.config import load_config, normalize_url
 from hai_client.errors import HaiError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Chain",

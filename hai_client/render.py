@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
 
 from hai_client.client import Chain, LogLine, NodeGroupInfo, Whoami
 from hai_client.profiles import SPOT
 from hai_client.tables import PlainOutput, RichOutput, Table
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 Output = PlainOutput | RichOutput  # where hai-cli prints (hai_client.tables.output)
 

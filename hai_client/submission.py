@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from hai_client.chain_names import default_name
 from hai_client.current_env import ENV_VAR, current_env
@@ -25,7 +24,10 @@ from hai_client.jsonout import print_json
 from hai_client.kinds import SUFFIX
 from hai_client.options import Option, parse
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from hai_client.client import Chain, HaiClient
 
 

@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Mapping
-from typing import Any, BinaryIO
 from urllib.parse import urlencode, urlsplit
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 JSON_TYPE = "application/json"
 #: the most this client reads of a status line or one header line, and of header lines

@@ -52,9 +52,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
 
 from hai_client.api_mixins import {mixins}
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _set = object.__setattr__  # the fields are read-only once set (Record.__setattr__)
 

@@ -69,12 +69,12 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
 
 def test_the_commands_users_type_load_nothing_heavy(srv: ApiServer, tmp_path: Path) -> None:
     """Against a live scheduler, piped (as the benchmark and scripts run them): neither
-    `list` nor a submission in the documented form loads click, rich or dataclasses, and
+    `list` nor a submission in the documented form loads click, rich, dataclasses or typing, and
     neither reads conf.yaml with PyYAML."""
     token = srv.user("quick")
     init_cli(tmp_path, srv.url, token)
     (tmp_path / "x.py").write_text("print(1)\n")
-    lean = (*HEAVY, "click", "dataclasses")
+    lean = (*HEAVY, "click", "dataclasses", "typing")
     assert loaded_after("list", home=str(tmp_path), heavy=lean) == []
     submit = ("python", "x.py", "--", "-n", "1")
     assert loaded_after(*submit, home=str(tmp_path), cwd=tmp_path, heavy=lean) == []
