@@ -32,7 +32,7 @@ from hai_client.listing import LIST_OPTIONS, show_list
 from hai_client.options import click_options
 from hai_client.submission import (
     CLUSTER_OPTIONS,
-    confirmation,
+    report,
     script_task,
     split_at_separator,
     submit,
@@ -309,10 +309,7 @@ def completion(shell: str) -> None:
 
 
 def _after_submit(hai: HaiClient, chain: Chain, opts: dict[str, Any]) -> None:
-    if opts.get("as_json"):
-        print_json(chain.raw)
-    else:
-        click.echo(confirmation(chain))
+    report(chain, bool(opts.get("as_json")))
     if opts.get("follow"):
         _follow(hai, str(chain.id), 0, as_json=bool(opts.get("as_json")), header=False)
 

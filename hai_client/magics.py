@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import html
 import io
-import json
 import os
 import shlex
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from hai_client.chain_names import default_name
 from hai_client.client import Chain, ChainPage, HaiClient
 from hai_client.errors import HaiError
 from hai_client.kinds import kind_of
-from hai_client.submission import script_task, split_at_separator, submit
+from hai_client.submission import report, script_task, split_at_separator, submit
 from hai_client.tables import RichOutput
 
 CELL_DIR = ".hai"  # cell scripts are written to ./.hai/<name>-<hash>.py
@@ -209,13 +208,7 @@ class MagicCommands:
             task = script_task(kind_of(script), script, script_args, opts)
         with self.client_factory() as hai:
             chain = submit(hai, task, opts)
-        if opts.get("as_json"):
-            print(json.dumps(chain.raw, indent=2))
-        else:
-            print(
-                f"Submitted chain {chain.id} '{chain.name}' ({chain.node_count} node(s), "
-                f"{chain.priority}, group {chain.group}). Watch it: %hai watch {chain.id}"
-            )
+        report(chain, bool(opts.get("as_json")), follow="Watch it: %hai watch {id}")
         if opts.get("follow"):
             self.logs(str(chain.id), follow=True)
         return chain

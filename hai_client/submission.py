@@ -3,7 +3,7 @@
 This module owns what such a submission is, for ``hai-cli`` and the ``%hai`` magics alike:
 the cluster options (:data:`CLUSTER_OPTIONS`, from which the click app builds its options),
 the task spec a script becomes (:func:`script_task`), what is sent (:func:`submit`) and the
-line that confirms it (:func:`confirmation`).
+line that confirms it (:func:`report`).
 
 :func:`fast_submission` runs the documented form straight away, without loading click:
 the options are read by :func:`hai_client.options.parse`, which takes only what click
@@ -119,11 +119,19 @@ def submit(hai: HaiClient, task: Any, opts: dict[str, Any]) -> Chain:
     return hai.create(task, overrides=overrides)
 
 
-def confirmation(chain: Chain) -> str:
-    """The line that says a chain was submitted and how to follow it."""
-    return (
+#: how to follow a chain from a terminal ({id}: the chain's id)
+FOLLOW_IN_TERMINAL = "Follow it: hai-cli logs {id} -f"
+
+
+def report(chain: Chain, as_json: bool, follow: str = FOLLOW_IN_TERMINAL) -> None:
+    """What a submission prints: the API's JSON for scripts, or the line that says the
+    chain was submitted and how to ``follow`` it (hai-cli's command, or ``%hai``'s)."""
+    if as_json:
+        print_json(chain.raw)
+        return
+    print(
         f"Submitted chain {chain.id} '{chain.name}' ({chain.node_count} node(s), "
-        f"{chain.priority}, group {chain.group}). Follow it: hai-cli logs {chain.id} -f"
+        f"{chain.priority}, group {chain.group}). {follow.format(id=chain.id)}"
     )
 
 
@@ -143,9 +151,6 @@ def fast_submission(argv: Sequence[str]) -> Callable[[], None] | None:
         task = script_task(argv[0], mine[0], mine[1:], opts)
         with HaiClient() as hai:
             chain = submit(hai, task, opts)
-        if opts["as_json"]:
-            print_json(chain.raw)
-        else:
-            print(confirmation(chain))
+        report(chain, opts["as_json"])
 
     return run

@@ -334,10 +334,15 @@ def test_autoloaded_from_ipython_config(home: Path, tmp_path: Path) -> None:
     (profile / "ipython_kernel_config.py").write_text(
         "c.InteractiveShellApp.extensions = ['hai_client.magics']\n"
     )
+    (other / "count.py").write_text(COUNT)
     km, kc = _start_kernel(other)
     try:
-        r = Kernel(km, kc).ok("%hai list --name magic-line")
-        assert "magic-line" in r.text
+        # its own chain: under pytest-xdist another worker may run the test that made others
+        kernel = Kernel(km, kc)
+        made = kernel.ok("%hai submit count.py 1 0 -- --name autoloaded")
+        assert "Submitted chain" in made.stdout
+        r = kernel.ok("%hai list --name autoloaded")
+        assert "autoloaded" in r.text
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
