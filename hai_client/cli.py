@@ -29,7 +29,7 @@ from hai_client.jsonout import print_json
 from hai_client.kinds import KINDS
 from hai_client.lazy import lazy_module
 from hai_client.listing import LIST_OPTIONS, show_list
-from hai_client.options import click_options
+from hai_client.options import JSON_OPTION, click_options
 from hai_client.submission import (
     CLUSTER_OPTIONS,
     report,
@@ -138,8 +138,8 @@ def chain_ref(f: Callable) -> Callable:
     return click.argument("ref", metavar="NAME|ID", shell_complete=complete_chain)(f)
 
 
-def json_option(f: Callable) -> Callable:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+#: ``--json`` for scripts (:data:`hai_client.options.JSON_OPTION`)
+json_option = click_options((JSON_OPTION,))
 
 
 def rank_option(f: Callable) -> Callable:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hai_client.errors import HaiError
 from hai_client.jsonout import print_json
-from hai_client.options import Option, parse
+from hai_client.options import JSON_OPTION, Option, parse
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ LIST_OPTIONS = (
     Option(("--state",), "state", help="waiting_init, running, suspended, finished (comma list)."),
     Option(("--group",), "group", help="Only this node group."),
     Option(("--owner",), "owner", help="Only this user's chains (admins)."),
-    Option(("--json",), "as_json", "flag", help="Print JSON for scripts."),
+    JSON_OPTION,
 )
 FILTERS = ("name", "state", "group", "owner")
 

@@ -67,6 +67,10 @@ class Option:
         return REFUSED if self.minimum is not None and value < self.minimum else value
 
 
+#: ``--json``: the API's JSON instead of a table or a sentence (every read command)
+JSON_OPTION = Option(("--json",), "as_json", "flag", help="Print JSON for scripts.")
+
+
 def parse(
     args: Sequence[str], table: Sequence[Option], *, positional: bool = False
 ) -> tuple[dict[str, Any], list[str]] | None:

@@ -22,7 +22,7 @@ from hai_client.current_env import ENV_VAR, current_env
 from hai_client.errors import HaiError
 from hai_client.jsonout import print_json
 from hai_client.kinds import SUFFIX
-from hai_client.options import Option, parse
+from hai_client.options import JSON_OPTION, Option, parse
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ CLUSTER_OPTIONS = (
     Option(("--env",), "env", help=f"haienv to run in (default: ${ENV_VAR})."),
     Option(("--gpus",), "gpus", "int", minimum=0, help="GPUs per node (default all)."),
     Option(("-f", "--follow"), "follow", "flag", help="Follow the log once submitted."),
-    Option(("--json",), "as_json", "flag", help="Print JSON for scripts."),
+    JSON_OPTION,
 )
 
 
