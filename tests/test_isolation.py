@@ -237,6 +237,17 @@ def test_each_users_rank_runs_as_that_user_and_reads_nothing_of_anyone_else(
         t = submit(bob, spec_in_alice)
         wait_for(lambda: chain(bob, t)["state"] == "finished", 30, "the trespass")
         assert "cannot enter the workspace" in json.dumps(chain(bob, t)), chain(bob, t)
+        # nor in an open folder under it: the folder is entered with bob's permissions,
+        # which stop at alice's home (the service could enter it, and bob would then read
+        # it through his working folder)
+        public = Path(alice_acc.home, "public")
+        public.mkdir(mode=0o755)
+        os.chown(public, alice_acc.uid, alice_acc.gid)
+        t = submit(
+            bob, {**spec_in_alice, "spec": {**spec_in_alice["spec"], "workspace": str(public)}}
+        )
+        wait_for(lambda: chain(bob, t)["state"] == "finished", 30, "the trespass")
+        assert "cannot enter the workspace" in json.dumps(chain(bob, t)), chain(bob, t)
 
         # an admin (root here) enters alice's rank only on purpose, and then as alice
         home = base / "admin-home"

@@ -55,6 +55,18 @@ class Backend(LoggingConfigurable):
         """Start one rank; return the handle to store with the rank. Raise on failure."""
         raise NotImplementedError
 
+    def start_ranks(self, launches: list[RankLaunch]) -> list[dict[str, Any] | Exception]:
+        """Start several ranks (those one cycle starts): each one's handle, or the error
+        that kept it from starting. This default starts them one by one; a backend that
+        can overlap the starts overrides it."""
+        results: list[dict[str, Any] | Exception] = []
+        for launch in launches:
+            try:
+                results.append(self.start_rank(launch))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
     def poll_rank(self, key: RankKey, handle: dict[str, Any]) -> RankObservation:
         """Report a rank's state. Must work after a scheduler restart (adopting the rank)."""
         raise NotImplementedError

@@ -348,7 +348,7 @@ class SchedulerLoop(LoggingConfigurable):
         key = RankKey(chain.id, job.seq, rank.rank)
         if not rank.launched and rank.rank_state is RankState.CREATED:
             # committed but never started (the loop died in between): start it now
-            self._start_rank(chain, job, rank, dt.datetime.now(dt.UTC))
+            self._start_ranks([(chain, job, rank)], dt.datetime.now(dt.UTC))
         obs = self.app.backend.poll_rank(key, rank.handle)
         if obs.handle:
             rank.handle = {**rank.handle, **obs.handle}
@@ -653,12 +653,33 @@ class SchedulerLoop(LoggingConfigurable):
             self.queue.set_reasons(changed)
 
     def _launch(self, s: Session, started: list[Chain], now: dt.datetime) -> None:
-        for chain in started:
-            job = chain.current_job
-            for rank in job.ranks:
-                self._start_rank(chain, job, rank, now)
+        jobs = [(chain, chain.current_job) for chain in started]
+        self._start_ranks([(chain, job, rank) for chain, job in jobs for rank in job.ranks], now)
 
-    def _start_rank(self, chain: Chain, job: Job, rank: JobRank, now: dt.datetime) -> None:
+    def _start_ranks(self, ranks: list[tuple[Chain, Job, JobRank]], now: dt.datetime) -> None:
+        """Start these ranks through the backend in one batch (the local backend overlaps
+        their supervisors' starts); a rank that cannot start fails its job's init."""
+        launches: list[tuple[Chain, Job, JobRank, RankLaunch]] = []
+        for chain, job, rank in ranks:
+            launch = self._rank_launch(chain, job, rank, now)
+            if launch is not None:
+                launches.append((chain, job, rank, launch))
+        results = self.app.backend.start_ranks([launch for *_, launch in launches])
+        for (chain, job, rank, _launch), result in zip(launches, results, strict=True):
+            if isinstance(result, Exception):
+                self._init_failed(job, rank, str(result), now)
+                continue
+            rank.handle = {**rank.handle, **result}
+            rank.launched = True
+            rank.started_at = rank.started_at or now
+            if result.get("isolated") and chain.owner.system_user is None:
+                chain.owner.system_user = result["account"]  # the mapping, kept for good
+
+    def _rank_launch(
+        self, chain: Chain, job: Job, rank: JobRank, now: dt.datetime
+    ) -> RankLaunch | None:
+        """What the backend needs to start ``rank``; None (its init failed) when its
+        haienv cannot be used."""
         python = None
         activation: dict[str, str] = {}
         if chain.haienv:
@@ -666,9 +687,9 @@ class SchedulerLoop(LoggingConfigurable):
                 python, activation = self.haienv_activation(chain.haienv, chain.owner.name)
             except Exception as exc:  # missing/failed env: the rank cannot start
                 self._init_failed(job, rank, f"haienv {chain.haienv!r}: {exc}", now)
-                return
+                return None
         env = {**activation, **rank_variables(chain, job, rank.rank, rank)}
-        launch = RankLaunch(
+        return RankLaunch(
             key=RankKey(chain.id, job.seq, rank.rank),
             world_size=len(job.ranks),
             node=rank.node,
@@ -685,16 +706,6 @@ class SchedulerLoop(LoggingConfigurable):
             python=python,
             gpus=chain.gpus_per_node,
         )
-        try:
-            handle = self.app.backend.start_rank(launch)
-        except Exception as exc:
-            self._init_failed(job, rank, str(exc), now)
-            return
-        rank.handle = {**rank.handle, **handle}
-        rank.launched = True
-        rank.started_at = rank.started_at or now
-        if handle.get("isolated") and chain.owner.system_user is None:
-            chain.owner.system_user = handle["account"]  # the mapping, kept for good
 
     def _init_failed(self, job: Job, rank: JobRank, reason: str, now: dt.datetime) -> None:
         self.log.warning("chain %s rank %s could not start: %s", job.chain_id, rank.rank, reason)

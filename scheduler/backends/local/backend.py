@@ -156,6 +156,52 @@ class LocalBackend(JupyterGroupConfig, Backend):
         return rank_argv(launch, self.python)
 
     def start_rank(self, launch: RankLaunch) -> dict[str, Any]:
+        result = self.start_ranks([launch])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def start_ranks(self, launches: list[RankLaunch]) -> list[dict[str, Any] | Exception]:
+        """Each rank's folders and spec, then its control folder handed to the fork server
+        at once; the supervisors' pids are read once every rank is handed over, so each
+        supervisor starts while the next rank is prepared, and no start waits for a fork."""
+        results: list[dict[str, Any] | Exception] = []
+        handed: list[int] = []  # indexes into results handed over and not yet answered
+        for launch in launches:
+            try:
+                results.append(self._prepare(launch))
+            except Exception as exc:
+                results.append(exc)
+                continue
+            handle = results[-1]
+            if "runner_pid" in handle or handle.get("adopted"):
+                continue
+            if not handed:
+                launcher = self._fork_server()
+            _hand_over(launcher, [Path(handle["control_dir"])])
+            handed.append(len(results) - 1)
+            if len(handed) == LAUNCH_BATCH:
+                self._record_pids(launcher, results, handed)
+                handed = []
+        if handed:
+            self._record_pids(launcher, results, handed)
+        return results
+
+    def _record_pids(
+        self, launcher: subprocess.Popen, results: list[Any], handed: list[int]
+    ) -> None:
+        """Put the supervisors' pids (or why there is none) into the handed ranks' results."""
+        pids = self._answers(launcher, [Path(results[i]["control_dir"]) for i in handed])
+        for i, pid in zip(handed, pids, strict=True):
+            if isinstance(pid, Exception):
+                results[i] = pid
+            else:
+                start = control.process_start_time(pid)
+                results[i] = {"runner_pid": pid, "runner_start": start, **results[i]}
+
+    def _prepare(self, launch: RankLaunch) -> dict[str, Any]:
+        """The rank's folders and spec; the handle so far (a complete one for a rank that
+        is already running or has ended, adopted after a scheduler restart)."""
         key = launch.key
         cdir = self.control_dir(key)
         live = self._live_runner(cdir)
@@ -190,10 +236,7 @@ class LocalBackend(JupyterGroupConfig, Backend):
                 "gpu_samples_kept": self.gpu_samples_kept,
             },
         )
-        pid = self._launch(cdir)
         return {
-            "runner_pid": pid,
-            "runner_start": control.process_start_time(pid),
             "control_dir": str(cdir),
             "task_dir": str(tdir),
             "account": account.name,
@@ -237,29 +280,42 @@ class LocalBackend(JupyterGroupConfig, Backend):
         tdir.chmod(0o700)
         return tdir
 
-    def _launch(self, cdir: Path) -> int:
-        """Start the rank's supervisor through the fork server (restarted if it died)."""
-        for _attempt in range(2):
-            launcher = self._launcher
-            if launcher is None or launcher.poll() is not None:
-                launcher = self._launcher = subprocess.Popen(
-                    [sys.executable, "-m", "scheduler.backends.local.launcher"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    close_fds=True,
-                )
+    def _answers(self, launcher: subprocess.Popen, cdirs: list[Path]) -> list[int | Exception]:
+        """The fork server's answer for each control folder handed to it, in order: a
+        supervisor's pid, or the error that kept it from starting. A server that died is
+        restarted once and given again the folders it did not answer."""
+        pids: list[int | Exception] = []
+        for attempt in range(2):
+            if attempt:
+                launcher = self._fork_server()
+                _hand_over(launcher, cdirs[len(pids) :])
             try:
-                launcher.stdin.write(f"{cdir}\n")
-                launcher.stdin.flush()
-                answer = launcher.stdout.readline()
-            except (BrokenPipeError, OSError):
-                answer = ""
-            if answer.strip().isdigit():
-                return int(answer)
+                while len(pids) < len(cdirs):
+                    answer = launcher.stdout.readline()
+                    if not answer.strip().isdigit():
+                        break
+                    pids.append(int(answer))
+            except OSError:
+                pass
+            if len(pids) == len(cdirs):
+                return pids
             launcher.kill()
             self._launcher = None
-        raise RuntimeError("the rank launcher could not start a supervisor")
+        failed = RuntimeError("the rank launcher could not start a supervisor")
+        return pids + [failed] * (len(cdirs) - len(pids))
+
+    def _fork_server(self) -> subprocess.Popen:
+        """The running fork server (:mod:`.launcher`), started if it is not running."""
+        launcher = self._launcher
+        if launcher is None or launcher.poll() is not None:
+            launcher = self._launcher = subprocess.Popen(
+                [sys.executable, "-m", "scheduler.backends.local.launcher"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                close_fds=True,
+            )
+        return launcher
 
     def _live_runner(self, cdir: Path) -> dict[str, Any] | None:
         info = control.read_json(cdir / control.RUNNER)
@@ -363,9 +419,24 @@ class LocalBackend(JupyterGroupConfig, Backend):
         return read_usage(self.control_dir(key))
 
 
+#: control folders handed to the fork server before its answers are read: the folders
+#: (~100 bytes each) and its answers (a pid a line) must each fit in a pipe's buffer
+#: (64 KiB), or the loop and the server could each wait for the other to read
+LAUNCH_BATCH = 512
+
 # what a rank may store with set_whole_life_state(): the chains' INTEGER column on both
 # databases (PostgreSQL's is 32-bit); anything else fails the chain, never reaches the row
 WHOLE_LIFE_STATE_RANGE = (-(2**31), 2**31 - 1)
+
+
+def _hand_over(launcher: subprocess.Popen, cdirs: list[Path]) -> None:
+    """Write control folders to the fork server; one that died answers nothing, which
+    :meth:`LocalBackend._answers` notices."""
+    try:
+        launcher.stdin.write("".join(f"{cdir}\n" for cdir in cdirs))
+        launcher.stdin.flush()
+    except OSError:  # BrokenPipeError included
+        pass
 
 
 def _account_json(account: Account) -> dict[str, Any]:

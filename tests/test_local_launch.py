@@ -1,0 +1,115 @@
+"""The local backend's batched rank starts through its fork server (a real launcher
+process, real supervisors, real rank processes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from scheduler.backends.base import RankKey, RankLaunch
+from scheduler.backends.local import backend as local_backend
+from scheduler.backends.local import control
+from scheduler.backends.local.backend import LocalBackend
+
+
+def backend(tmp_path: Path) -> LocalBackend:
+    config = Config()
+    config.SystemAccounts.mode = "service"
+    config.SystemAccounts.service_users = ["*"]
+    return LocalBackend(
+        config=config,
+        data_dir=str(tmp_path / "data"),
+        nodes=[{"name": "n0", "group": "default", "gpus": 1}],
+    )
+
+
+def launch(chain: int, workspace: Path) -> RankLaunch:
+    return RankLaunch(
+        key=RankKey(chain, 0, 0),
+        world_size=1,
+        node="n0",
+        master_node="n0",
+        entrypoint="sh",
+        parameters=("-c", f"echo chain {chain}"),
+        env={},
+        workspace=str(workspace),
+        owner="alice",
+    )
+
+
+def wait_exit(b: LocalBackend, key: RankKey, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        outcome = control.read_json(b.control_dir(key) / control.EXIT)
+        if outcome is not None:
+            return outcome
+        time.sleep(0.05)
+    raise AssertionError(f"rank {key} did not end")
+
+
+def test_a_batch_of_ranks_each_gets_its_own_supervisor(tmp_path: Path) -> None:
+    b = backend(tmp_path)
+    handles = b.start_ranks([launch(chain, tmp_path) for chain in range(1, 6)])
+    assert all(isinstance(h, dict) for h in handles), handles
+    assert len({h["runner_pid"] for h in handles}) == 5
+    for chain, handle in enumerate(handles, start=1):
+        key = RankKey(chain, 0, 0)
+        assert wait_exit(b, key)["exit_code"] == 0
+        runner = json.loads((b.control_dir(key) / control.RUNNER).read_text())
+        assert runner["pid"] == handle["runner_pid"]  # each answer paired with its rank
+        assert b.read_log(key).lines[0].text == f"chain {chain}"
+
+
+def test_a_fork_server_that_died_is_restarted_and_the_ranks_still_start(
+    tmp_path: Path,
+) -> None:
+    b = backend(tmp_path)
+    first = b.start_ranks([launch(1, tmp_path)])[0]
+    assert isinstance(first, dict)
+    b._launcher.kill()
+    b._launcher.wait()
+    handles = b.start_ranks([launch(chain, tmp_path) for chain in (2, 3)])
+    assert all(isinstance(h, dict) for h in handles), handles
+    for chain in (1, 2, 3):
+        assert wait_exit(b, RankKey(chain, 0, 0))["exit_code"] == 0
+
+
+def test_a_fork_server_that_dies_in_the_middle_of_a_batch_is_given_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed right after it was handed the batch's first rank: the answers are missing,
+    so a new server is started and given every rank it did not answer; each rank runs
+    once (a second supervisor of a rank whose first one did start gives way to it)."""
+    b = backend(tmp_path)
+    hand_over = local_backend._hand_over
+    killed: list[int] = []
+
+    def hand_over_then_die(launcher, cdirs):
+        hand_over(launcher, cdirs)
+        if not killed:
+            killed.append(launcher.pid)
+            launcher.kill()
+            launcher.wait()
+
+    monkeypatch.setattr(local_backend, "_hand_over", hand_over_then_die)
+    handles = b.start_ranks([launch(chain, tmp_path) for chain in (1, 2)])
+    assert killed and b._launcher.pid != killed[0]
+    assert all(isinstance(h, dict) for h in handles), handles
+    for chain in (1, 2):
+        key = RankKey(chain, 0, 0)
+        assert wait_exit(b, key)["exit_code"] == 0
+        assert [line.text for line in b.read_log(key).lines] == [f"chain {chain}"]
+
+
+def test_a_rank_that_cannot_be_prepared_fails_alone(tmp_path: Path) -> None:
+    b = backend(tmp_path)
+    bad = dataclasses.replace(launch(2, tmp_path), workspace="relative/path")
+    handles = b.start_ranks([launch(1, tmp_path), bad, launch(3, tmp_path)])
+    assert isinstance(handles[1], RuntimeError) and "absolute" in str(handles[1])
+    for chain in (1, 3):
+        assert wait_exit(b, RankKey(chain, 0, 0))["exit_code"] == 0
