@@ -534,11 +534,13 @@ def _build(
 
 
 class _EnvBeingMade:
-    """The empty env at ``target`` (a conda prefix, else a venv started in the background)
-    seeing its base's packages; :meth:`ready` waits for it and returns its python."""
+    """The empty env at ``target`` (a conda prefix, else a copy of the venv template for its
+    interpreter, else a venv started in the background) seeing its base's packages;
+    :meth:`ready` waits for it and returns its python."""
 
     def __init__(self, plan: CreatePlan, runner: build.Runner, target: Path) -> None:
         self.plan, self.target, self.started = plan, target, None
+        self.template = None
         if plan.conda_tool:
             assert plan.environment is not None
             build.conda_create(
@@ -551,12 +553,21 @@ class _EnvBeingMade:
             )
             self._layer()
         else:
-            self.started = build.start_venv(runner, target, plan.python)
+            self.template = build.venv_template(target.parent, plan.python, runner.config.uv)
+            if self.template is not None and build.copy_venv_template(
+                runner, self.template, target, plan.python
+            ):
+                self.template = None
+                self._layer()
+            else:
+                self.started = build.start_venv(runner, target, plan.python)
 
     def ready(self) -> str:
         if self.started is not None:
             self.started.wait()
             self.started = None
+            if self.template is not None:  # the next create copies it instead
+                build.save_venv_template(self.target, self.template, self.plan.python)
             self._layer()
         return str(self.target / "bin" / "python")
 
@@ -672,6 +683,15 @@ def _import_check(
                     f"import check: {' '.join(unchanged)} come unchanged from base "
                     f"{plan.base.name} (checked when it was built)"
                 )
+    if plan.base is not None and (not check or not config.import_check):
+        known = _known_from_base(plan.base, target, config)
+        if known is not None:
+            runner.log(
+                "\n### checking the interpreter\nskipped: nothing to import, and the env "
+                f"runs base {plan.base.name}'s interpreter {known['interpreter']} "
+                f"(python {known['python_version']}) with its site-packages layered under"
+            )
+            return known
     env_python = str(target / "bin" / "python")
     probed = build.probe(
         runner, env_python, check, site_dirs, work / "probe.json", verify=config.import_check
@@ -681,6 +701,32 @@ def _import_check(
         if os.path.realpath(plan.base.site_packages) not in on_path:
             raise BuildFailed("the base's site-packages is not on the new env's sys.path")
     return probed
+
+
+def _known_from_base(base: EnvInfo, target: Path, config: HaiEnvConfig) -> dict | None:
+    """What :func:`haienv.build.probe` would report for an env extending ``base`` that
+    needs no import check, known without running its interpreter (~15-30 ms): the env's
+    ``bin/python`` is the interpreter the base was probed with when it was built, uv found
+    the same version in it (``pyvenv.cfg``), and the ``.pth`` layer names the base's
+    site-packages, which is there. None when any of that is not so (the probe runs)."""
+    meta = read_json(Store(config).meta_path(base.name, True)) or {}
+    interpreter = meta.get("interpreter")
+    if not interpreter or not base.platform:
+        return None
+    if os.path.realpath(target / "bin" / "python") != interpreter:
+        return None
+    if build.pyvenv_version(target) != base.python_version:
+        return None
+    site = build.site_packages_of(target)
+    if not (site / build.BASE_LAYER_PTH).is_file() or not os.path.isdir(base.site_packages):
+        return None
+    return {
+        "python_version": base.python_version,
+        "platform": base.platform,
+        "interpreter": interpreter,
+        "purelib": str(site),
+        "prefix": str(target),
+    }
 
 
 @contextlib.contextmanager
