@@ -14,10 +14,8 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from .spec import DistInfo, canonical, distributions
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    import subprocess
     from importlib import metadata as _md
     from typing import IO
 
@@ -109,25 +108,33 @@ class Runner:
             output = f.read().decode("utf-8", "replace")
         return self.checked(step, ok, proc.returncode, output)
 
-    def start(self, step: str, cmd: Sequence[str]) -> Started:
+    def start(
+        self, step: str, cmd: Sequence[str], *, shown: str | None = None, stdin: bool = False
+    ) -> Started:
         """Start ``cmd`` while other steps run; :meth:`Started.wait` ends it (its output
-        is added to the log then, in one piece)."""
-        self.progress(step)
+        is added to the log then, in one piece). ``stdin``: it reads what
+        :meth:`Started.send` gives it (and the step is announced then, not now)."""
+        if not stdin:
+            self.progress(step)
         output = tempfile.TemporaryFile()  # noqa: SIM115 - Started.wait/stop close it
         try:
-            proc = self._popen(step, cmd, output, None)
+            proc = self._popen(step, cmd, output, None, stdin)
         except BaseException:
             output.close()
             raise
-        return Started(self, step, shlex.join(str(c) for c in cmd), proc, output)
+        return Started(self, step, shown or shlex.join(str(c) for c in cmd), proc, output)
 
-    def _popen(self, step: str, cmd: Sequence[str], out: IO, env: dict | None) -> subprocess.Popen:
+    def _popen(
+        self, step: str, cmd: Sequence[str], out: IO, env: dict | None, stdin: bool = False
+    ) -> subprocess.Popen:
+        import subprocess  # not at import: a create that runs nothing needs none (start-up)
+
         try:
             return subprocess.Popen(
                 [str(c) for c in cmd],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 env=env or self.env,
             )
         except FileNotFoundError:
@@ -169,12 +176,23 @@ class Started:
         self.runner.log(f"\n### {self.step}\n$ {self.shown}\n{text}")
         return self.runner.checked(self.step, in_time, self.proc.returncode, text)
 
+    def send(self, line: str) -> None:
+        """Give a step started with ``stdin`` its one line of input (announcing the step)."""
+        self.runner.progress(self.step)
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # it ended already: wait() says how
+            self.proc.stdin.write(line.encode() + b"\n")
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
     def stop(self) -> None:
-        """End it now, whatever it did (after another step failed)."""
+        """End it now, whatever it did (after another step failed, or when unused)."""
         if not self.output.closed:
             self.proc.kill()
             self.proc.wait()
             self.output.close()
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> bool:
@@ -184,6 +202,8 @@ def wait_or_kill(proc: subprocess.Popen, timeout: float) -> bool:
     3.13) waits by polling with sleeps that double up to 50 ms, so a 30 ms ``uv venv``
     took up to 60 ms. A blocking ``wait()`` returns when the process ends; a timer kills it
     if it does not."""
+    import threading  # not at import (start-up)
+
     killed = threading.Event()
 
     def kill() -> None:
@@ -235,6 +255,8 @@ def find_python(runner: Runner, request: str) -> str:
 
 def installed_pythons(uv: str, env: dict[str, str] | None = None) -> list[str]:
     """The Python versions uv finds on this machine (no downloads), for error messages."""
+    import subprocess
+
     try:
         out = subprocess.run(
             [uv, "python", "list", "--only-installed"],
@@ -462,7 +484,20 @@ def conda_create(
 
 _PROBE = r"""
 import json, os, sys, sysconfig
-modules, out_path = json.loads(sys.argv[1]), sys.argv[2]
+arg, out_path = sys.argv[1], sys.argv[2]
+if arg == "-":  # started before the packages were installed: the modules come on stdin
+    purelib = sysconfig.get_paths()["purelib"]
+    def pth_files():
+        return {f for f in os.listdir(purelib) if f.endswith(".pth")}
+    before = pth_files()
+    arg = sys.stdin.readline()
+    if not arg or pth_files() - before:  # a new .pth is read at start-up only: run again
+        with open(out_path, "w") as f:
+            json.dump({"again": True}, f)
+        sys.exit(0)
+    import importlib
+    importlib.invalidate_caches()
+modules = json.loads(arg)
 failures = []
 for dist, mod in modules:
     try:
@@ -525,6 +560,16 @@ def modules_to_check(names: list[str], site_dirs: list[str]) -> tuple[list, list
     return pairs, missing
 
 
+def start_probe(runner: Runner, python: str, out: Path) -> Started:
+    """Start the env's interpreter for :func:`probe` while the packages are installed: it
+    starts (~15 ms) and waits for the modules to import on its stdin. A ``.pth`` file that
+    the install adds is only read when an interpreter starts, so then :func:`probe` runs a
+    fresh one."""
+    shown = shlex.join([python, "-I", "-B", "-c", "<haienv import check>", "-", str(out)])
+    cmd = [python, "-I", "-B", "-c", _PROBE, "-", str(out)]
+    return runner.start("checking imports", cmd, shown=shown, stdin=True)
+
+
 def probe(
     runner: Runner,
     python: str,
@@ -533,15 +578,23 @@ def probe(
     out: Path,
     *,
     verify: bool,
+    started: Started | None = None,
 ) -> dict:
     """Run the env's interpreter once: its version/platform/paths, and (``verify``) import
-    the top-level modules of each requested distribution. Failures raise BuildFailed."""
+    the top-level modules of each requested distribution. Failures raise BuildFailed.
+    ``started``: the interpreter :func:`start_probe` started, given the modules now."""
     pairs, missing = modules_to_check(check, site_dirs) if verify else ([], [])
-    step = "checking imports" if check and verify else "checking the interpreter"
-    args = [json.dumps(pairs), str(out)]
-    shown = shlex.join([python, "-I", "-B", "-c", "<haienv import check>", *args])
-    runner.run(step, [python, "-I", "-B", "-c", _PROBE, *args], shown=shown)
-    data = json.loads(out.read_text())
+    data = None
+    if started is not None:
+        started.send(json.dumps(pairs))
+        started.wait()
+        data = json.loads(out.read_text())
+    if data is None or data.get("again"):
+        step = "checking imports" if check and verify else "checking the interpreter"
+        args = [json.dumps(pairs), str(out)]
+        shown = shlex.join([python, "-I", "-B", "-c", "<haienv import check>", *args])
+        runner.run(step, [python, "-I", "-B", "-c", _PROBE, *args], shown=shown)
+        data = json.loads(out.read_text())
     failures = [f"{name}: not installed" for name in missing] + data["failures"]
     for failure in failures:
         runner.log(f"import check: {failure}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zlib
@@ -104,6 +103,8 @@ def _python_version_of(config: HaiEnvConfig, request: str) -> tuple[str, str]:
     """(interpreter path, version) for a request, via ``uv python find`` (no downloads)."""
     if request in (sys.executable, os.path.realpath(sys.executable)):
         return request, build.running_python_version()
+    import subprocess  # not at import: a create that extends a base never runs this
+
     env = build.uv_environment(config)
     try:
         found = subprocess.run(
@@ -521,16 +522,16 @@ def _build(
 ) -> dict:
     """The steps; returns what the probe measured in the new env. The venv is made while
     the packages are resolved against the base (neither needs the other)."""
-    env = _EnvBeingMade(plan, runner, target)
+    env = _EnvBeingMade(plan, runner, target, work / "probe.json" if config.import_check else None)
     try:
         if plan.lock is not None:
             installed = _install_locked(plan, runner, env, work)
         else:
             installed = _install_requested(plan, runner, env, work)
         env.ready()
+        return _import_check(plan, runner, target, work, installed, config, env.probe)
     finally:
         env.stop()  # after a failure: not left running while its folder is deleted
-    return _import_check(plan, runner, target, work, installed, config)
 
 
 class _EnvBeingMade:
@@ -538,9 +539,13 @@ class _EnvBeingMade:
     interpreter, else a venv started in the background) seeing its base's packages;
     :meth:`ready` waits for it and returns its python."""
 
-    def __init__(self, plan: CreatePlan, runner: build.Runner, target: Path) -> None:
+    def __init__(
+        self, plan: CreatePlan, runner: build.Runner, target: Path, probe_out: Path | None
+    ) -> None:
         self.plan, self.target, self.started = plan, target, None
+        self.runner, self.probe_out = runner, probe_out
         self.template = None
+        self.probe: build.Started | None = None
         if plan.conda_tool:
             assert plan.environment is not None
             build.conda_create(
@@ -571,9 +576,18 @@ class _EnvBeingMade:
             self._layer()
         return str(self.target / "bin" / "python")
 
+    def start_probe(self) -> None:
+        """Before installing into a venv that is there already: start its interpreter for
+        the import check now, so its start-up overlaps the install."""
+        if self.started is None and self.probe_out is not None and not self.plan.conda_tool:
+            python = str(self.target / "bin" / "python")
+            self.probe = build.start_probe(self.runner, python, self.probe_out)
+
     def stop(self) -> None:
         if self.started is not None:
             self.started.stop()
+        if self.probe is not None:
+            self.probe.stop()
 
     def _layer(self) -> None:
         if self.plan.base is not None:
@@ -614,6 +628,7 @@ def _install_requested(
     if not lines:
         return None
     if plan.base is None:
+        env.start_probe()
         build.install(runner, env.ready(), inputs, plan.sources, no_deps=False)
         return None
     base_dists = installed_distributions(plan.base.site_packages)
@@ -639,6 +654,7 @@ def _install_what_base_lacks(
     assert plan.base is not None
     constraints = work / "base-constraints.txt"
     constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
+    env.start_probe()
     pins = build.resolve(
         runner, inputs, plan.base.python, plan.sources, constraints, work / "pins.txt"
     )
@@ -668,6 +684,7 @@ def _import_check(
     work: Path,
     installed: set[str] | None,
     config: HaiEnvConfig,
+    started: build.Started | None = None,
 ) -> dict:
     """Probe the new env and import what was asked for (skipping what comes unchanged from
     the base); the base's site-packages must be on its path. Returns what the probe saw."""
@@ -694,7 +711,13 @@ def _import_check(
             return known
     env_python = str(target / "bin" / "python")
     probed = build.probe(
-        runner, env_python, check, site_dirs, work / "probe.json", verify=config.import_check
+        runner,
+        env_python,
+        check,
+        site_dirs,
+        work / "probe.json",
+        verify=config.import_check,
+        started=started,
     )
     if plan.base is not None:
         on_path = {os.path.realpath(p) for p in probed["sys_path"]}

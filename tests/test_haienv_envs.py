@@ -275,9 +275,34 @@ def test_over_a_base_that_lacks_them_uv_makes_no_venv(config, base):
     )
     uv_steps = [c[1:3] for c in started if c[0] == config.uv]
     assert ["venv", "--relocatable"] not in uv_steps and ["pip", "install"] in uv_steps, started
-    assert sum(c[0] == env.python for c in started) <= 1, started
+    pythons = [i for i, c in enumerate(started) if c[0].endswith("/bin/python")]
+    install = next(i for i, c in enumerate(started) if c[1:3] == ["pip", "install"])
+    assert len(pythons) == 1 and pythons[0] < install, "the import check starts first"
     assert own_dists(env) == {"pkgdep"}
     assert run_in(env, "import pkgdep, pkgtiny; print(pkgtiny.__version__)") == "1.0"
+
+
+def test_a_package_with_a_pth_file_is_import_checked_by_a_fresh_interpreter(config, wheels):
+    """The import check's interpreter starts before the install; a .pth the install adds is
+    read at start-up only, so then a fresh interpreter checks (and the import works)."""
+    dist = "pkgpth-1.0.dist-info"
+    files = {
+        "pkgpth_src/pkgpth/__init__.py": "OK = 1\n",
+        "pkgpth.pth": "pkgpth_src\n",
+        f"{dist}/METADATA": "Metadata-Version: 2.1\nName: pkgpth\nVersion: 1.0\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist}/top_level.txt": "pkgpth\n",
+    }
+    with zipfile.ZipFile(wheels / "pkgpth-1.0-py3-none-any.whl", "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+        z.writestr(f"{dist}/RECORD", "".join(f"{p},,\n" for p in [*files, f"{dist}/RECORD"]))
+    haienv.create_env("pth-first", config=config, packages=["pkgtiny"], extend=False)
+    env, started = commands_run_by(
+        lambda: haienv.create_env("pth", config=config, packages=["pkgpth"], extend=False)
+    )
+    assert sum(c[0].endswith("/bin/python") for c in started) == 2, started
+    assert run_in(env, "import pkgpth; print(pkgpth.OK)") == "1"
 
 
 def test_child_shadows_the_base_version(config, base):
