@@ -8,14 +8,15 @@ The caller (``haienv.create``) decides where to build and what the status is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
-import subprocess
+import shutil
 import sys
 import tempfile
-import threading
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from .spec import DistInfo, canonical, distributions
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
+    import subprocess
     from importlib import metadata as _md
     from typing import IO
 
@@ -106,25 +108,33 @@ class Runner:
             output = f.read().decode("utf-8", "replace")
         return self.checked(step, ok, proc.returncode, output)
 
-    def start(self, step: str, cmd: Sequence[str]) -> Started:
+    def start(
+        self, step: str, cmd: Sequence[str], *, shown: str | None = None, stdin: bool = False
+    ) -> Started:
         """Start ``cmd`` while other steps run; :meth:`Started.wait` ends it (its output
-        is added to the log then, in one piece)."""
-        self.progress(step)
+        is added to the log then, in one piece). ``stdin``: it reads what
+        :meth:`Started.send` gives it (and the step is announced then, not now)."""
+        if not stdin:
+            self.progress(step)
         output = tempfile.TemporaryFile()  # noqa: SIM115 - Started.wait/stop close it
         try:
-            proc = self._popen(step, cmd, output, None)
+            proc = self._popen(step, cmd, output, None, stdin)
         except BaseException:
             output.close()
             raise
-        return Started(self, step, shlex.join(str(c) for c in cmd), proc, output)
+        return Started(self, step, shown or shlex.join(str(c) for c in cmd), proc, output)
 
-    def _popen(self, step: str, cmd: Sequence[str], out: IO, env: dict | None) -> subprocess.Popen:
+    def _popen(
+        self, step: str, cmd: Sequence[str], out: IO, env: dict | None, stdin: bool = False
+    ) -> subprocess.Popen:
+        import subprocess  # not at import: a create that runs nothing needs none (start-up)
+
         try:
             return subprocess.Popen(
                 [str(c) for c in cmd],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 env=env or self.env,
             )
         except FileNotFoundError:
@@ -166,12 +176,23 @@ class Started:
         self.runner.log(f"\n### {self.step}\n$ {self.shown}\n{text}")
         return self.runner.checked(self.step, in_time, self.proc.returncode, text)
 
+    def send(self, line: str) -> None:
+        """Give a step started with ``stdin`` its one line of input (announcing the step)."""
+        self.runner.progress(self.step)
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # it ended already: wait() says how
+            self.proc.stdin.write(line.encode() + b"\n")
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
     def stop(self) -> None:
-        """End it now, whatever it did (after another step failed)."""
+        """End it now, whatever it did (after another step failed, or when unused)."""
         if not self.output.closed:
             self.proc.kill()
             self.proc.wait()
             self.output.close()
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout: float) -> bool:
@@ -181,6 +202,8 @@ def wait_or_kill(proc: subprocess.Popen, timeout: float) -> bool:
     3.13) waits by polling with sleeps that double up to 50 ms, so a 30 ms ``uv venv``
     took up to 60 ms. A blocking ``wait()`` returns when the process ends; a timer kills it
     if it does not."""
+    import threading  # not at import (start-up)
+
     killed = threading.Event()
 
     def kill() -> None:
@@ -232,6 +255,8 @@ def find_python(runner: Runner, request: str) -> str:
 
 def installed_pythons(uv: str, env: dict[str, str] | None = None) -> list[str]:
     """The Python versions uv finds on this machine (no downloads), for error messages."""
+    import subprocess
+
     try:
         out = subprocess.run(
             [uv, "python", "list", "--only-installed"],
@@ -267,6 +292,78 @@ def start_venv(runner: Runner, target: Path, python: str) -> Started:
     be renamed into place and pushed to another root)."""
     args = ["venv", "--relocatable", "--no-project", "--python", python, target]
     return runner.start("creating the venv", [runner.config.uv, *map(str, args)])
+
+
+VENV_TEMPLATE_PREFIX = ".venv-template-"
+"""Hidden folders beside the envs holding an empty venv made by ``uv venv`` (see
+:func:`venv_template`)."""
+
+
+def venv_template(folder: Path, python: str, uv: str) -> Path | None:
+    """Where an empty venv for ``python``, made by ``uv``, is kept in ``folder`` (None: no
+    interpreter there).
+
+    ``uv venv`` takes ~20-35 ms; copying the dozen small files of a venv it made before for
+    the same interpreter takes ~1 ms. A venv made with ``--relocatable`` holds no path of
+    its own (``pyvenv.cfg`` names the interpreter's folder, the scripts find their folder
+    when run), so a copy is what ``uv venv`` would make at the new path. The name depends on
+    the interpreter's real path, size and modification time and on uv's, so an upgraded
+    Python or uv gets a fresh template instead of a stale one."""
+    try:
+        real = os.path.realpath(python)
+        st = os.stat(real)
+    except OSError:
+        return None
+    key = f"{real}\0{st.st_mtime_ns}\0{st.st_size}"
+    with contextlib.suppress(OSError):
+        ust = os.stat(uv)
+        key += f"\0{os.path.realpath(uv)}\0{ust.st_mtime_ns}\0{ust.st_size}"
+    return folder / f"{VENV_TEMPLATE_PREFIX}{zlib.crc32(key.encode()):08x}"
+
+
+def _template_fits(template: Path, python: str) -> bool:
+    """Is ``template`` a venv whose ``bin/python`` is ``python``'s interpreter?"""
+    venv_python = template / "bin" / "python"
+    return os.path.islink(venv_python) and os.path.realpath(venv_python) == os.path.realpath(python)
+
+
+def copy_venv_template(runner: Runner, template: Path, target: Path, python: str) -> bool:
+    """Make the venv at ``target`` as a copy of ``template``; False (nothing left at
+    ``target``) when there is none for this interpreter, then ``uv venv`` makes it."""
+    if not _template_fits(template, python):
+        return False
+    runner.progress("creating the venv")
+    try:
+        shutil.copytree(template, target, symlinks=True)
+    except OSError:  # removed meanwhile (a newer template replaced it): uv makes the venv
+        shutil.rmtree(target, ignore_errors=True)
+        return False
+    runner.log(f"\n### creating the venv\ncopied {template} (made by `uv venv` before)")
+    return True
+
+
+def save_venv_template(venv: Path, template: Path, python: str) -> None:
+    """Keep a copy of the empty venv uv just made at ``venv`` as ``template`` (unless there
+    is one). Made under a temporary name and renamed: a concurrent create sees the whole
+    template or none; of two racing ones, the first rename wins."""
+    if template.exists() or not _template_fits(venv, python):
+        return
+    tmp = template.with_name(f"{template.name}.tmp-{os.urandom(4).hex()}")
+    try:
+        shutil.copytree(venv, tmp, symlinks=True)
+        os.rename(tmp, template)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pyvenv_version(venv: Path) -> str:
+    """``version_info`` of ``<venv>/pyvenv.cfg`` (what uv found the interpreter to be)."""
+    with contextlib.suppress(OSError):
+        for line in (venv / "pyvenv.cfg").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "version_info":
+                return value.strip()
+    return ""
 
 
 def site_packages_of(venv: Path) -> Path:
@@ -387,7 +484,20 @@ def conda_create(
 
 _PROBE = r"""
 import json, os, sys, sysconfig
-modules, out_path = json.loads(sys.argv[1]), sys.argv[2]
+arg, out_path = sys.argv[1], sys.argv[2]
+if arg == "-":  # started before the packages were installed: the modules come on stdin
+    purelib = sysconfig.get_paths()["purelib"]
+    def pth_files():
+        return {f for f in os.listdir(purelib) if f.endswith(".pth")}
+    before = pth_files()
+    arg = sys.stdin.readline()
+    if not arg or pth_files() - before:  # a new .pth is read at start-up only: run again
+        with open(out_path, "w") as f:
+            json.dump({"again": True}, f)
+        sys.exit(0)
+    import importlib
+    importlib.invalidate_caches()
+modules = json.loads(arg)
 failures = []
 for dist, mod in modules:
     try:
@@ -450,6 +560,16 @@ def modules_to_check(names: list[str], site_dirs: list[str]) -> tuple[list, list
     return pairs, missing
 
 
+def start_probe(runner: Runner, python: str, out: Path) -> Started:
+    """Start the env's interpreter for :func:`probe` while the packages are installed: it
+    starts (~15 ms) and waits for the modules to import on its stdin. A ``.pth`` file that
+    the install adds is only read when an interpreter starts, so then :func:`probe` runs a
+    fresh one."""
+    shown = shlex.join([python, "-I", "-B", "-c", "<haienv import check>", "-", str(out)])
+    cmd = [python, "-I", "-B", "-c", _PROBE, "-", str(out)]
+    return runner.start("checking imports", cmd, shown=shown, stdin=True)
+
+
 def probe(
     runner: Runner,
     python: str,
@@ -458,15 +578,23 @@ def probe(
     out: Path,
     *,
     verify: bool,
+    started: Started | None = None,
 ) -> dict:
     """Run the env's interpreter once: its version/platform/paths, and (``verify``) import
-    the top-level modules of each requested distribution. Failures raise BuildFailed."""
+    the top-level modules of each requested distribution. Failures raise BuildFailed.
+    ``started``: the interpreter :func:`start_probe` started, given the modules now."""
     pairs, missing = modules_to_check(check, site_dirs) if verify else ([], [])
-    step = "checking imports" if check and verify else "checking the interpreter"
-    args = [json.dumps(pairs), str(out)]
-    shown = shlex.join([python, "-I", "-B", "-c", "<haienv import check>", *args])
-    runner.run(step, [python, "-I", "-B", "-c", _PROBE, *args], shown=shown)
-    data = json.loads(out.read_text())
+    data = None
+    if started is not None:
+        started.send(json.dumps(pairs))
+        started.wait()
+        data = json.loads(out.read_text())
+    if data is None or data.get("again"):
+        step = "checking imports" if check and verify else "checking the interpreter"
+        args = [json.dumps(pairs), str(out)]
+        shown = shlex.join([python, "-I", "-B", "-c", "<haienv import check>", *args])
+        runner.run(step, [python, "-I", "-B", "-c", _PROBE, *args], shown=shown)
+        data = json.loads(out.read_text())
     failures = [f"{name}: not installed" for name in missing] + data["failures"]
     for failure in failures:
         runner.log(f"import check: {failure}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zlib
@@ -104,6 +103,8 @@ def _python_version_of(config: HaiEnvConfig, request: str) -> tuple[str, str]:
     """(interpreter path, version) for a request, via ``uv python find`` (no downloads)."""
     if request in (sys.executable, os.path.realpath(sys.executable)):
         return request, build.running_python_version()
+    import subprocess  # not at import: a create that extends a base never runs this
+
     env = build.uv_environment(config)
     try:
         found = subprocess.run(
@@ -521,24 +522,30 @@ def _build(
 ) -> dict:
     """The steps; returns what the probe measured in the new env. The venv is made while
     the packages are resolved against the base (neither needs the other)."""
-    env = _EnvBeingMade(plan, runner, target)
+    env = _EnvBeingMade(plan, runner, target, work / "probe.json" if config.import_check else None)
     try:
         if plan.lock is not None:
             installed = _install_locked(plan, runner, env, work)
         else:
             installed = _install_requested(plan, runner, env, work)
         env.ready()
+        return _import_check(plan, runner, target, work, installed, config, env.probe)
     finally:
         env.stop()  # after a failure: not left running while its folder is deleted
-    return _import_check(plan, runner, target, work, installed, config)
 
 
 class _EnvBeingMade:
-    """The empty env at ``target`` (a conda prefix, else a venv started in the background)
-    seeing its base's packages; :meth:`ready` waits for it and returns its python."""
+    """The empty env at ``target`` (a conda prefix, else a copy of the venv template for its
+    interpreter, else a venv started in the background) seeing its base's packages;
+    :meth:`ready` waits for it and returns its python."""
 
-    def __init__(self, plan: CreatePlan, runner: build.Runner, target: Path) -> None:
+    def __init__(
+        self, plan: CreatePlan, runner: build.Runner, target: Path, probe_out: Path | None
+    ) -> None:
         self.plan, self.target, self.started = plan, target, None
+        self.runner, self.probe_out = runner, probe_out
+        self.template = None
+        self.probe: build.Started | None = None
         if plan.conda_tool:
             assert plan.environment is not None
             build.conda_create(
@@ -551,18 +558,36 @@ class _EnvBeingMade:
             )
             self._layer()
         else:
-            self.started = build.start_venv(runner, target, plan.python)
+            self.template = build.venv_template(target.parent, plan.python, runner.config.uv)
+            if self.template is not None and build.copy_venv_template(
+                runner, self.template, target, plan.python
+            ):
+                self.template = None
+                self._layer()
+            else:
+                self.started = build.start_venv(runner, target, plan.python)
 
     def ready(self) -> str:
         if self.started is not None:
             self.started.wait()
             self.started = None
+            if self.template is not None:  # the next create copies it instead
+                build.save_venv_template(self.target, self.template, self.plan.python)
             self._layer()
         return str(self.target / "bin" / "python")
+
+    def start_probe(self) -> None:
+        """Before installing into a venv that is there already: start its interpreter for
+        the import check now, so its start-up overlaps the install."""
+        if self.started is None and self.probe_out is not None and not self.plan.conda_tool:
+            python = str(self.target / "bin" / "python")
+            self.probe = build.start_probe(self.runner, python, self.probe_out)
 
     def stop(self) -> None:
         if self.started is not None:
             self.started.stop()
+        if self.probe is not None:
+            self.probe.stop()
 
     def _layer(self) -> None:
         if self.plan.base is not None:
@@ -603,6 +628,7 @@ def _install_requested(
     if not lines:
         return None
     if plan.base is None:
+        env.start_probe()
         build.install(runner, env.ready(), inputs, plan.sources, no_deps=False)
         return None
     base_dists = installed_distributions(plan.base.site_packages)
@@ -628,6 +654,7 @@ def _install_what_base_lacks(
     assert plan.base is not None
     constraints = work / "base-constraints.txt"
     constraints.write_text("\n".join(base_constraints(base_dists, plan.requested)) + "\n")
+    env.start_probe()
     pins = build.resolve(
         runner, inputs, plan.base.python, plan.sources, constraints, work / "pins.txt"
     )
@@ -657,6 +684,7 @@ def _import_check(
     work: Path,
     installed: set[str] | None,
     config: HaiEnvConfig,
+    started: build.Started | None = None,
 ) -> dict:
     """Probe the new env and import what was asked for (skipping what comes unchanged from
     the base); the base's site-packages must be on its path. Returns what the probe saw."""
@@ -672,15 +700,56 @@ def _import_check(
                     f"import check: {' '.join(unchanged)} come unchanged from base "
                     f"{plan.base.name} (checked when it was built)"
                 )
+    if plan.base is not None and (not check or not config.import_check):
+        known = _known_from_base(plan.base, target, config)
+        if known is not None:
+            runner.log(
+                "\n### checking the interpreter\nskipped: nothing to import, and the env "
+                f"runs base {plan.base.name}'s interpreter {known['interpreter']} "
+                f"(python {known['python_version']}) with its site-packages layered under"
+            )
+            return known
     env_python = str(target / "bin" / "python")
     probed = build.probe(
-        runner, env_python, check, site_dirs, work / "probe.json", verify=config.import_check
+        runner,
+        env_python,
+        check,
+        site_dirs,
+        work / "probe.json",
+        verify=config.import_check,
+        started=started,
     )
     if plan.base is not None:
         on_path = {os.path.realpath(p) for p in probed["sys_path"]}
         if os.path.realpath(plan.base.site_packages) not in on_path:
             raise BuildFailed("the base's site-packages is not on the new env's sys.path")
     return probed
+
+
+def _known_from_base(base: EnvInfo, target: Path, config: HaiEnvConfig) -> dict | None:
+    """What :func:`haienv.build.probe` would report for an env extending ``base`` that
+    needs no import check, known without running its interpreter (~15-30 ms): the env's
+    ``bin/python`` is the interpreter the base was probed with when it was built, uv found
+    the same version in it (``pyvenv.cfg``), and the ``.pth`` layer names the base's
+    site-packages, which is there. None when any of that is not so (the probe runs)."""
+    meta = read_json(Store(config).meta_path(base.name, True)) or {}
+    interpreter = meta.get("interpreter")
+    if not interpreter or not base.platform:
+        return None
+    if os.path.realpath(target / "bin" / "python") != interpreter:
+        return None
+    if build.pyvenv_version(target) != base.python_version:
+        return None
+    site = build.site_packages_of(target)
+    if not (site / build.BASE_LAYER_PTH).is_file() or not os.path.isdir(base.site_packages):
+        return None
+    return {
+        "python_version": base.python_version,
+        "platform": base.platform,
+        "interpreter": interpreter,
+        "purelib": str(site),
+        "prefix": str(target),
+    }
 
 
 @contextlib.contextmanager

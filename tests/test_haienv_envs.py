@@ -220,6 +220,91 @@ def test_extending_with_what_the_base_has_installs_nothing(config, base):
     assert added < 1_000_000, f"the child adds {added} bytes"
 
 
+def commands_run_by(fn):
+    """``fn()``'s result and the argv of every process it started."""
+    started = []
+    real_popen = subprocess.Popen
+
+    class Recording(real_popen):  # type: ignore[misc,valid-type]
+        def __init__(self, args, *a, **kw):
+            started.append([str(x) for x in args])
+            super().__init__(args, *a, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(subprocess, "Popen", Recording)
+        result = fn()
+    return result, started
+
+
+def test_over_a_base_that_has_everything_nothing_is_run(config, base):
+    """Once an env of this interpreter was made (its venv kept as a template), an env whose
+    base has every requested package runs no uv (no venv, resolve or install) and not its
+    interpreter: its venv is a copy of the template, its version and paths the base's."""
+    haienv.create_env("first-of-py", config=config, packages=["pkgtiny"], base="base1")
+    env, started = commands_run_by(
+        lambda: haienv.create_env("no-runs", config=config, packages=["pkgtiny"], base="base1")
+    )
+    assert started == [], started
+    log = Path(env.log_path).read_text()
+    assert "copied " in log and ".venv-template-" in log and "skipped: nothing to import" in log
+    assert (env.python_version, env.platform) == (base.python_version, base.platform)
+    assert env.site_packages == os.path.join(
+        env.path, os.path.relpath(base.site_packages, base.path)
+    )
+    assert run_in(env, "import pkgtiny, sys; print(pkgtiny.__version__, sys.prefix)") == (
+        f"1.0 {env.path}"
+    )
+    meta = json.loads((config.user_dir / "no-runs.json").read_text())
+    probed = json.loads((config.user_dir / "first-of-py.json").read_text())
+    for key in ("python_version", "platform", "interpreter", "site_packages"):
+        assert meta[key] == probed[key], key
+    # the copy is what uv makes: the same files, links and pyvenv.cfg as a probed env's
+    names = {str(p.relative_to(env.path)) for p in Path(env.path).rglob("*")}
+    first = Path(config.user_dir / "first-of-py")
+    assert names == {str(p.relative_to(first)) for p in first.rglob("*")}
+    assert (Path(env.path) / "pyvenv.cfg").read_text() == (first / "pyvenv.cfg").read_text()
+    assert build_leftovers(config) == []
+
+
+def test_over_a_base_that_lacks_them_uv_makes_no_venv(config, base):
+    """With a template, an env that installs what its base lacks runs uv for resolving and
+    installing only, and its interpreter once for the import check."""
+    haienv.create_env("first-of-py2", config=config, packages=["pkgtiny"], base="base1")
+    env, started = commands_run_by(
+        lambda: haienv.create_env("dep-runs", config=config, packages=["pkgdep"], base="base1")
+    )
+    uv_steps = [c[1:3] for c in started if c[0] == config.uv]
+    assert ["venv", "--relocatable"] not in uv_steps and ["pip", "install"] in uv_steps, started
+    pythons = [i for i, c in enumerate(started) if c[0].endswith("/bin/python")]
+    install = next(i for i, c in enumerate(started) if c[1:3] == ["pip", "install"])
+    assert len(pythons) == 1 and pythons[0] < install, "the import check starts first"
+    assert own_dists(env) == {"pkgdep"}
+    assert run_in(env, "import pkgdep, pkgtiny; print(pkgtiny.__version__)") == "1.0"
+
+
+def test_a_package_with_a_pth_file_is_import_checked_by_a_fresh_interpreter(config, wheels):
+    """The import check's interpreter starts before the install; a .pth the install adds is
+    read at start-up only, so then a fresh interpreter checks (and the import works)."""
+    dist = "pkgpth-1.0.dist-info"
+    files = {
+        "pkgpth_src/pkgpth/__init__.py": "OK = 1\n",
+        "pkgpth.pth": "pkgpth_src\n",
+        f"{dist}/METADATA": "Metadata-Version: 2.1\nName: pkgpth\nVersion: 1.0\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist}/top_level.txt": "pkgpth\n",
+    }
+    with zipfile.ZipFile(wheels / "pkgpth-1.0-py3-none-any.whl", "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+        z.writestr(f"{dist}/RECORD", "".join(f"{p},,\n" for p in [*files, f"{dist}/RECORD"]))
+    haienv.create_env("pth-first", config=config, packages=["pkgtiny"], extend=False)
+    env, started = commands_run_by(
+        lambda: haienv.create_env("pth", config=config, packages=["pkgpth"], extend=False)
+    )
+    assert sum(c[0].endswith("/bin/python") for c in started) == 2, started
+    assert run_in(env, "import pkgpth; print(pkgpth.OK)") == "1"
+
+
 def test_child_shadows_the_base_version(config, base):
     env = haienv.create_env("shadow", config=config, packages=["pkgtiny==2.0"], base="base1")
     assert own_dists(env) == {"pkgtiny"}

@@ -514,3 +514,25 @@ def test_build_steps_wait_without_polling_and_are_killed_at_their_timeout(monkey
     slow = subprocess.Popen(["sleep", "30"])
     assert wait_or_kill(slow, 0.2) is False
     assert slow.returncode == -9
+
+
+def test_a_venv_template_is_only_used_for_its_own_interpreter(tmp_path: Path) -> None:
+    from haienv import build
+
+    py = tmp_path / "python3.99"
+    py.write_text("")
+    other = tmp_path / "other-python"
+    other.write_text("")
+    key = build.venv_template(tmp_path, str(py), "/no/uv")
+    assert key is not None and key.name.startswith(build.VENV_TEMPLATE_PREFIX)
+    os.utime(py, ns=(1, 1))  # an interpreter upgraded in place: another template
+    assert build.venv_template(tmp_path, str(py), "/no/uv") != key
+    template = tmp_path / "template"
+    (template / "bin").mkdir(parents=True)
+    (template / "bin" / "python").symlink_to(other)
+    runner = build.Runner(HaiEnvConfig(root=str(tmp_path)), tmp_path / "log")
+    target = tmp_path / "env"
+    assert not build.copy_venv_template(runner, template, target, str(py))
+    assert not target.exists()
+    assert build.copy_venv_template(runner, template, target, str(other))
+    assert os.readlink(target / "bin" / "python") == str(other)
