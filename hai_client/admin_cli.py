@@ -15,11 +15,10 @@ import click
 
 from hai_client.jsonout import print_json
 from hai_client.lazy import lazy_module
+from hai_client.options import json_option
 
 render = lazy_module("hai_client.render")
 _client = lazy_module("hai_client.client")
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 def _emit(data: Any, as_json: bool, line: str) -> None:

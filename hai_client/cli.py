@@ -29,7 +29,7 @@ from hai_client.jsonout import print_json
 from hai_client.kinds import KINDS
 from hai_client.lazy import lazy_module
 from hai_client.listing import LIST_OPTIONS, show_list
-from hai_client.options import JSON_OPTION, click_options
+from hai_client.options import click_options, json_option
 from hai_client.submission import (
     CLUSTER_OPTIONS,
     report,
@@ -136,10 +136,6 @@ def complete_chain(ctx: click.Context, param: click.Parameter, incomplete: str) 
 
 def chain_ref(f: Callable) -> Callable:
     return click.argument("ref", metavar="NAME|ID", shell_complete=complete_chain)(f)
-
-
-#: ``--json`` for scripts (:data:`hai_client.options.JSON_OPTION`)
-json_option = click_options((JSON_OPTION,))
 
 
 def rank_option(f: Callable) -> Callable:

@@ -143,3 +143,9 @@ def click_options(table: Sequence[Option]) -> Callable[[Callable], Callable]:
         return command
 
     return decorate
+
+
+def json_option(command: Callable) -> Callable:
+    """``--json`` (:data:`JSON_OPTION`) on a click command: hai-cli's, hai-admin's and the
+    hub's admin commands (imports click)."""
+    return click_options((JSON_OPTION,))(command)

@@ -20,6 +20,8 @@ from urllib.parse import quote
 import click
 import httpx
 
+from hai_client.options import json_option
+
 TOKEN_FILE = "hai-admin.token"
 
 
@@ -94,9 +96,6 @@ def cli(ctx: click.Context, hub_url: str, token: str | None, data_dir: str) -> N
 @cli.group()
 def users() -> None:
     """Hub accounts: sign-ups to approve, passwords, admins, disabling."""
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
 @users.command("list")

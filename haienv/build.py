@@ -237,22 +237,6 @@ def condense(output: str, limit: int = 800) -> str:
 
 
 # -- steps -----------------------------------------------------------------------------------
-def find_python(runner: Runner, request: str) -> str:
-    """Absolute path of the interpreter uv picks for ``request`` (version or path)."""
-    if os.path.sep in request and os.path.exists(request):
-        return os.path.abspath(request)
-    try:
-        out = runner.uv(f"finding Python {request}", "python", "find", request)
-    except BuildFailed:
-        message = no_python_message(request, installed_pythons(runner.config.uv))
-        raise BuildFailed(message, log_path=str(runner.log_path)) from None
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    python = lines[-1].strip()
-    if not os.path.isabs(python) or not os.access(python, os.X_OK):
-        raise BuildFailed(f"no Python {request} here: uv found {python!r}")
-    return python
-
-
 def installed_pythons(uv: str, env: dict[str, str] | None = None) -> list[str]:
     """The Python versions uv finds on this machine (no downloads), for error messages."""
     import subprocess

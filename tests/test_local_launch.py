@@ -28,14 +28,14 @@ def backend(tmp_path: Path) -> LocalBackend:
     )
 
 
-def launch(chain: int, workspace: Path) -> RankLaunch:
+def launch(chain: int, workspace: Path, script: str = "") -> RankLaunch:
     return RankLaunch(
         key=RankKey(chain, 0, 0),
         world_size=1,
         node="n0",
         master_node="n0",
         entrypoint="sh",
-        parameters=("-c", f"echo chain {chain}"),
+        parameters=("-c", script or f"echo chain {chain}"),
         env={},
         workspace=str(workspace),
         owner="alice",
@@ -113,3 +113,21 @@ def test_a_rank_that_cannot_be_prepared_fails_alone(tmp_path: Path) -> None:
     assert isinstance(handles[1], RuntimeError) and "absolute" in str(handles[1])
     for chain in (1, 3):
         assert wait_exit(b, RankKey(chain, 0, 0))["exit_code"] == 0
+
+
+def test_a_rank_that_started_wakes_the_loop(tmp_path: Path) -> None:
+    """Its supervisor wakes the loop once the command runs, so the rank shows as running
+    at once (``hai-cli prof`` right after its first output line), not at the next tick."""
+    b = backend(tmp_path)
+    channel = b.wake_channel()
+    assert channel is not None
+    channel.settimeout(20)
+    key = RankKey(1, 0, 0)
+    handle = b.start_ranks([launch(1, tmp_path, "sleep 60")])[0]
+    try:
+        channel.recv(16)
+        assert b.poll_rank(key, handle).phase == "running"
+    finally:
+        b.terminate(key, handle, force=True)
+        channel.close()
+    assert wait_exit(b, key)["exit_code"] == 137

@@ -70,6 +70,7 @@ def _supervise(spec: dict, control_dir: Path) -> int:
         return 0
     (control_dir / control.CHILD_PID).write_text(str(proc.pid))
     control.create_user_flag(Path(spec["task_dir"]), control.RANK_PID, str(proc.pid).encode())
+    _wake(spec.get("wake"))  # the rank shows as running at once, not at the next tick
     fd = proc.stdout.fileno()
     gpus = gpustats.sampler_for(spec, control_dir)  # NVML, every few seconds
     while True:
@@ -170,7 +171,8 @@ def _start_failure(spec: dict, account: dict | None, exc: BaseException) -> str:
 
 
 def _wake(address_hex: str | None) -> None:
-    """Tell the scheduler loop a rank ended (best effort: it also polls every tick)."""
+    """Tell the scheduler loop a rank started or ended (best effort: it also polls every
+    tick)."""
     if not address_hex:
         return
     try:
