@@ -768,10 +768,14 @@ def test_random_cases_merge_equal_queue_times_across_priorities() -> None:
 @given(rng=RANDOM_CASES)
 def test_memoized_verdicts_are_never_stale(rng: random.Random) -> None:
     """After a walk, every quick verdict the memo still holds is what judging the chain's
-    key afresh, from the usage the walk ended with, gives: charging a user forgets theirs."""
+    key afresh, from the usage the walk ended with, gives: charging a user forgets theirs
+    (their group quota's at the chain's group and priority, and their total's)."""
     pending, running, node_list, quotas, config, now = _sized_case(rng)
     cycle = _Cycle(running, node_list, quotas, config.min_run_seconds, now)
     cycle.walk(queue_buckets(pending, config, now))
     for key, by_need in cycle.verdicts.items():
         for need, verdict in by_need.items():
             assert verdict == cycle.verdicts.judge(cycle._standing(key), need)
+    for owner, by_need in cycle.totals.items():
+        for need, verdict in by_need.items():
+            assert verdict == cycle.totals.judge(cycle._total_standing(owner), need)

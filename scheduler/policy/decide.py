@@ -19,6 +19,7 @@ re-scanning everything; the two must agree on every input.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from scheduler.model.enums import MAX_PRIORITY
@@ -116,11 +117,17 @@ def decide(
     )
 
 
-#: a chain's quotas: (resource, its limit, the total-nodes limit, its usage key)
-_Quotas = tuple[str, "int | None", "int | None", tuple[str, str, int]]
+#: a chain's quota at its group and base priority: (resource, its limit, its usage key)
+_Quotas = tuple[str, "int | None", tuple[str, str, int]]
 #: a key's standing: (group, base priority, schedulable nodes or None, resource, its limit,
-#: usage, the total-nodes limit, total usage)
-_Standing = tuple[str, int, "int | None", str, "int | None", int, "int | None", int]
+#: usage (0 without a limit))
+_Standing = tuple[str, int, "int | None", str, "int | None", int]
+#: an owner's standing on the total-nodes quota: (its limit, total usage (0 without one))
+_TotalStanding = tuple["int | None", int]
+#: who a group quota's verdicts follow: (user, node group, base priority)
+_usage_key = itemgetter(0, 2, 3)
+#: who a total quota's verdicts follow: the user
+_user = itemgetter(0)
 
 
 class _Cycle:
@@ -128,8 +135,9 @@ class _Cycle:
     walk changes in them as it grants nodes and picks victims.
 
     :meth:`walk` takes each chain through its steps: its quick verdict (validity and
-    quotas, :meth:`judge_step`, memoized per kind of chain in :attr:`verdicts` until its user
-    is charged more nodes), then placement (closures over the indexes, made once per cycle
+    quotas, :meth:`judge_steps`, memoized per kind of chain in :attr:`verdicts` and per
+    owner in :attr:`totals` until the usage they follow is charged more nodes), then
+    placement (closures over the indexes, made once per cycle
     by :meth:`piece_step` and :meth:`placement_step`: they run for nearly every chain,
     where attribute lookups would show), then, rarely, :meth:`preempt`. The commonest
     outcomes (over quota; waiting for nodes it cannot get) take no further call.
@@ -159,6 +167,7 @@ class _Cycle:
         "starts",
         "suspends",
         "total_limit_of",
+        "totals",
         "used_prio",
         "used_total",
         "verdicts",
@@ -189,7 +198,9 @@ class _Cycle:
         self.total_limit_of: dict[tuple[str, str | None], int | None] = {}
         self.quota_reasons: dict[tuple[str, int, int, int], str] = {}
         self.no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
-        self.verdicts = Verdicts(self._standing, self.judge_step())
+        judge, judge_total = self.judge_steps()
+        self.verdicts = Verdicts(self._standing, judge, _usage_key)
+        self.totals = Verdicts(self._total_standing, judge_total, _user)
         # group -> smallest need a full victim walk could not meet. Only nodes shared between
         # holders make the bound of `place` a walk's result; as the queue goes on (effective
         # priority never rises, free nodes and candidates only shrink) a need that large
@@ -336,13 +347,15 @@ class _Cycle:
         With ``alive`` (the groups with chains behind the piece or its last chain), it
         returns True as soon as a grant leaves nothing for them. (A closure over this
         cycle's indexes: it runs for every chain of the queue.)"""
-        verdicts, waiting = self.verdicts, self.waiting
+        verdicts, totals, waiting = self.verdicts, self.totals, self.waiting
         place, exhausted = self.placement_step(), self.exhausted
 
         def walk_piece(piece: Iterable[PendingChain], eff: int, alive: set[str] | None) -> bool:
             for chain in piece:
-                key = (chain.user, chain.user_group, chain.group, chain.priority)
-                reason = verdicts[key][chain.node_count]
+                user, user_group, need = chain.user, chain.user_group, chain.node_count
+                reason = verdicts[user, user_group, chain.group, chain.priority][need]
+                if not reason:
+                    reason = totals[user, user_group][need]
                 if reason:
                     waiting[chain.id] = reason
                 elif (
@@ -386,61 +399,75 @@ class _Cycle:
         return reasons.too_few_schedulable(need, group, self.group_schedulable[group], total)
 
     def _standing(self, key: VerdictKey) -> _Standing:
-        """What the quick verdicts of a key follow from (see :meth:`judge_step`): its group and
-        base priority, the group's schedulable nodes (None: an unknown group or an invalid
-        priority), and per quota (the group's at the base priority, then the total nodes)
-        the resource, the limit and the user's usage, counting nodes held or granted."""
-        user, _user_group, group, base = key
+        """What the group-quota verdicts of a key follow from (see :meth:`judge_steps`): its
+        group and base priority, the group's schedulable nodes (None: an unknown group or an
+        invalid priority), and its group's quota at its base priority: the resource, the
+        limit and the user's usage there, counting nodes held or granted (0 without a
+        limit: then it matters to no verdict, and more keys share one standing)."""
+        _user, _user_group, group, base = key
         schedulable = self.group_schedulable.get(group)
         if schedulable is None or not 0 <= base <= MAX_PRIORITY:
-            return group, base, None, TOTAL_NODES, None, 0, None, 0
+            return group, base, None, TOTAL_NODES, None, 0
         quota = self.quota_of.get(key)
         if quota is None:
             quota = self.quota_of[key] = self._quotas_for(key)
-        resource, limit, total_limit, usage_key = quota
-        in_use, total_in_use = self.used_prio.get(usage_key, 0), self.used_total.get(user, 0)
-        return group, base, schedulable, resource, limit, in_use, total_limit, total_in_use
+        resource, limit, usage_key = quota
+        in_use = 0 if limit is None else self.used_prio.get(usage_key, 0)
+        return group, base, schedulable, resource, limit, in_use
 
-    def judge_step(self) -> Callable[[_Standing, int], str]:
-        """The step that gives a chain's quick verdict (see
-        :class:`~scheduler.policy.verdicts.Verdicts`) from its key's standing: why it can
-        never run as asked, else the quota its need would exceed (the group's quota at its
-        base priority first); "" when it fits. (A closure: it runs once per new node count
-        of a standing, tens of thousands of times in a deep queue; the texts of the
+    def _total_standing(self, owner: tuple[str, str | None]) -> _TotalStanding:
+        """What the total-quota verdicts of a (user, user group) follow from: the
+        total-nodes limit and the user's total usage, counting nodes held or granted (0
+        without a limit). (The limit is looked up once per owner and cycle.)"""
+        limit = self.total_limit_of.get(owner, _UNSEEN)
+        if limit is _UNSEEN:
+            limit = self.total_limit_of[owner] = self.quotas.limit(*owner, TOTAL_NODES)
+        return limit, 0 if limit is None else self.used_total.get(owner[0], 0)
+
+    def judge_steps(
+        self,
+    ) -> tuple[Callable[[_Standing, int], str], Callable[[_TotalStanding, int], str]]:
+        """The steps that give a chain's quick verdict (see
+        :class:`~scheduler.policy.verdicts.Verdicts`), in two parts: from its key's standing,
+        why it can never run as asked, else whether its need would exceed its group's quota
+        at its base priority; then, when it fits there, from its owner's standing, whether
+        it would exceed the total-nodes quota. "" when it fits. (Closures: they run once per
+        new node count of a standing, thousands of times in a deep queue; the texts of the
         commonest reasons are cached.)"""
         texts, invalid, over_quota = self.quota_reasons, self.invalid, reasons.over_quota
 
-        def judge(standing: _Standing, need: int) -> str:
-            group, base, schedulable, resource, limit, in_use, total_limit, total_in_use = standing
-            if schedulable is None or not 1 <= need <= schedulable:
-                return invalid(group, need, base)
-            if limit is None or in_use + need <= limit:
-                if total_limit is None or total_in_use + need <= total_limit:
-                    return ""
-                resource, limit, in_use = TOTAL_NODES, total_limit, total_in_use
+        def over(resource: str, limit: int, in_use: int, need: int) -> str:
             key = (resource, limit, in_use, need)
             text = texts.get(key)
             if text is None:
                 text = texts[key] = over_quota(resource, limit, in_use, need)
             return text
 
-        return judge
+        def judge(standing: _Standing, need: int) -> str:
+            group, base, schedulable, resource, limit, in_use = standing
+            if schedulable is None or not 1 <= need <= schedulable:
+                return invalid(group, need, base)
+            if limit is None or in_use + need <= limit:
+                return ""
+            return over(resource, limit, in_use, need)
+
+        def judge_total(standing: _TotalStanding, need: int) -> str:
+            limit, in_use = standing
+            if limit is None or in_use + need <= limit:
+                return ""
+            return over(TOTAL_NODES, limit, in_use, need)
+
+        return judge, judge_total
 
     def _quotas_for(self, key: VerdictKey) -> _Quotas:
-        """(resource, its limit, the total-nodes limit, the usage key) of a user, their
-        group, a node group and a base priority. (The resource names and the total limits
-        are looked up once per cycle: far fewer than the keys.)"""
+        """(resource, its limit, the usage key) of a user, their group, a node group and a
+        base priority. (The resource names are looked up once per cycle: far fewer than the
+        keys.)"""
         user, user_group, group, base = key
         resource = self.resource_of.get((group, base))
         if resource is None:
             resource = self.resource_of[(group, base)] = quota_resource(group, base)
-        limit = self.quotas.limit(user, user_group, resource)
-        total = self.total_limit_of.get((user, user_group), _UNSEEN)
-        if total is _UNSEEN:
-            total = self.total_limit_of[(user, user_group)] = self.quotas.limit(
-                user, user_group, TOTAL_NODES
-            )
-        return resource, limit, total, (user, group, base)
+        return resource, self.quotas.limit(user, user_group, resource), (user, group, base)
 
     def placement_step(self) -> Callable[[PendingChain, int], bool]:
         """The step that places a chain within its quotas: start it on free nodes; else
@@ -489,10 +516,12 @@ class _Cycle:
 
     def _charge(self, chain: PendingChain) -> None:
         """Count the nodes granted to the chain in its user's quota usage (which changes
-        that user's quick verdicts)."""
+        the verdicts of that user's keys at the chain's group and priority, and of their
+        total)."""
         need, user = chain.node_count, chain.user
-        self.verdicts.forget(user)
         ukey = (user, chain.group, chain.priority)
+        self.verdicts.forget(ukey)
+        self.totals.forget(user)
         self.used_prio[ukey] = self.used_prio.get(ukey, 0) + need
         self.used_total[user] = self.used_total.get(user, 0) + need
 
