@@ -19,7 +19,7 @@ re-scanning everything; the two must agree on every input.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from scheduler.model.enums import MAX_PRIORITY
@@ -42,6 +42,9 @@ from scheduler.policy.verdicts import VerdictKey, Verdicts
 _LEVELS = MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0..MAX_PRIORITY
 _NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
 _UNSEEN: Any = object()  # a cache's "not looked up yet", where None is a value
+_OWNER = attrgetter("user", "user_group")
+#: chains walked, or scanned for owners with room, between two checks of an early stop
+_STRIDE = 512
 
 
 class _Candidate:
@@ -81,6 +84,63 @@ def _pieces(
     if start < len(bucket):
         pieces.append((bucket[start:], []))
     return pieces
+
+
+class _Owners:
+    """Which of the queue's chains belong to owners (user, user group) that may still be
+    granted nodes: the proof behind an early stop that no chain from a position on can be.
+
+    The queue is scanned from the back for a chain of an owner not at their total-nodes
+    quota: every chain from ``clear`` on belongs to a full owner (and owners only fill up),
+    and ``blocker``, at ``block``, is the last chain of an owner with room found so far.
+    The owners are read a chunk of chains at a time (``owners``, of the chains from ``low``
+    to ``clear``), a chunk whose owners are all full is passed at once, and each chain is
+    read once, so proving the stop costs at most one look at each chain behind it."""
+
+    __slots__ = ("block", "blocker", "chains", "clear", "full", "is_full", "low", "owners")
+
+    def __init__(
+        self, chains: list[PendingChain], is_full: Callable[[tuple[str, str | None]], bool]
+    ) -> None:
+        self.chains = chains
+        self.is_full = is_full
+        self.clear = self.low = len(chains)
+        self.owners: list[tuple[str, str | None]] = []
+        self.blocker: tuple[str, str | None] | None = None
+        self.block = -1
+        self.full: set[tuple[str, str | None]] = set()  # owners found full
+
+    def full_from(self, pos: int) -> bool:
+        """Whether every chain from ``pos`` on belongs to an owner at their total quota."""
+        full, is_full = self.full, self.is_full
+        if self.blocker is not None:
+            if pos > self.block:
+                return True  # the blocker passed: every chain behind it is clear
+            if not is_full(self.blocker):
+                return False
+            full.add(self.blocker)
+            self.blocker = None
+        clear, low, owners = self.clear, self.low, self.owners
+        while clear > pos:
+            if clear == low:  # read the next chunk's owners
+                low = max(pos, clear - _STRIDE)
+                owners = list(map(_OWNER, self.chains[low:clear]))
+                fresh = set(owners).difference(full)
+                full.update(owner for owner in fresh if is_full(owner))
+                if full.issuperset(fresh):
+                    clear = low
+                    continue
+            for i in range(clear - 1, max(pos, low) - 1, -1):
+                owner = owners[i - low]
+                if owner not in full:
+                    if not is_full(owner):
+                        self.blocker, self.block = owner, i
+                        self.clear, self.low, self.owners = i + 1, low, owners
+                        return False
+                    full.add(owner)
+            clear = max(pos, low)
+        self.clear, self.low, self.owners = clear, low, owners
+        return True
 
 
 def decide(
@@ -302,21 +362,35 @@ class _Cycle:
     def walk_until_spent(self, buckets: Iterable[tuple[int, Iterable[PendingChain]]]) -> bool:
         """Walk the queue until nothing is left for any chain behind (False: stopped early).
 
+        Nothing is left when either every group with chains still to walk is spent (the
+        free and releasing nodes taken, nothing preemptable below the current priority), or
+        every chain still to walk belongs to an owner at their total-nodes quota
+        (:class:`_Owners`): usage only grows, so such a chain can never be granted.
+
         Only the groups with chains still to walk must be spent, so each bucket is cut after
         the last chain of a group, found once from the back of the queue. Stopping is checked
-        where it can newly hold: at a bucket's start, after a chain is granted nodes, and
-        after the last chain of a group."""
+        where it can newly hold: at a bucket's start, after a chain is granted nodes, after
+        the last chain of a group, and for the owners every :data:`_STRIDE` chains."""
         walk_piece = self.piece_step()
         queue = [(eff, list(bucket)) for eff, bucket in buckets]
         last = self._last_chains(queue)
         alive = {group for cuts in last.values() for groups in cuts.values() for group in groups}
+        owners = _Owners([chain for _eff, bucket in queue for chain in bucket], self.owner_full)
+        walked = 0
         for k, (eff, bucket) in enumerate(queue):
-            if self.exhausted(eff, alive):
+            if self.exhausted(eff, alive) or owners.full_from(walked):
                 return False
             pieces = _pieces(bucket, last.get(k, {}))
             for j, (piece, ending) in enumerate(pieces, 1):
-                if walk_piece(piece, eff, alive):
-                    return False
+                for start in range(0, len(piece), _STRIDE):
+                    part = piece if len(piece) <= _STRIDE else piece[start : start + _STRIDE]
+                    if walk_piece(part, eff, alive):
+                        return False
+                    walked += len(part)
+                    if start + _STRIDE < len(piece) and (
+                        self.exhausted(eff, alive) or owners.full_from(walked)
+                    ):
+                        return False
                 alive.difference_update(ending)
                 if ending and j < len(pieces) and self.exhausted(eff, alive):
                     return False
@@ -423,6 +497,12 @@ class _Cycle:
         if limit is _UNSEEN:
             limit = self.total_limit_of[owner] = self.quotas.limit(*owner, TOTAL_NODES)
         return limit, 0 if limit is None else self.used_total.get(owner[0], 0)
+
+    def owner_full(self, owner: tuple[str, str | None]) -> bool:
+        """Whether a (user, user group) is at their total-nodes quota: no chain of theirs
+        can be granted any more this cycle (their usage only grows)."""
+        limit, in_use = self._total_standing(owner)
+        return limit is not None and in_use >= limit
 
     def judge_steps(
         self,
