@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain as joined
 from itertools import compress, groupby, islice
 from operator import attrgetter, eq
 from typing import Any
@@ -92,20 +93,6 @@ class _Table(dict[Any, Any]):
         return value
 
 
-def _in_queue_time_order(pending: Sequence[PendingChain]) -> list[PendingChain]:
-    """The chains in (queued_at, id) order: a stable sort on the queue times alone (for
-    runs each in that order, a merge), which is that order unless chains of equal times
-    come out of id order; then (rarely) a sort on both."""
-    chains = sorted(pending, key=_BY_QUEUED_AT)
-    times = list(map(_BY_QUEUED_AT, chains))
-    for i in compress(range(len(times) - 1), map(eq, times, islice(times, 1, None))):
-        if chains[i].id > chains[i + 1].id:
-            chains.sort(key=_BY_ID)
-            chains.sort(key=_BY_QUEUED_AT)
-            break
-    return chains
-
-
 def _bucketed(
     pending: Sequence[PendingChain], config: PolicyConfig, now: float, scores: OwnerScores | None
 ) -> list[tuple[int, list[PendingChain]]]:
@@ -117,26 +104,26 @@ def _bucketed(
     runs of one boost, in which a chain's effective priority follows from its base
     priority alone; each run is dealt into its buckets by ``map`` (no Python-level step
     per chain). The boost is :func:`effective_priority`'s."""
-    chains = _in_queue_time_order(pending)
+    chains = sorted(pending, key=_BY_ID)
+    chains.sort(key=_BY_QUEUED_AT)
     step = config.aging_seconds
     top = min(int(config.aging_max_priority), _TOP)
 
-    def boost(queued_at: float) -> int:
-        waited = now - queued_at
+    def boost(chain: PendingChain) -> int:
+        waited = now - chain.queued_at
         return int(waited // step) if waited >= step else 0
 
-    def lower(queued_at: float) -> int:
-        return -boost(queued_at)
+    def lower(chain: PendingChain) -> int:
+        return -boost(chain)
 
     buckets: _Table = _Table(lambda key: [])
-    times = list(map(_BY_QUEUED_AT, chains)) if step > 0 else None
     start = 0
     while start < len(chains):
-        if times is None:
+        if step <= 0:
             end, up = len(chains), 0
         else:
-            up = boost(times[start])
-            end = bisect_right(times, -up, lo=start, key=lower)
+            up = boost(chains[start])
+            end = bisect_right(chains, -up, lo=start, key=lower)
         run = chains[start:end]
         if up:
             eff_of = _Table(lambda base, up=up: min(base + up, base if base > top else top))
@@ -185,10 +172,19 @@ def _aged_presorted(
 
 
 def _merged(pieces: list[list[PendingChain]]) -> list[PendingChain]:
-    """Lists each in (queued_at, id) order merged into one in that order."""
+    """Lists each in (queued_at, id) order merged into one in that order: a stable sort
+    on the queue times alone, which is the merge unless equal times of different pieces
+    come out of id order; then (rarely) a sort on both."""
     if len(pieces) == 1:
         return pieces[0]
-    return _in_queue_time_order([chain for piece in pieces for chain in piece])
+    merged = sorted(joined.from_iterable(pieces), key=_BY_QUEUED_AT)
+    times = list(map(_BY_QUEUED_AT, merged))
+    for i in compress(range(len(times) - 1), map(eq, times, islice(times, 1, None))):
+        if merged[i].id > merged[i + 1].id:
+            merged.sort(key=_BY_ID)
+            merged.sort(key=_BY_QUEUED_AT)
+            break
+    return merged
 
 
 def queue_order(
