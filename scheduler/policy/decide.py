@@ -19,7 +19,7 @@ re-scanning everything; the two must agree on every input.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 from scheduler.model.enums import MAX_PRIORITY
@@ -177,17 +177,11 @@ def decide(
     )
 
 
-#: a chain's quota at its group and base priority: (resource, its limit, its usage key)
-_Quotas = tuple[str, "int | None", tuple[str, str, int]]
 #: a key's standing: (group, base priority, schedulable nodes or None, resource, its limit,
 #: usage (0 without a limit))
 _Standing = tuple[str, int, "int | None", str, "int | None", int]
 #: an owner's standing on the total-nodes quota: (its limit, total usage (0 without one))
 _TotalStanding = tuple["int | None", int]
-#: who a group quota's verdicts follow: (user, node group, base priority)
-_usage_key = itemgetter(0, 2, 3)
-#: who a total quota's verdicts follow: the user
-_user = itemgetter(0)
 
 
 class _Cycle:
@@ -214,11 +208,11 @@ class _Cycle:
         "group_total",
         "holders",
         "levels",
+        "limit_of",
         "no_nodes_reasons",
         "node_group",
         "node_ok",
         "own",
-        "quota_of",
         "quota_reasons",
         "quotas",
         "resource_of",
@@ -230,6 +224,7 @@ class _Cycle:
         "totals",
         "used_prio",
         "used_total",
+        "user_groups",
         "verdicts",
         "waiting",
         "walk_failed",
@@ -251,16 +246,17 @@ class _Cycle:
         self._index_running(running, min_run, now)
         self._index_groups(group_names)
         self._index_victims()
-        # caches: each (user, user group, group, priority)'s quotas; the commonest reasons;
-        # the chains' quick verdicts
-        self.quota_of: dict[VerdictKey, _Quotas] = {}
+        # caches: each (user, user group, group, priority)'s limit; the commonest reasons;
+        # the chains' quick verdicts, and the user groups each user's were judged with
+        self.limit_of: dict[VerdictKey, int | None] = {}
         self.resource_of: dict[tuple[str, int], str] = {}
         self.total_limit_of: dict[tuple[str, str | None], int | None] = {}
         self.quota_reasons: dict[tuple[str, int, int, int], str] = {}
         self.no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
         judge, judge_total = self.judge_steps()
-        self.verdicts = Verdicts(self._standing, judge, _usage_key)
-        self.totals = Verdicts(self._total_standing, judge_total, _user)
+        self.verdicts = Verdicts(self._standing, judge)
+        self.totals = Verdicts(self._total_standing, judge_total)
+        self.user_groups: dict[str, list[str | None]] = {}
         # group -> smallest need a full victim walk could not meet. Only nodes shared between
         # holders make the bound of `place` a walk's result; as the queue goes on (effective
         # priority never rises, free nodes and candidates only shrink) a need that large
@@ -477,16 +473,23 @@ class _Cycle:
         group and base priority, the group's schedulable nodes (None: an unknown group or an
         invalid priority), and its group's quota at its base priority: the resource, the
         limit and the user's usage there, counting nodes held or granted (0 without a
-        limit: then it matters to no verdict, and more keys share one standing)."""
-        _user, _user_group, group, base = key
+        limit: then it matters to no verdict, and more keys share one standing). (The
+        resource names are looked up once per cycle, the limits once per key, which is
+        when the key's user group is noted for :meth:`_charge`.)"""
+        user, user_group, group, base = key
         schedulable = self.group_schedulable.get(group)
         if schedulable is None or not 0 <= base <= MAX_PRIORITY:
             return group, base, None, TOTAL_NODES, None, 0
-        quota = self.quota_of.get(key)
-        if quota is None:
-            quota = self.quota_of[key] = self._quotas_for(key)
-        resource, limit, usage_key = quota
-        in_use = 0 if limit is None else self.used_prio.get(usage_key, 0)
+        resource = self.resource_of.get((group, base))
+        if resource is None:
+            resource = self.resource_of[(group, base)] = quota_resource(group, base)
+        limit = self.limit_of.get(key, _UNSEEN)
+        if limit is _UNSEEN:
+            limit = self.limit_of[key] = self.quotas.limit(user, user_group, resource)
+            user_groups = self.user_groups.setdefault(user, [])
+            if user_group not in user_groups:
+                user_groups.append(user_group)
+        in_use = 0 if limit is None else self.used_prio.get((user, group, base), 0)
         return group, base, schedulable, resource, limit, in_use
 
     def _total_standing(self, owner: tuple[str, str | None]) -> _TotalStanding:
@@ -539,16 +542,6 @@ class _Cycle:
 
         return judge, judge_total
 
-    def _quotas_for(self, key: VerdictKey) -> _Quotas:
-        """(resource, its limit, the usage key) of a user, their group, a node group and a
-        base priority. (The resource names are looked up once per cycle: far fewer than the
-        keys.)"""
-        user, user_group, group, base = key
-        resource = self.resource_of.get((group, base))
-        if resource is None:
-            resource = self.resource_of[(group, base)] = quota_resource(group, base)
-        return resource, self.quotas.limit(user, user_group, resource), (user, group, base)
-
     def placement_step(self) -> Callable[[PendingChain, int], bool]:
         """The step that places a chain within its quotas: start it on free nodes; else
         claim nodes being released and wait; else, when the bound says victims could make
@@ -597,11 +590,12 @@ class _Cycle:
     def _charge(self, chain: PendingChain) -> None:
         """Count the nodes granted to the chain in its user's quota usage (which changes
         the verdicts of that user's keys at the chain's group and priority, and of their
-        total)."""
-        need, user = chain.node_count, chain.user
-        ukey = (user, chain.group, chain.priority)
-        self.verdicts.forget(ukey)
-        self.totals.forget(user)
+        total: forgotten for each user group the user's chains were judged with)."""
+        need, user, group, base = chain.node_count, chain.user, chain.group, chain.priority
+        for user_group in self.user_groups.get(user, ()):
+            self.verdicts.forget((user, user_group, group, base))
+            self.totals.forget((user, user_group))
+        ukey = (user, group, base)
         self.used_prio[ukey] = self.used_prio.get(ukey, 0) + need
         self.used_total[user] = self.used_total.get(user, 0) + need
 

@@ -8,18 +8,17 @@ priority, which depend only on its ``(user, user group, node group, base priorit
 node count and its user's usage at that group and priority; and its user's total-nodes
 quota, which depends only on ``(user, user group)``, its node count and its user's total
 usage. A table keeps, per key, the key's standing (what the verdicts are computed from)
-and each verdict once computed, shared by the keys of equal standing, and forgets the keys
-of an owner (the usage the walk charges: a user's nodes at a group and priority, or their
-total) when the walk charges it more nodes, the only thing that changes them. So a chain
-costs a few dict lookups, a new node count of a standing one small judgement, and a new
-key (or a charge) one look at the quotas: a charge forgets one key of each table, not every
-key of the user. What a standing holds and how a verdict follows from it are the caller's
-(``standing`` and ``judge``).
+and each verdict once computed, shared by the keys of equal standing; the caller forgets a
+key when the walk charges the usage it follows more nodes, the only thing that changes
+it. So a chain costs a few dict lookups, a new node count of a standing one small
+judgement, and a new key (or a charge) one look at the quotas: a charge forgets one key of
+each table (per user group of the user), not every key of the user. What a standing holds
+and how a verdict follows from it are the caller's (``standing`` and ``judge``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
 #: (user, user group, node group, base priority)
@@ -43,26 +42,18 @@ class _ByNeed(dict[int, str]):
 
 class Verdicts(dict[Any, _ByNeed]):
     """``verdicts[key][need]``: a part of the quick verdict of a chain,
-    ``judge(standing(key), need)``, computed on first use; :meth:`forget` drops the keys of
-    an owner (``owner(key)``: the usage they follow) once that usage changed. A key is
-    looked at again at most once per forget of its owner, so the table's bookkeeping is
-    linear in the standings it computes. Keys of equal standing (a standing must be
-    hashable: its value is all a verdict follows from) share their verdicts, which never go
-    stale: many users have the same quotas and usage."""
+    ``judge(standing(key), need)``, computed on first use; :meth:`forget` drops a key once
+    the usage it follows changed. A key is looked at again at most once per forget, so the
+    table's bookkeeping is linear in the standings it computes. Keys of equal standing (a
+    standing must be hashable: its value is all a verdict follows from) share their
+    verdicts, which never go stale: many users have the same quotas and usage."""
 
-    __slots__ = ("by_standing", "judge", "of_owner", "owner", "standing")
+    __slots__ = ("by_standing", "judge", "standing")
 
-    def __init__(
-        self,
-        standing: Callable[[Any], Any],
-        judge: Callable[[Any, int], str],
-        owner: Callable[[Any], Hashable],
-    ) -> None:
+    def __init__(self, standing: Callable[[Any], Any], judge: Callable[[Any, int], str]) -> None:
         super().__init__()
         self.standing = standing
         self.judge = judge
-        self.owner = owner
-        self.of_owner: dict[Hashable, list[Any]] = {}
         self.by_standing: dict[Any, _ByNeed] = {}
 
     def __missing__(self, key: Any) -> _ByNeed:
@@ -71,15 +62,8 @@ class Verdicts(dict[Any, _ByNeed]):
         if by_need is None:
             by_need = self.by_standing[standing] = _ByNeed(self.judge, standing)
         self[key] = by_need
-        owner = self.owner(key)
-        keys = self.of_owner.get(owner)
-        if keys is None:
-            self.of_owner[owner] = [key]
-        else:
-            keys.append(key)
         return by_need
 
-    def forget(self, owner: Hashable) -> None:
-        """Drop every verdict of the keys of ``owner`` (the usage they follow changed)."""
-        for key in self.of_owner.pop(owner, ()):
-            del self[key]
+    def forget(self, key: Any) -> None:
+        """Drop the verdicts of ``key`` (the usage they follow changed), if any."""
+        self.pop(key, None)
