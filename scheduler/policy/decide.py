@@ -286,7 +286,9 @@ class _Cycle:
         used_total: dict[str, int] = {}  # user -> nodes
         candidates: dict[str, list[_Candidate]] = {}
         for chain in running:
-            held = tuple(dict.fromkeys(chain.nodes))
+            held = chain.nodes
+            if len(held) > 1:
+                held = tuple(dict.fromkeys(held))
             for name in held:
                 holders[name] = holders.get(name, 0) + 1
                 if not chain.releasing:
@@ -301,7 +303,10 @@ class _Cycle:
             if prio >= 0 and now - chain.started_at < min_run:
                 continue  # protected by the minimum run time (spot servers never are)
             group = chain.group
-            freed = tuple(n for n in held if node_group.get(n) == group and node_ok[n])
+            if len(held) == 1:  # most chains: no generator
+                freed = held if node_group.get(held[0]) == group and node_ok[held[0]] else ()
+            else:
+                freed = tuple(n for n in held if node_group.get(n) == group and node_ok[n])
             if freed:
                 candidates.setdefault(group, []).append(_Candidate(chain, max(prio, -1), freed))
         self.holders, self.blockers, self.candidates = holders, blockers, candidates
