@@ -19,7 +19,8 @@ re-scanning everything; the two must agree on every input.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from operator import attrgetter
+from itertools import chain as joined
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from scheduler.model.enums import MAX_PRIORITY
@@ -43,6 +44,7 @@ _LEVELS = MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0..MAX_PRIOR
 _NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
 _UNSEEN: Any = object()  # a cache's "not looked up yet", where None is a value
 _OWNER = attrgetter("user", "user_group")
+_BUCKET = itemgetter(1)  # the chains of an (effective priority, chains) bucket
 #: chains walked, or scanned for owners with room, between two checks of an early stop
 _STRIDE = 512
 
@@ -60,6 +62,11 @@ class _Candidate:
         self.started_at = chain.started_at
         self.nodes = nodes  # its schedulable nodes in its group: what suspending it frees
         self.chosen = False
+
+
+def _as_list(chains: Iterable[PendingChain]) -> list[PendingChain]:
+    """The chains as a list (not copied when they are one: the walk only reads them)."""
+    return chains if isinstance(chains, list) else list(chains)
 
 
 def _prefix(levels: list[int]) -> list[int]:
@@ -373,10 +380,10 @@ class _Cycle:
         where it can newly hold: at a bucket's start, after a chain is granted nodes, after
         the last chain of a group, and for the owners every :data:`_STRIDE` chains."""
         walk_piece = self.piece_step()
-        queue = [(eff, list(bucket)) for eff, bucket in buckets]
+        queue = [(eff, _as_list(bucket)) for eff, bucket in buckets]
         last = self._last_chains(queue)
         alive = {group for cuts in last.values() for groups in cuts.values() for group in groups}
-        owners = _Owners([chain for _eff, bucket in queue for chain in bucket], self.owner_full)
+        owners = _Owners(list(joined.from_iterable(map(_BUCKET, queue))), self.owner_full)
         walked = 0
         for k, (eff, bucket) in enumerate(queue):
             if self.exhausted(eff, alive) or owners.full_from(walked):
