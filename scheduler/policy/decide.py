@@ -384,9 +384,9 @@ class _Cycle:
         last = self._last_chains(queue)
         alive = {group for cuts in last.values() for groups in cuts.values() for group in groups}
         owners = _Owners(list(joined.from_iterable(map(_BUCKET, queue))), self.owner_full)
-        walked = 0
+        walked, total = 0, len(owners.chains)
         for k, (eff, bucket) in enumerate(queue):
-            if self.exhausted(eff, alive) or owners.full_from(walked):
+            if self.exhausted(eff, alive) or (walked < total and owners.full_from(walked)):
                 return False
             pieces = _pieces(bucket, last.get(k, {}))
             for j, (piece, ending) in enumerate(pieces, 1):
