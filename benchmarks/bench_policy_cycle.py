@@ -7,7 +7,9 @@ node counts 1/2/4/8 and quotas for many users and groups; then times
 :func:`tests.policy_reference.decide_reference` (the test oracle) on the same input, checks
 both decide the same, and prints min/median/p95 in milliseconds and the ratio. Every input
 is timed twice, interleaved: with fair share off and on (recent usage for every user and
-group, shares for the groups and some users).
+group, shares for the groups and some users). Then, as the loop calls it: the queue
+presorted and the walk stopped early (checked to give the complete walk's starts and
+suspends; how many chains it walked is printed).
 
 Run from the repository root::
 
@@ -237,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     (loop_ms,) = timed(lambda *a: decide(*a, presorted=True, complete=False), [ordered],
                        opts.reps, clock)  # fmt: skip
     print(f"decide as the loop calls it (presorted, stops early) {summary(loop_ms)}")
+    part = decide(*ordered, presorted=True, complete=False)
+    if (part.starts, part.suspends) != (fast.starts, fast.suspends):
+        print("MISMATCH: the early stop and the complete walk disagree", file=sys.stderr)
+        return 1
+    walked = len(part.starts) + len(part.waiting)
+    print(f"  (the complete walk's starts and suspends; {walked:,} of {len(pending):,} walked)")
     if checked:
         base_ms, base_fair_ms = timed(
             decide_reference, [args, fair_args], opts.baseline_reps, clock
@@ -248,9 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     cost = statistics.median(fair_ms) - statistics.median(fast_ms)
     print(f"fair share costs {cost:+.1f} ms a cycle (difference of the medians)")
     target = 50.0 if opts.scale == 1 else 250.0 * opts.scale / 10
-    ok = max(statistics.median(fast_ms), statistics.median(fair_ms)) < target
+    ok = max(map(statistics.median, (fast_ms, fair_ms, loop_ms))) < target
     print(
-        f"target: one cycle < {target:.0f} ms, fair share off and on: {'met' if ok else 'NOT met'}"
+        f"target: one cycle < {target:.0f} ms, fair share off and on and as the loop calls it: "
+        f"{'met' if ok else 'NOT met'}"
     )
     return 0 if ok else 2
 

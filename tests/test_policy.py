@@ -728,6 +728,46 @@ def test_random_inputs_exercise_the_early_stop() -> None:
     assert stopped >= 20, stopped
 
 
+def test_an_early_stop_once_every_owner_behind_is_at_their_total_quota() -> None:
+    """Free nodes are left, but every chain behind the grants belongs to a user at their
+    total-nodes quota: the walk stops there (chains of full owners can never be granted),
+    with the starts of a complete walk."""
+    quotas = QuotaTable({("user", "bob", "node"): 1}, {"node": 2})
+    pending = [
+        pend(1, user="alice"),
+        pend(2, user="bob"),
+        pend(3, user="alice"),  # alice is full after this one
+        *(pend(i, user=("alice", "bob")[i % 2], queued_at=i) for i in range(4, 2000)),
+    ]
+    args = (pending, [], nodes(8), quotas, PolicyConfig(), NOW)
+    full = decide(*args)
+    part = decide(sorted(pending, key=queue_key), *args[1:], presorted=True, complete=False)
+    assert started(part) == started(full) == {1: ("gpu00",), 2: ("gpu01",), 3: ("gpu02",)}
+    assert not part.complete and len(part.waiting) < 1000
+    assert part.waiting.items() <= full.waiting.items()
+    # an owner with room (carol, at the back) keeps the walk going to her chain
+    carol = [*pending, pend(5000, user="carol", queued_at=5000)]
+    part = decide(carol, *args[1:], presorted=True, complete=False)
+    assert started(part) == {**started(full), 5000: ("gpu03",)} and part.complete
+
+
+def test_random_inputs_stop_early_on_full_owners() -> None:
+    """Guard for the early-stop property: some random cases stop because every owner
+    behind is at their total quota while nodes are still left to take."""
+    by_owners = 0
+    for seed in range(0, 300, 2):
+        args = _sized_case(random.Random(seed))
+        pending, running, node_list, quotas, config, now = args
+        ordered = sorted(pending, key=queue_key)
+        cycle = _Cycle(running, node_list, quotas, config.min_run_seconds, now)
+        if cycle.walk_until_spent(queue_buckets(ordered, config, now, presorted=True)):
+            continue
+        walked = {*cycle.waiting, *(p.chain_id for p in cycle.starts)}
+        behind = {c.group for c in pending if c.id not in walked and c.group in cycle.free}
+        by_owners += not cycle.exhausted(LOW, behind)  # so not spent groups: full owners
+    assert by_owners >= 10, by_owners
+
+
 def _buckets(case: tuple, presorted: bool) -> list[tuple[int, list[int]]]:
     pending, _running, _nodes, _quotas, config, now = case
     if presorted:
@@ -768,10 +808,14 @@ def test_random_cases_merge_equal_queue_times_across_priorities() -> None:
 @given(rng=RANDOM_CASES)
 def test_memoized_verdicts_are_never_stale(rng: random.Random) -> None:
     """After a walk, every quick verdict the memo still holds is what judging the chain's
-    key afresh, from the usage the walk ended with, gives: charging a user forgets theirs."""
+    key afresh, from the usage the walk ended with, gives: charging a user forgets theirs
+    (their group quota's at the chain's group and priority, and their total's)."""
     pending, running, node_list, quotas, config, now = _sized_case(rng)
     cycle = _Cycle(running, node_list, quotas, config.min_run_seconds, now)
     cycle.walk(queue_buckets(pending, config, now))
     for key, by_need in cycle.verdicts.items():
         for need, verdict in by_need.items():
             assert verdict == cycle.verdicts.judge(cycle._standing(key), need)
+    for owner, by_need in cycle.totals.items():
+        for need, verdict in by_need.items():
+            assert verdict == cycle.totals.judge(cycle._total_standing(owner), need)

@@ -19,6 +19,8 @@ re-scanning everything; the two must agree on every input.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain as joined
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from scheduler.model.enums import MAX_PRIORITY
@@ -41,6 +43,10 @@ from scheduler.policy.verdicts import VerdictKey, Verdicts
 _LEVELS = MAX_PRIORITY + 2  # victim priority levels: -1 (spot) and 0..MAX_PRIORITY
 _NO_VICTIMS = [0] * (_LEVELS + 1)  # `below` of a group without candidates
 _UNSEEN: Any = object()  # a cache's "not looked up yet", where None is a value
+_OWNER = attrgetter("user", "user_group")
+_BUCKET = itemgetter(1)  # the chains of an (effective priority, chains) bucket
+#: chains walked, or scanned for owners with room, between two checks of an early stop
+_STRIDE = 512
 
 
 class _Candidate:
@@ -56,6 +62,11 @@ class _Candidate:
         self.started_at = chain.started_at
         self.nodes = nodes  # its schedulable nodes in its group: what suspending it frees
         self.chosen = False
+
+
+def _as_list(chains: Iterable[PendingChain]) -> list[PendingChain]:
+    """The chains as a list (not copied when they are one: the walk only reads them)."""
+    return chains if isinstance(chains, list) else list(chains)
 
 
 def _prefix(levels: list[int]) -> list[int]:
@@ -80,6 +91,63 @@ def _pieces(
     if start < len(bucket):
         pieces.append((bucket[start:], []))
     return pieces
+
+
+class _Owners:
+    """Which of the queue's chains belong to owners (user, user group) that may still be
+    granted nodes: the proof behind an early stop that no chain from a position on can be.
+
+    The queue is scanned from the back for a chain of an owner not at their total-nodes
+    quota: every chain from ``clear`` on belongs to a full owner (and owners only fill up),
+    and ``blocker``, at ``block``, is the last chain of an owner with room found so far.
+    The owners are read a chunk of chains at a time (``owners``, of the chains from ``low``
+    to ``clear``), a chunk whose owners are all full is passed at once, and each chain is
+    read once, so proving the stop costs at most one look at each chain behind it."""
+
+    __slots__ = ("block", "blocker", "chains", "clear", "full", "is_full", "low", "owners")
+
+    def __init__(
+        self, chains: list[PendingChain], is_full: Callable[[tuple[str, str | None]], bool]
+    ) -> None:
+        self.chains = chains
+        self.is_full = is_full
+        self.clear = self.low = len(chains)
+        self.owners: list[tuple[str, str | None]] = []
+        self.blocker: tuple[str, str | None] | None = None
+        self.block = -1
+        self.full: set[tuple[str, str | None]] = set()  # owners found full
+
+    def full_from(self, pos: int) -> bool:
+        """Whether every chain from ``pos`` on belongs to an owner at their total quota."""
+        full, is_full = self.full, self.is_full
+        if self.blocker is not None:
+            if pos > self.block:
+                return True  # the blocker passed: every chain behind it is clear
+            if not is_full(self.blocker):
+                return False
+            full.add(self.blocker)
+            self.blocker = None
+        clear, low, owners = self.clear, self.low, self.owners
+        while clear > pos:
+            if clear == low:  # read the next chunk's owners
+                low = max(pos, clear - _STRIDE)
+                owners = list(map(_OWNER, self.chains[low:clear]))
+                fresh = set(owners).difference(full)
+                full.update(owner for owner in fresh if is_full(owner))
+                if full.issuperset(fresh):
+                    clear = low
+                    continue
+            for i in range(clear - 1, max(pos, low) - 1, -1):
+                owner = owners[i - low]
+                if owner not in full:
+                    if not is_full(owner):
+                        self.blocker, self.block = owner, i
+                        self.clear, self.low, self.owners = i + 1, low, owners
+                        return False
+                    full.add(owner)
+            clear = max(pos, low)
+        self.clear, self.low, self.owners = clear, low, owners
+        return True
 
 
 def decide(
@@ -116,11 +184,11 @@ def decide(
     )
 
 
-#: a chain's quotas: (resource, its limit, the total-nodes limit, its usage key)
-_Quotas = tuple[str, "int | None", "int | None", tuple[str, str, int]]
 #: a key's standing: (group, base priority, schedulable nodes or None, resource, its limit,
-#: usage, the total-nodes limit, total usage)
-_Standing = tuple[str, int, "int | None", str, "int | None", int, "int | None", int]
+#: usage (0 without a limit))
+_Standing = tuple[str, int, "int | None", str, "int | None", int]
+#: an owner's standing on the total-nodes quota: (its limit, total usage (0 without one))
+_TotalStanding = tuple["int | None", int]
 
 
 class _Cycle:
@@ -128,8 +196,9 @@ class _Cycle:
     walk changes in them as it grants nodes and picks victims.
 
     :meth:`walk` takes each chain through its steps: its quick verdict (validity and
-    quotas, :meth:`judge_step`, memoized per kind of chain in :attr:`verdicts` until its user
-    is charged more nodes), then placement (closures over the indexes, made once per cycle
+    quotas, :meth:`judge_steps`, memoized per kind of chain in :attr:`verdicts` and per
+    owner in :attr:`totals` until the usage they follow is charged more nodes), then
+    placement (closures over the indexes, made once per cycle
     by :meth:`piece_step` and :meth:`placement_step`: they run for nearly every chain,
     where attribute lookups would show), then, rarely, :meth:`preempt`. The commonest
     outcomes (over quota; waiting for nodes it cannot get) take no further call.
@@ -146,11 +215,11 @@ class _Cycle:
         "group_total",
         "holders",
         "levels",
+        "limit_of",
         "no_nodes_reasons",
         "node_group",
         "node_ok",
         "own",
-        "quota_of",
         "quota_reasons",
         "quotas",
         "resource_of",
@@ -159,8 +228,10 @@ class _Cycle:
         "starts",
         "suspends",
         "total_limit_of",
+        "totals",
         "used_prio",
         "used_total",
+        "user_groups",
         "verdicts",
         "waiting",
         "walk_failed",
@@ -182,14 +253,17 @@ class _Cycle:
         self._index_running(running, min_run, now)
         self._index_groups(group_names)
         self._index_victims()
-        # caches: each (user, user group, group, priority)'s quotas; the commonest reasons;
-        # the chains' quick verdicts
-        self.quota_of: dict[VerdictKey, _Quotas] = {}
+        # caches: each (user, user group, group, priority)'s limit; the commonest reasons;
+        # the chains' quick verdicts, and the user groups each user's were judged with
+        self.limit_of: dict[VerdictKey, int | None] = {}
         self.resource_of: dict[tuple[str, int], str] = {}
         self.total_limit_of: dict[tuple[str, str | None], int | None] = {}
         self.quota_reasons: dict[tuple[str, int, int, int], str] = {}
         self.no_nodes_reasons: dict[tuple[int, str, int, int], str] = {}
-        self.verdicts = Verdicts(self._standing, self.judge_step())
+        judge, judge_total = self.judge_steps()
+        self.verdicts = Verdicts(self._standing, judge)
+        self.totals = Verdicts(self._total_standing, judge_total)
+        self.user_groups: dict[str, list[str | None]] = {}
         # group -> smallest need a full victim walk could not meet. Only nodes shared between
         # holders make the bound of `place` a walk's result; as the queue goes on (effective
         # priority never rises, free nodes and candidates only shrink) a need that large
@@ -219,7 +293,9 @@ class _Cycle:
         used_total: dict[str, int] = {}  # user -> nodes
         candidates: dict[str, list[_Candidate]] = {}
         for chain in running:
-            held = tuple(dict.fromkeys(chain.nodes))
+            held = chain.nodes
+            if len(held) > 1:
+                held = tuple(dict.fromkeys(held))
             for name in held:
                 holders[name] = holders.get(name, 0) + 1
                 if not chain.releasing:
@@ -234,7 +310,10 @@ class _Cycle:
             if prio >= 0 and now - chain.started_at < min_run:
                 continue  # protected by the minimum run time (spot servers never are)
             group = chain.group
-            freed = tuple(n for n in held if node_group.get(n) == group and node_ok[n])
+            if len(held) == 1:  # most chains: no generator
+                freed = held if node_group.get(held[0]) == group and node_ok[held[0]] else ()
+            else:
+                freed = tuple(n for n in held if node_group.get(n) == group and node_ok[n])
             if freed:
                 candidates.setdefault(group, []).append(_Candidate(chain, max(prio, -1), freed))
         self.holders, self.blockers, self.candidates = holders, blockers, candidates
@@ -291,21 +370,35 @@ class _Cycle:
     def walk_until_spent(self, buckets: Iterable[tuple[int, Iterable[PendingChain]]]) -> bool:
         """Walk the queue until nothing is left for any chain behind (False: stopped early).
 
+        Nothing is left when either every group with chains still to walk is spent (the
+        free and releasing nodes taken, nothing preemptable below the current priority), or
+        every chain still to walk belongs to an owner at their total-nodes quota
+        (:class:`_Owners`): usage only grows, so such a chain can never be granted.
+
         Only the groups with chains still to walk must be spent, so each bucket is cut after
         the last chain of a group, found once from the back of the queue. Stopping is checked
-        where it can newly hold: at a bucket's start, after a chain is granted nodes, and
-        after the last chain of a group."""
+        where it can newly hold: at a bucket's start, after a chain is granted nodes, after
+        the last chain of a group, and for the owners every :data:`_STRIDE` chains."""
         walk_piece = self.piece_step()
-        queue = [(eff, list(bucket)) for eff, bucket in buckets]
+        queue = [(eff, _as_list(bucket)) for eff, bucket in buckets]
         last = self._last_chains(queue)
         alive = {group for cuts in last.values() for groups in cuts.values() for group in groups}
+        owners = _Owners(list(joined.from_iterable(map(_BUCKET, queue))), self.owner_full)
+        walked, total = 0, len(owners.chains)
         for k, (eff, bucket) in enumerate(queue):
-            if self.exhausted(eff, alive):
+            if self.exhausted(eff, alive) or (walked < total and owners.full_from(walked)):
                 return False
             pieces = _pieces(bucket, last.get(k, {}))
             for j, (piece, ending) in enumerate(pieces, 1):
-                if walk_piece(piece, eff, alive):
-                    return False
+                for start in range(0, len(piece), _STRIDE):
+                    part = piece if len(piece) <= _STRIDE else piece[start : start + _STRIDE]
+                    if walk_piece(part, eff, alive):
+                        return False
+                    walked += len(part)
+                    if start + _STRIDE < len(piece) and (
+                        self.exhausted(eff, alive) or owners.full_from(walked)
+                    ):
+                        return False
                 alive.difference_update(ending)
                 if ending and j < len(pieces) and self.exhausted(eff, alive):
                     return False
@@ -336,13 +429,15 @@ class _Cycle:
         With ``alive`` (the groups with chains behind the piece or its last chain), it
         returns True as soon as a grant leaves nothing for them. (A closure over this
         cycle's indexes: it runs for every chain of the queue.)"""
-        verdicts, waiting = self.verdicts, self.waiting
+        verdicts, totals, waiting = self.verdicts, self.totals, self.waiting
         place, exhausted = self.placement_step(), self.exhausted
 
         def walk_piece(piece: Iterable[PendingChain], eff: int, alive: set[str] | None) -> bool:
             for chain in piece:
-                key = (chain.user, chain.user_group, chain.group, chain.priority)
-                reason = verdicts[key][chain.node_count]
+                user, user_group, need = chain.user, chain.user_group, chain.node_count
+                reason = verdicts[user, user_group, chain.group, chain.priority][need]
+                if not reason:
+                    reason = totals[user, user_group][need]
                 if reason:
                     waiting[chain.id] = reason
                 elif (
@@ -386,61 +481,78 @@ class _Cycle:
         return reasons.too_few_schedulable(need, group, self.group_schedulable[group], total)
 
     def _standing(self, key: VerdictKey) -> _Standing:
-        """What the quick verdicts of a key follow from (see :meth:`judge_step`): its group and
-        base priority, the group's schedulable nodes (None: an unknown group or an invalid
-        priority), and per quota (the group's at the base priority, then the total nodes)
-        the resource, the limit and the user's usage, counting nodes held or granted."""
-        user, _user_group, group, base = key
+        """What the group-quota verdicts of a key follow from (see :meth:`judge_steps`): its
+        group and base priority, the group's schedulable nodes (None: an unknown group or an
+        invalid priority), and its group's quota at its base priority: the resource, the
+        limit and the user's usage there, counting nodes held or granted (0 without a
+        limit: then it matters to no verdict, and more keys share one standing). (The
+        resource names are looked up once per cycle, the limits once per key, which is
+        when the key's user group is noted for :meth:`_charge`.)"""
+        user, user_group, group, base = key
         schedulable = self.group_schedulable.get(group)
         if schedulable is None or not 0 <= base <= MAX_PRIORITY:
-            return group, base, None, TOTAL_NODES, None, 0, None, 0
-        quota = self.quota_of.get(key)
-        if quota is None:
-            quota = self.quota_of[key] = self._quotas_for(key)
-        resource, limit, total_limit, usage_key = quota
-        in_use, total_in_use = self.used_prio.get(usage_key, 0), self.used_total.get(user, 0)
-        return group, base, schedulable, resource, limit, in_use, total_limit, total_in_use
+            return group, base, None, TOTAL_NODES, None, 0
+        resource = self.resource_of.get((group, base))
+        if resource is None:
+            resource = self.resource_of[(group, base)] = quota_resource(group, base)
+        limit = self.limit_of.get(key, _UNSEEN)
+        if limit is _UNSEEN:
+            limit = self.limit_of[key] = self.quotas.limit(user, user_group, resource)
+            user_groups = self.user_groups.setdefault(user, [])
+            if user_group not in user_groups:
+                user_groups.append(user_group)
+        in_use = 0 if limit is None else self.used_prio.get((user, group, base), 0)
+        return group, base, schedulable, resource, limit, in_use
 
-    def judge_step(self) -> Callable[[_Standing, int], str]:
-        """The step that gives a chain's quick verdict (see
-        :class:`~scheduler.policy.verdicts.Verdicts`) from its key's standing: why it can
-        never run as asked, else the quota its need would exceed (the group's quota at its
-        base priority first); "" when it fits. (A closure: it runs once per new node count
-        of a standing, tens of thousands of times in a deep queue; the texts of the
+    def _total_standing(self, owner: tuple[str, str | None]) -> _TotalStanding:
+        """What the total-quota verdicts of a (user, user group) follow from: the
+        total-nodes limit and the user's total usage, counting nodes held or granted (0
+        without a limit). (The limit is looked up once per owner and cycle.)"""
+        limit = self.total_limit_of.get(owner, _UNSEEN)
+        if limit is _UNSEEN:
+            limit = self.total_limit_of[owner] = self.quotas.limit(*owner, TOTAL_NODES)
+        return limit, 0 if limit is None else self.used_total.get(owner[0], 0)
+
+    def owner_full(self, owner: tuple[str, str | None]) -> bool:
+        """Whether a (user, user group) is at their total-nodes quota: no chain of theirs
+        can be granted any more this cycle (their usage only grows)."""
+        limit, in_use = self._total_standing(owner)
+        return limit is not None and in_use >= limit
+
+    def judge_steps(
+        self,
+    ) -> tuple[Callable[[_Standing, int], str], Callable[[_TotalStanding, int], str]]:
+        """The steps that give a chain's quick verdict (see
+        :class:`~scheduler.policy.verdicts.Verdicts`), in two parts: from its key's standing,
+        why it can never run as asked, else whether its need would exceed its group's quota
+        at its base priority; then, when it fits there, from its owner's standing, whether
+        it would exceed the total-nodes quota. "" when it fits. (Closures: they run once per
+        new node count of a standing, thousands of times in a deep queue; the texts of the
         commonest reasons are cached.)"""
         texts, invalid, over_quota = self.quota_reasons, self.invalid, reasons.over_quota
 
-        def judge(standing: _Standing, need: int) -> str:
-            group, base, schedulable, resource, limit, in_use, total_limit, total_in_use = standing
-            if schedulable is None or not 1 <= need <= schedulable:
-                return invalid(group, need, base)
-            if limit is None or in_use + need <= limit:
-                if total_limit is None or total_in_use + need <= total_limit:
-                    return ""
-                resource, limit, in_use = TOTAL_NODES, total_limit, total_in_use
+        def over(resource: str, limit: int, in_use: int, need: int) -> str:
             key = (resource, limit, in_use, need)
             text = texts.get(key)
             if text is None:
                 text = texts[key] = over_quota(resource, limit, in_use, need)
             return text
 
-        return judge
+        def judge(standing: _Standing, need: int) -> str:
+            group, base, schedulable, resource, limit, in_use = standing
+            if schedulable is None or not 1 <= need <= schedulable:
+                return invalid(group, need, base)
+            if limit is None or in_use + need <= limit:
+                return ""
+            return over(resource, limit, in_use, need)
 
-    def _quotas_for(self, key: VerdictKey) -> _Quotas:
-        """(resource, its limit, the total-nodes limit, the usage key) of a user, their
-        group, a node group and a base priority. (The resource names and the total limits
-        are looked up once per cycle: far fewer than the keys.)"""
-        user, user_group, group, base = key
-        resource = self.resource_of.get((group, base))
-        if resource is None:
-            resource = self.resource_of[(group, base)] = quota_resource(group, base)
-        limit = self.quotas.limit(user, user_group, resource)
-        total = self.total_limit_of.get((user, user_group), _UNSEEN)
-        if total is _UNSEEN:
-            total = self.total_limit_of[(user, user_group)] = self.quotas.limit(
-                user, user_group, TOTAL_NODES
-            )
-        return resource, limit, total, (user, group, base)
+        def judge_total(standing: _TotalStanding, need: int) -> str:
+            limit, in_use = standing
+            if limit is None or in_use + need <= limit:
+                return ""
+            return over(TOTAL_NODES, limit, in_use, need)
+
+        return judge, judge_total
 
     def placement_step(self) -> Callable[[PendingChain, int], bool]:
         """The step that places a chain within its quotas: start it on free nodes; else
@@ -489,10 +601,13 @@ class _Cycle:
 
     def _charge(self, chain: PendingChain) -> None:
         """Count the nodes granted to the chain in its user's quota usage (which changes
-        that user's quick verdicts)."""
-        need, user = chain.node_count, chain.user
-        self.verdicts.forget(user)
-        ukey = (user, chain.group, chain.priority)
+        the verdicts of that user's keys at the chain's group and priority, and of their
+        total: forgotten for each user group the user's chains were judged with)."""
+        need, user, group, base = chain.node_count, chain.user, chain.group, chain.priority
+        for user_group in self.user_groups.get(user, ()):
+            self.verdicts.forget((user, user_group, group, base))
+            self.totals.forget((user, user_group))
+        ukey = (user, group, base)
         self.used_prio[ukey] = self.used_prio.get(ukey, 0) + need
         self.used_total[user] = self.used_total.get(user, 0) + need
 

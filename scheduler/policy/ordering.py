@@ -8,7 +8,9 @@ Fair share's score is :mod:`scheduler.policy.fairshare`'s.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain as joined
 from itertools import compress, groupby, islice
 from operator import attrgetter, eq
 from typing import Any
@@ -21,6 +23,7 @@ _TOP = int(Priority.EXTREME_HIGH)
 _BY_ID = attrgetter("id")
 _BY_QUEUED_AT = attrgetter("queued_at")
 _BY_PRIORITY = attrgetter("priority")
+_OWNER = attrgetter("user", "user_group")
 
 
 def queue_key(chain: PendingChain) -> tuple[int, float, int]:
@@ -57,14 +60,13 @@ def queue_buckets(
     """The queue as ``(effective priority, chains)`` buckets, highest priority first; each
     bucket in ``queued_at`` order (a resumed chain keeps its original one), then by id,
     and with fair share on, first by the owner's fair-share score (``usage``: split on it
-    while bucketing, or for presorted input each bucket sorted once more, stably, when it
-    is reached).
+    while bucketing, or for presorted input without aging each bucket sorted once more,
+    stably, when it is reached).
 
-    Two stable sorts on single keys and a linear bucketing: cheaper than sorting tuples.
-    Aging is inlined here; it must agree with :func:`effective_priority`. Without aging,
-    ``presorted`` input (in :func:`queue_key` order) is grouped lazily: a caller that stops
-    early pays only for the chains it walked; with aging, it is cut and merged
-    (:func:`_aged_presorted`), not sorted again.
+    Without aging, ``presorted`` input (in :func:`queue_key` order) is grouped lazily: a
+    caller that stops early pays only for the chains it walked; with aging, it is cut and
+    merged (:func:`_aged_presorted`), not sorted again. Other input is sorted on queue
+    times and dealt into its buckets (:func:`_bucketed`).
     """
     if presorted and config.aging_seconds <= 0:
         grouped = groupby(pending, key=_BY_PRIORITY)
@@ -78,31 +80,63 @@ def queue_buckets(
     return ordered if fair is None else by_fair_share(ordered, fair, usage)
 
 
+class _Table(dict[Any, Any]):
+    """A dict whose missing values are ``make(key)``, made on first use."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.make(key)
+        return value
+
+
 def _bucketed(
     pending: Sequence[PendingChain], config: PolicyConfig, now: float, scores: OwnerScores | None
 ) -> list[tuple[int, list[PendingChain]]]:
     """Chains in any order as ``(effective priority, chains)`` buckets, highest first, each
     in (queued_at, id) order, or with ``scores`` (fair share on) in (score, queued_at, id)
-    order: split on (effective priority, score) in the same pass."""
+    order: split on (effective priority, score) in the same pass.
+
+    In queue-time order the aging boost never rises, so the queue is cut by bisection into
+    runs of one boost, in which a chain's effective priority follows from its base
+    priority alone; each run is dealt into its buckets by ``map`` (no Python-level step
+    per chain). The boost is :func:`effective_priority`'s."""
     chains = sorted(pending, key=_BY_ID)
     chains.sort(key=_BY_QUEUED_AT)
-    buckets: dict[Any, list[PendingChain]] = {}
     step = config.aging_seconds
     top = min(int(config.aging_max_priority), _TOP)
-    for chain in chains:
-        eff = base = chain.priority
-        if step > 0:
-            waited = now - chain.queued_at
-            if waited >= step:
-                eff = base + int(waited // step)
-                cap = base if base > top else top
-                if eff > cap:
-                    eff = cap
-        key = eff if scores is None else (eff, scores[chain.user, chain.user_group])
-        bucket = buckets.get(key)
-        if bucket is None:
-            bucket = buckets[key] = []
-        bucket.append(chain)
+
+    def boost(chain: PendingChain) -> int:
+        waited = now - chain.queued_at
+        return int(waited // step) if waited >= step else 0
+
+    def lower(chain: PendingChain) -> int:
+        return -boost(chain)
+
+    buckets: _Table = _Table(lambda key: [])
+    start = 0
+    while start < len(chains):
+        if step <= 0:
+            end, up = len(chains), 0
+        else:
+            up = boost(chains[start])
+            end = bisect_right(chains, -up, lo=start, key=lower)
+        run = chains[start:end]
+        if up:
+            eff_of = _Table(lambda base, up=up: min(base + up, base if base > top else top))
+            effs = map(eff_of.__getitem__, map(_BY_PRIORITY, run))
+        else:
+            effs = map(_BY_PRIORITY, run)
+        keys = (
+            effs
+            if scores is None
+            else zip(effs, map(scores.__getitem__, map(_OWNER, run)), strict=True)
+        )
+        deque(map(list.append, map(buckets.__getitem__, keys), run), maxlen=0)
+        start = end
     if scores is None:
         return [(eff, buckets[eff]) for eff in sorted(buckets, reverse=True)]
     out: list[tuple[int, list[PendingChain]]] = []
@@ -139,15 +173,12 @@ def _aged_presorted(
 
 def _merged(pieces: list[list[PendingChain]]) -> list[PendingChain]:
     """Lists each in (queued_at, id) order merged into one in that order: a stable sort
-    on the queue times alone (on a list of them), which is the merge unless equal times
-    of different pieces come out of id order; then (rarely) a sort on both."""
+    on the queue times alone, which is the merge unless equal times of different pieces
+    come out of id order; then (rarely) a sort on both."""
     if len(pieces) == 1:
         return pieces[0]
-    chains = [chain for piece in pieces for chain in piece]
-    times = list(map(_BY_QUEUED_AT, chains))
-    order = sorted(range(len(chains)), key=times.__getitem__)
-    merged = [chains[i] for i in order]
-    times = [times[i] for i in order]
+    merged = sorted(joined.from_iterable(pieces), key=_BY_QUEUED_AT)
+    times = list(map(_BY_QUEUED_AT, merged))
     for i in compress(range(len(times) - 1), map(eq, times, islice(times, 1, None))):
         if merged[i].id > merged[i + 1].id:
             merged.sort(key=_BY_ID)
