@@ -1,10 +1,17 @@
-"""Shared fixtures: a fresh database on SQLite and on PostgreSQL for data-layer tests."""
+"""Shared fixtures: a fresh database on SQLite and on PostgreSQL for data-layer tests, and
+a folder other system accounts can cross (``base``) for tests that run ranks as them."""
 
 from __future__ import annotations
 
 import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -65,3 +72,32 @@ def db_url(request, tmp_path) -> Iterator[str]:
         yield url
     finally:
         _drop_pg_db(admin, name)
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    """A folder other accounts can cross (pytest's own tmp is 0700), removed afterwards
+    with the accounts made in it."""
+    assert os.geteuid() == 0, "isolation tests create system accounts: run as root (CI does)"
+    path = Path(f"/tmp/hai-iso-{secrets.token_hex(3)}")
+    path.mkdir(mode=0o711)
+    path.chmod(0o711)
+    (path / "home").mkdir(mode=0o755)
+    try:
+        yield path
+    finally:
+        prefix = f"hai-t{path.name[-6:]}-"
+        for entry in pwd.getpwall():
+            if entry.pw_name.startswith(prefix):
+                subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
+                remove_account(entry.pw_name)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_account(name: str) -> None:
+    """userdel, again while another process (a parallel test) holds the password file."""
+    for _ in range(100):
+        done = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
+        if "try again later" not in done.stderr:
+            return
+        time.sleep(0.1)

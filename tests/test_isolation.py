@@ -15,7 +15,6 @@ import json
 import os
 import pwd
 import secrets
-import shutil
 import signal
 import subprocess
 import time
@@ -80,35 +79,6 @@ c.LocalBackend.python = "/usr/bin/python3"
 c.SystemAccounts.prefix = %r
 c.SystemAccounts.home_root = %r
 """
-
-
-@pytest.fixture
-def base() -> Iterator[Path]:
-    """A folder other accounts can cross (pytest's own tmp is 0700), removed afterwards
-    with the accounts made in it."""
-    assert os.geteuid() == 0, "isolation tests create system accounts: run as root (CI does)"
-    path = Path(f"/tmp/hai-iso-{secrets.token_hex(3)}")
-    path.mkdir(mode=0o711)
-    path.chmod(0o711)
-    (path / "home").mkdir(mode=0o755)
-    try:
-        yield path
-    finally:
-        prefix = f"hai-t{path.name[-6:]}-"
-        for entry in pwd.getpwall():
-            if entry.pw_name.startswith(prefix):
-                subprocess.run(["pkill", "-KILL", "-u", entry.pw_name], check=False)
-                remove_account(entry.pw_name)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def remove_account(name: str) -> None:
-    """userdel, again while another process (a parallel test) holds the password file."""
-    for _ in range(100):
-        done = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True)
-        if "try again later" not in done.stderr:
-            return
-        time.sleep(0.1)
 
 
 def api(svc, user: str) -> httpx.Client:

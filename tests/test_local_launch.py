@@ -184,3 +184,32 @@ def test_the_command_starts_in_the_workspace_without_python_in_its_fork(
     assert tree.kill_all()  # and its cgroup (where there is one) is removed
     assert "preexec_fn" not in seen and "cwd" not in seen
     assert seen["cwd_at_fork"] == str(tmp_path) and os.getcwd() == here
+
+
+@pytest.mark.parametrize("mode", ["service", "create"])
+def test_a_suspend_asked_before_the_supervisor_made_the_task_folder_reaches_the_rank(
+    base: Path, mode: str
+) -> None:
+    """The supervisor makes the rank's task folder; a suspend the loop asks for before
+    that makes the folder itself, the same way (the owner's, 0700), and the rank sees it."""
+    config = Config()
+    config.SystemAccounts.mode = mode
+    config.SystemAccounts.service_users = ["*"]
+    config.SystemAccounts.prefix = f"hai-t{base.name[-6:]}-"  # removed with ``base``
+    config.SystemAccounts.home_root = str(base / "home")
+    b = LocalBackend(
+        config=config,
+        data_dir=str(base / "data"),  # the owner can cross to its task folder
+        nodes=[{"name": "n0", "group": "default", "gpus": 1}],
+    )
+    account = b.accounts.resolve("alice")
+    key = RankKey(1, 0, 0)
+    b.request_suspend(key, {"isolated": not account.is_service, "account": account.name})
+    tdir = b.task_dir(key)
+    assert (tdir.stat().st_uid, tdir.stat().st_mode & 0o777) == (account.uid, 0o700)
+    script = 'test -e "$HAI_CONTROL_DIR/suspend" && echo asked to suspend'
+    handle = b.start_ranks([launch(1, base, script)])[0]
+    assert isinstance(handle, dict), handle
+    assert wait_exit(b, key)["exit_code"] == 0
+    assert [line.text for line in b.read_log(key).lines] == ["asked to suspend"]
+    assert (tdir.stat().st_uid, tdir.stat().st_mode & 0o777) == (account.uid, 0o700)

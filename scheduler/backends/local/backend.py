@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -25,7 +27,6 @@ from typing import Any
 from traitlets import Float, Integer, List, Unicode, default
 
 from hai_client.devcontainers import JupyterGroupConfig
-from hai_client.files import write_json_atomic
 from scheduler.backends.base import (
     Backend,
     LogChunk,
@@ -162,24 +163,25 @@ class LocalBackend(JupyterGroupConfig, Backend):
         return result
 
     def start_ranks(self, launches: list[RankLaunch]) -> list[dict[str, Any] | Exception]:
-        """Each rank's folders and spec, then its control folder handed to the fork server
-        at once; the supervisors' pids are read once every rank is handed over, so each
-        supervisor starts while the next rank is prepared, and no start waits for a fork."""
+        """Each rank's spec handed to the fork server as soon as it is made (its child makes
+        the rank's folders and becomes its supervisor); the supervisors' pids are read once
+        every rank is handed over, so no start waits for a fork and the loop does no file
+        work per rank."""
         results: list[dict[str, Any] | Exception] = []
-        handed: list[int] = []  # indexes into results handed over and not yet answered
+        handed: list[tuple[int, str]] = []  # (index into results, line) not yet answered
         for launch in launches:
             try:
-                results.append(self._prepare(launch))
+                handle, line = self._prepare(launch)
             except Exception as exc:
                 results.append(exc)
                 continue
-            handle = results[-1]
-            if "runner_pid" in handle or handle.get("adopted"):
+            results.append(handle)
+            if line is None:  # adopted
                 continue
             if not handed:
                 launcher = self._fork_server()
-            _hand_over(launcher, [Path(handle["control_dir"])])
-            handed.append(len(results) - 1)
+            _hand_over(launcher, [line])
+            handed.append((len(results) - 1, line))
             if len(handed) == LAUNCH_BATCH:
                 self._record_pids(launcher, results, handed)
                 handed = []
@@ -188,60 +190,58 @@ class LocalBackend(JupyterGroupConfig, Backend):
         return results
 
     def _record_pids(
-        self, launcher: subprocess.Popen, results: list[Any], handed: list[int]
+        self, launcher: subprocess.Popen, results: list[Any], handed: list[tuple[int, str]]
     ) -> None:
         """Put the supervisors' pids (or why there is none) into the handed ranks' results."""
-        pids = self._answers(launcher, [Path(results[i]["control_dir"]) for i in handed])
-        for i, pid in zip(handed, pids, strict=True):
+        pids = self._answers(launcher, [line for _, line in handed])
+        for (i, _), pid in zip(handed, pids, strict=True):
             if isinstance(pid, Exception):
                 results[i] = pid
             else:
                 start = control.process_start_time(pid)
                 results[i] = {"runner_pid": pid, "runner_start": start, **results[i]}
 
-    def _prepare(self, launch: RankLaunch) -> dict[str, Any]:
-        """The rank's folders and spec; the handle so far (a complete one for a rank that
-        is already running or has ended, adopted after a scheduler restart)."""
+    def _prepare(self, launch: RankLaunch) -> tuple[dict[str, Any], str | None]:
+        """The handle so far and the line that hands the rank to the fork server; a complete
+        handle and no line for a rank that is already running or has ended (adopted after a
+        scheduler restart)."""
         key = launch.key
         cdir = self.control_dir(key)
         live = self._live_runner(cdir)
         if live is not None:  # started before a scheduler restart: adopt it
-            return live
+            return live, None
         if (cdir / control.EXIT).exists():  # ran and ended while the scheduler was down
-            return {"control_dir": str(cdir), "adopted": True}
+            return {"control_dir": str(cdir), "adopted": True}, None
         account = self.accounts.resolve(launch.owner, launch.system_user)
         self._prepare_folders()
         if not os.path.isabs(launch.workspace):
             raise RuntimeError(f"workspace {launch.workspace!r} is not an absolute path")
         node = self._node(launch.node)
         gpu_ids = node.gpu_ids[: launch.gpus] if launch.gpus else node.gpu_ids
-        cdir.mkdir(parents=True, exist_ok=True)
-        tdir = self._make_task_dir(key, account)
-        write_json_atomic(
-            cdir / control.SPEC,
-            {
-                "argv": self.command(launch),
-                "cwd": launch.workspace,
-                "env": self.rank_environment(launch, account, gpu_ids, node.name, tdir),
-                "account": None if account.is_service else _account_json(account),
-                "tree": self.tree_name(key),
-                "task_dir": str(tdir),
-                "log_dir": str(self.log_dir(key)),
-                "max_line_bytes": self.max_line_bytes,
-                "segment_bytes": self.log_segment_bytes,
-                "keep_segments": self.log_keep_segments,
-                "wake": self.wake_address.hex(),
-                "gpu_ids": list(gpu_ids),
-                "gpu_sample_seconds": self.gpu_sample_seconds,
-                "gpu_samples_kept": self.gpu_samples_kept,
-            },
-        )
-        return {
+        tdir = self.task_dir(key)
+        spec = {
+            "argv": self.command(launch),
+            "cwd": launch.workspace,
+            "env": self.rank_environment(launch, account, gpu_ids, node.name, tdir),
+            "account": None if account.is_service else _account_json(account),
+            "tree": self.tree_name(key),
+            "task_dir": str(tdir),
+            "log_dir": str(self.log_dir(key)),
+            "max_line_bytes": self.max_line_bytes,
+            "segment_bytes": self.log_segment_bytes,
+            "keep_segments": self.log_keep_segments,
+            "wake": self.wake_address.hex(),
+            "gpu_ids": list(gpu_ids),
+            "gpu_sample_seconds": self.gpu_sample_seconds,
+            "gpu_samples_kept": self.gpu_samples_kept,
+        }
+        handle = {
             "control_dir": str(cdir),
             "task_dir": str(tdir),
             "account": account.name,
             "isolated": not account.is_service,
         }
+        return handle, json.dumps({"control_dir": str(cdir), "spec": spec})
 
     def rank_environment(
         self, launch: RankLaunch, account: Account, gpu_ids: tuple[str, ...], node: str, tdir: Path
@@ -268,41 +268,29 @@ class LocalBackend(JupyterGroupConfig, Backend):
         )
         return env
 
-    def _make_task_dir(self, key: RankKey, account: Account) -> Path:
-        """The rank's own folder (its owner's, 0700) under root-owned, crossable parents."""
-        tdir = self.task_dir(key)
-        for parent in (tdir.parent.parent, tdir.parent):
-            parent.mkdir(exist_ok=True)
-            parent.chmod(0o711)
-        tdir.mkdir(exist_ok=True)
-        if not account.is_service:
-            os.chown(tdir, account.uid, account.gid)
-        tdir.chmod(0o700)
-        return tdir
-
-    def _answers(self, launcher: subprocess.Popen, cdirs: list[Path]) -> list[int | Exception]:
-        """The fork server's answer for each control folder handed to it, in order: a
-        supervisor's pid, or the error that kept it from starting. A server that died is
-        restarted once and given again the folders it did not answer."""
+    def _answers(self, launcher: subprocess.Popen, lines: list[str]) -> list[int | Exception]:
+        """The fork server's answer for each rank handed to it, in order: a supervisor's
+        pid, or the error that kept it from starting. A server that died is restarted once
+        and given again the ranks it did not answer."""
         pids: list[int | Exception] = []
         for attempt in range(2):
             if attempt:
                 launcher = self._fork_server()
-                _hand_over(launcher, cdirs[len(pids) :])
+                _hand_over(launcher, lines[len(pids) :])
             try:
-                while len(pids) < len(cdirs):
+                while len(pids) < len(lines):
                     answer = launcher.stdout.readline()
                     if not answer.strip().isdigit():
                         break
                     pids.append(int(answer))
             except OSError:
                 pass
-            if len(pids) == len(cdirs):
+            if len(pids) == len(lines):
                 return pids
             launcher.kill()
             self._launcher = None
         failed = RuntimeError("the rank launcher could not start a supervisor")
-        return pids + [failed] * (len(cdirs) - len(pids))
+        return pids + [failed] * (len(lines) - len(pids))
 
     def _fork_server(self) -> subprocess.Popen:
         """The running fork server (:mod:`.launcher`), started if it is not running."""
@@ -398,7 +386,18 @@ class LocalBackend(JupyterGroupConfig, Backend):
 
     # -- signalling -------------------------------------------------------------------
     def request_suspend(self, key: RankKey, handle: dict[str, Any]) -> None:
-        control.create_user_flag(self.task_dir(key), control.SUSPEND)
+        tdir = self.task_dir(key)
+        if not tdir.is_dir():  # asked before its supervisor made it: made here, the same way
+            self._prepare_folders()
+            control.make_task_dir(tdir, self._owner_ids(handle))
+        control.create_user_flag(tdir, control.SUSPEND)
+
+    def _owner_ids(self, handle: dict[str, Any]) -> tuple[int, int] | None:
+        """(uid, gid) of the account a rank runs as; None for the service's own."""
+        if not handle.get("isolated"):
+            return None
+        entry = pwd.getpwnam(handle["account"])
+        return entry.pw_uid, entry.pw_gid
 
     def terminate(self, key: RankKey, handle: dict[str, Any], *, force: bool = False) -> None:
         sig = signal.SIGKILL if force else signal.SIGTERM
@@ -419,9 +418,9 @@ class LocalBackend(JupyterGroupConfig, Backend):
         return read_usage(self.control_dir(key))
 
 
-#: control folders handed to the fork server before its answers are read: the folders
-#: (~100 bytes each) and its answers (a pid a line) must each fit in a pipe's buffer
-#: (64 KiB), or the loop and the server could each wait for the other to read
+#: ranks handed to the fork server before its answers are read: its answers (a pid a line)
+#: must fit in a pipe's buffer (64 KiB) while the loop is still writing, or the loop and the
+#: server could each wait for the other to read
 LAUNCH_BATCH = 512
 
 # what a rank may store with set_whole_life_state(): the chains' INTEGER column on both
@@ -429,11 +428,11 @@ LAUNCH_BATCH = 512
 WHOLE_LIFE_STATE_RANGE = (-(2**31), 2**31 - 1)
 
 
-def _hand_over(launcher: subprocess.Popen, cdirs: list[Path]) -> None:
-    """Write control folders to the fork server; one that died answers nothing, which
-    :meth:`LocalBackend._answers` notices."""
+def _hand_over(launcher: subprocess.Popen, lines: list[str]) -> None:
+    """Write ranks (a JSON line each) to the fork server; one that died answers nothing,
+    which :meth:`LocalBackend._answers` notices."""
     try:
-        launcher.stdin.write("".join(f"{cdir}\n" for cdir in cdirs))
+        launcher.stdin.write("".join(f"{line}\n" for line in lines))
         launcher.stdin.flush()
     except OSError:  # BrokenPipeError included
         pass

@@ -1,10 +1,12 @@
 """The rank control folders: the files through which the scheduler, the rank supervisor
 and the user's code talk to each other on one machine.
 
-Two folders per rank. The **private** one, ``<data_dir>/ranks/<chain>/<job seq>/<rank>/``,
+Two folders per rank, both made by the rank's supervisor before the command starts (the
+task folder by the scheduler first if it asks the rank to suspend before that). The
+**private** one, ``<data_dir>/ranks/<chain>/<job seq>/<rank>/``,
 belongs to the service (mode 0700) and holds what the scheduler trusts::
 
-    spec.json          what to run (written by the scheduler before the supervisor starts)
+    spec.json          what to run (the scheduler's, written by the supervisor it forked)
     lock               held (flock) by the live supervisor for its whole life
     runner.json        the supervisor's pid and process start time
     child.pid          the user process's pid (= its process group id)
@@ -119,6 +121,20 @@ def create_user_flag(folder: Path, name: str, content: bytes = b"1") -> None:
                 os.close(fd)
     finally:
         os.close(dir_fd)
+
+
+def make_task_dir(tdir: Path, owner: tuple[int, int] | None) -> None:
+    """The rank's task folder: its owner's (uid, gid; None: the service's), mode 0700,
+    under root-owned parents that anyone may cross (0711). Made by the rank's supervisor
+    before the command starts, or by the scheduler first when it asks a rank to suspend
+    that early: each step is the same whoever comes first."""
+    for parent in (tdir.parent.parent, tdir.parent):
+        parent.mkdir(exist_ok=True)
+        parent.chmod(0o711)
+    tdir.mkdir(exist_ok=True)
+    if owner is not None:
+        os.chown(tdir, *owner)
+    tdir.chmod(0o700)
 
 
 def read_json(path: Path) -> Any | None:

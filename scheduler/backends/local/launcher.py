@@ -1,9 +1,10 @@
 """A fork server for rank supervisors: starting a rank costs a fork, not a new interpreter.
 
 The local backend keeps one launcher process (this module, run with ``python -m``). For
-each control folder written to its stdin it forks a child that becomes a rank supervisor
-(:func:`scheduler.backends.local.runner.run`) in a session of its own, and answers the
-child's pid on stdout. Supervisors do not depend on the launcher or the scheduler: when
+each rank written to its stdin (its control folder and spec, a JSON line) it forks a child
+that makes the rank's folders (:func:`scheduler.backends.local.runner.set_up`) and becomes
+its supervisor (:func:`scheduler.backends.local.runner.run`) in a session of its own, and
+answers the child's pid on stdout. Supervisors do not depend on the launcher or the scheduler: when
 the scheduler dies, the launcher sees EOF and exits, and the supervisors run on.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import signal
 import sys
@@ -32,9 +34,10 @@ def preload() -> None:
             importlib.import_module(name)
 
 
-def _become_supervisor(control_dir: Path) -> int:
+def _become_supervisor(control_dir: Path, spec: dict) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits for its child
     os.setsid()
+    control_dir.mkdir(parents=True, exist_ok=True)
     devnull = os.open(os.devnull, os.O_RDWR)
     err = os.open(control_dir / "runner.err", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(devnull, 0)
@@ -43,21 +46,26 @@ def _become_supervisor(control_dir: Path) -> int:
     os.close(devnull)
     os.close(err)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's own stdin
-    return runner.run(control_dir)
+    why_not = runner.set_up(control_dir, spec)
+    if why_not:
+        return runner.fail_to_start(control_dir, spec, why_not)
+    return runner.run(control_dir, spec)
 
 
 def serve() -> int:
+    """One rank a line on stdin (``{"control_dir": ..., "spec": {...}}``), one pid a line
+    on stdout."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
     preload()
     for line in sys.stdin:
-        control_dir = Path(line.strip())
         if not line.strip():
             continue
+        rank = json.loads(line)
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                code = _become_supervisor(control_dir)
+                code = _become_supervisor(Path(rank["control_dir"]), rank["spec"])
             except BaseException:
                 traceback.print_exc()
             finally:

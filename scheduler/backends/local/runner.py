@@ -32,8 +32,10 @@ def _signal_exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def run(control_dir: Path) -> int:
-    spec = control.read_json(control_dir / control.SPEC)
+def run(control_dir: Path, spec: dict | None = None) -> int:
+    """Supervise the rank ``spec`` describes (default: the folder's ``spec.json``)."""
+    if spec is None:
+        spec = control.read_json(control_dir / control.SPEC)
     if spec is None:
         print(f"hai runner: no {control.SPEC} in {control_dir}", file=sys.stderr)
         return 2
@@ -42,6 +44,28 @@ def run(control_dir: Path) -> int:
             print("hai runner: another supervisor holds this rank", file=sys.stderr)
             return 3
         return _supervise(spec, control_dir)
+
+
+def set_up(control_dir: Path, spec: dict) -> str:
+    """The rank's folders as the fork server's child finds none: its ``spec.json`` in the
+    private control folder (made by the caller) and its task folder, its owner's. Made here,
+    not by the scheduler's loop, so the loop's cycle does no file work per rank. Returns
+    why the rank cannot start ('' when it can)."""
+    write_json_atomic(control_dir / control.SPEC, spec)
+    account = spec.get("account")
+    owner = (account["uid"], account["gid"]) if account else None
+    try:
+        control.make_task_dir(Path(spec["task_dir"]), owner)
+    except OSError as exc:
+        return f"cannot make the rank's folder {spec['task_dir']!r}: {exc.strerror}"
+    return ""
+
+
+def fail_to_start(control_dir: Path, spec: dict, reason: str) -> int:
+    """Record that the rank could not start (its init failed) and tell the loop."""
+    _write_exit(control_dir, 127, reason, init_failed=True)
+    _wake(spec.get("wake"))
+    return 0
 
 
 def _supervise(spec: dict, control_dir: Path) -> int:
@@ -65,9 +89,7 @@ def _supervise(spec: dict, control_dir: Path) -> int:
         reason = _start_failure(spec, account, exc)
         writer.note(reason)
         writer.close()
-        _write_exit(control_dir, 127, reason, init_failed=True)
-        _wake(spec.get("wake"))
-        return 0
+        return fail_to_start(control_dir, spec, reason)
     (control_dir / control.CHILD_PID).write_text(str(proc.pid))
     control.create_user_flag(Path(spec["task_dir"]), control.RANK_PID, str(proc.pid).encode())
     _wake(spec.get("wake"))  # the rank shows as running at once, not at the next tick
