@@ -35,7 +35,9 @@ class Clock:
         return self.t
 
 
-def queue(app, user: str, count: int, *, node_count: int = 2, when: float = T0) -> list[int]:
+def queue(
+    app, user: str, count: int, *, node_count: int = 2, when: float = T0, group: str = "gpu"
+) -> list[int]:
     """``count`` waiting chains inserted in one statement, as the API would (then noted)."""
     ensure_user(app, user)
     at = dt.datetime.fromtimestamp(when, dt.UTC)
@@ -45,7 +47,7 @@ def queue(app, user: str, count: int, *, node_count: int = 2, when: float = T0) 
             {
                 "name": f"q{i}",
                 "owner_id": owner,
-                "group_name": "gpu",
+                "group_name": group,
                 "node_count": node_count,
                 "priority": int(Priority.NORMAL),
                 "entrypoint": TOY,
@@ -159,6 +161,8 @@ def test_the_queue_in_memory_matches_a_full_read_after_random_noted_writes(db_ur
     rng = random.Random(15)
     app = new_app(db_url, tmp_path)
     ids = queue(app, "alice", 30, node_count=1) + queue(app, "bob", 30, node_count=2)
+    carol = queue(app, "carol", 4, node_count=1, group="other")  # a group without nodes
+    ids += carol
     for _ in range(40):
         cid = rng.choice(ids)
         values = rng.choice(
@@ -180,6 +184,13 @@ def test_the_queue_in_memory_matches_a_full_read_after_random_noted_writes(db_ur
         mine = {cid: (r.state, r.held, r.stop_requested, r.priority, r.node_count, r.reason)
                 for cid, r in app.loop.queue.rows.items()}  # fmt: skip
         assert mine == _full_read(app)
+        pending = app.loop.queue.pending()
+        assert app.loop.queue.queued_groups() == {chain.group for chain in pending}
+    with app.session_factory.begin() as s:  # the last chains of a group leave the queue
+        s.execute(update(Chain).where(Chain.id.in_(carol)).values(held=True))
+    app.loop.note_changed(chains=carol)
+    app.loop.cycle()
+    assert "other" not in app.loop.queue.queued_groups()
     with app.session_factory() as s:
         running = s.scalars(select(Chain.id).where(Chain.state == "running")).all()
     assert running, "some chains started on the way"

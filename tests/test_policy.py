@@ -706,7 +706,19 @@ def _early_stop(rng: random.Random) -> tuple[Decision, Decision]:
     args = _sized_case(rng)
     pending, running, node_list, quotas, config, now = args
     ordered = sorted(pending, key=queue_key)
-    part = decide(ordered, running, node_list, quotas, config, now, presorted=True, complete=False)
+    # half the cases say which groups have chains queued, as the loop does
+    queued = {chain.group for chain in pending} if rng.random() < 0.5 else None
+    part = decide(
+        ordered,
+        running,
+        node_list,
+        quotas,
+        config,
+        now,
+        presorted=True,
+        complete=False,
+        queued_groups=queued,
+    )
     return part, decide_reference(*args)
 
 
@@ -720,6 +732,24 @@ def test_an_early_stop_decides_the_same_starts_and_suspends(rng: random.Random) 
     assert (part.starts, part.suspends) == (full.starts, full.suspends)
     assert part.waiting.items() <= full.waiting.items()
     assert part.complete == (part.waiting.keys() == full.waiting.keys())
+
+
+def test_an_early_stop_told_which_groups_are_queued_decides_the_same() -> None:
+    """A drain: one group's chains queue, another group has a free node and no chain.
+    Told which groups have chains queued, the early stop need not read the whole queue
+    to learn that the other group has none; the decision is the same either way."""
+    pending = [pend(i, queued_at=i) for i in range(1, 3000)]
+    node_list = [*nodes(4), NodeView("spare-0", "spare", 8)]
+    args = (pending, [], node_list, QuotaTable(), PolicyConfig(), NOW)
+    told = decide(*args, presorted=True, complete=False, queued_groups={"gpu"})
+    untold = decide(*args, presorted=True, complete=False)
+    assert (told.starts, told.suspends, told.waiting) == (
+        untold.starts,
+        untold.suspends,
+        untold.waiting,
+    )
+    assert started(told) == started(decide(*args)) and len(told.starts) == 4
+    assert not told.complete
 
 
 def test_random_inputs_exercise_the_early_stop() -> None:

@@ -18,7 +18,7 @@ re-scanning everything; the two must agree on every input.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from itertools import chain as joined
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -161,6 +161,7 @@ def decide(
     *,
     presorted: bool = False,
     complete: bool = True,
+    queued_groups: Collection[str] | None = None,
 ) -> Decision:
     """Decide one scheduling cycle. Pure: same input, same output; ``now`` is epoch seconds.
 
@@ -175,10 +176,13 @@ def decide(
     ``starts`` and ``suspends`` are then exactly those of a complete walk, and ``waiting``
     has the reasons of the chains walked so far (``Decision.complete`` is False). With a
     deep queue this makes a cycle's cost follow what can happen, not the queue's length.
+    ``queued_groups``: the node groups of the pending chains, when the caller keeps them
+    (the loop does): the early stop then need not look through the whole queue to learn
+    that a group has no chain in it.
     """
     cycle = _Cycle(running, nodes, quotas, config.min_run_seconds, now)
     buckets = queue_buckets(pending, config, now, usage, presorted=presorted)
-    walked_all = cycle.walk(buckets) if complete else cycle.walk_until_spent(buckets)
+    walked_all = cycle.walk(buckets) if complete else cycle.walk_until_spent(buckets, queued_groups)
     return Decision(
         starts=cycle.starts, suspends=cycle.suspends, waiting=cycle.waiting, complete=walked_all
     )
@@ -367,7 +371,11 @@ class _Cycle:
             walk_piece(bucket, eff, None)
         return True
 
-    def walk_until_spent(self, buckets: Iterable[tuple[int, Iterable[PendingChain]]]) -> bool:
+    def walk_until_spent(
+        self,
+        buckets: Iterable[tuple[int, Iterable[PendingChain]]],
+        queued_groups: Collection[str] | None = None,
+    ) -> bool:
         """Walk the queue until nothing is left for any chain behind (False: stopped early).
 
         Nothing is left when either every group with chains still to walk is spent (the
@@ -381,7 +389,7 @@ class _Cycle:
         the last chain of a group, and for the owners every :data:`_STRIDE` chains."""
         walk_piece = self.piece_step()
         queue = [(eff, _as_list(bucket)) for eff, bucket in buckets]
-        last = self._last_chains(queue)
+        last = self._last_chains(queue, queued_groups)
         alive = {group for cuts in last.values() for groups in cuts.values() for group in groups}
         owners = _Owners(list(joined.from_iterable(map(_BUCKET, queue))), self.owner_full)
         walked, total = 0, len(owners.chains)
@@ -405,12 +413,18 @@ class _Cycle:
         return True
 
     def _last_chains(
-        self, queue: list[tuple[int, list[PendingChain]]]
+        self,
+        queue: list[tuple[int, list[PendingChain]]],
+        queued_groups: Collection[str] | None = None,
     ) -> dict[int, dict[int, list[str]]]:
         """Where each known group's last chain of the queue is: bucket index -> position in
-        the bucket -> groups. Scanned from the back, which usually meets every group soon.
-        (Chains of unknown groups can never be granted anything: they keep nothing alive.)"""
+        the bucket -> groups. Scanned from the back, which usually meets every group soon;
+        a known group with no chain queued (``queued_groups`` says which have one) would
+        make it read the whole queue. (Chains of unknown groups can never be granted
+        anything: they keep nothing alive.)"""
         todo = set(self.group_total)
+        if queued_groups is not None:
+            todo.intersection_update(queued_groups)
         last: dict[int, dict[int, list[str]]] = {}
         for k in range(len(queue) - 1, -1, -1):
             bucket = queue[k][1]

@@ -556,6 +556,7 @@ class SchedulerLoop(LoggingConfigurable):
             usage,
             presorted=True,
             complete=reasons_due,
+            queued_groups=self.queue.queued_groups(),
         )
         self.policy_runs += 1
         # a complete walk while the queue still churns writes only the reasons whose kind

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +105,7 @@ class WaitingQueue:
         self.rows: dict[int, WaitingRow] = {}
         self._pending: dict[int, PendingChain] = {}
         self._order: list[PendingChain] = []  # the values of _pending, in queue order
+        self._groups: Counter[str] = Counter()  # node group -> pending chains in it
         self._stops: set[int] = set()
         self._unknown_owner: set[int] = set()  # chains whose owner the catalog lacks
         self._owners: Owners = {}
@@ -165,6 +167,10 @@ class WaitingQueue:
         order. The list is the queue's own: read it, do not change it."""
         return self._order
 
+    def queued_groups(self) -> set[str]:
+        """The node groups that have a pending chain (for the policy's early stop)."""
+        return {group for group, count in self._groups.items() if count}
+
     def stop_requested(self) -> list[int]:
         return sorted(self._stops)
 
@@ -180,6 +186,7 @@ class WaitingQueue:
             if chain is not None:
                 self._pending[row.id] = chain
         self._order = sorted(self._pending.values(), key=queue_key)
+        self._groups = Counter(chain.group for chain in self._order)
 
     def _put(self, row: WaitingRow) -> None:
         self._unindex(row.id)
@@ -188,6 +195,7 @@ class WaitingQueue:
         if chain is not None:
             self._pending[row.id] = chain
             bisect.insort(self._order, chain, key=queue_key)
+            self._groups[chain.group] += 1
 
     def _unindex(self, cid: int) -> None:
         self._stops.discard(cid)
@@ -197,6 +205,7 @@ class WaitingQueue:
             at = bisect.bisect_left(self._order, queue_key(chain), key=queue_key)
             assert self._order[at] is chain, "the queue order lost track of a chain"
             del self._order[at]
+            self._groups[chain.group] -= 1
 
     def _pending_chain(self, row: WaitingRow) -> PendingChain | None:
         """Note what the row says (a stop request, an unknown owner); its pending chain."""
