@@ -213,3 +213,19 @@ def test_a_suspend_asked_before_the_supervisor_made_the_task_folder_reaches_the_
     assert wait_exit(b, key)["exit_code"] == 0
     assert [line.text for line in b.read_log(key).lines] == ["asked to suspend"]
     assert (tdir.stat().st_uid, tdir.stat().st_mode & 0o777) == (account.uid, 0o700)
+
+
+def test_a_rank_whose_task_folder_cannot_be_made_fails_to_start_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """The supervisor makes the task folder; when it cannot (here a file is in the way),
+    the rank's init fails with the reason, as for a workspace it cannot enter."""
+    b = backend(tmp_path)
+    b.start_ranks([launch(1, tmp_path)])  # makes the data folder's own folders
+    assert wait_exit(b, RankKey(1, 0, 0))["exit_code"] == 0
+    (tmp_path / "data" / "tasks" / "2").write_text("in the way")
+    handle = b.start_ranks([launch(2, tmp_path)])[0]
+    assert isinstance(handle, dict), handle
+    outcome = wait_exit(b, RankKey(2, 0, 0))
+    assert outcome["init_failed"] and outcome["exit_code"] == 127
+    assert "cannot make the rank's folder" in outcome["reason"], outcome
