@@ -72,7 +72,10 @@ def test_a_new_user_has_a_ready_workstation(tmp_path: Path) -> None:
         assert chain["state"] == "finished" and chain["stop_code"] == "succeeded", chain
         assert "Submitted chain" in seen["submitted"]
         if seen.get("reruns"):  # a first run that did nothing (see workstation.mjs)
-            warnings.warn(f"re-run after the prompt stayed {seen['reruns']}", stacklevel=1)
+            details = json.dumps(seen.get("rerun_details", []))[:3000]
+            warnings.warn(
+                f"re-run after the prompt stayed {seen['reruns']}: {details}", stacklevel=1
+            )
         # pip inside the entered env installed into it
         assert wait_file(home / "pip.done", 120) == "done", (home / "pip.log").read_text()
         assert (home / "pip.txt").read_text().strip().startswith(str(demo)), (

@@ -12,11 +12,20 @@ import path from 'node:path';
 import { env, launch, stepper } from './chromium.mjs';
 
 const outDir = path.resolve(env.OUT_DIR || 'test-artifacts');
-const result = { ok: false, steps: [], screenshots: [] };
+const result = { ok: false, steps: [], screenshots: [], console: [] };
 const step = stepper(result, 'workstation');
 const { browser } = await launch();
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 page.setDefaultTimeout(Number(env.STEP_TIMEOUT_MS || 60000));
+// the lab's warnings and errors, kept for the report (a run that did nothing, below)
+page.on('console', msg => {
+  if (msg.type() === 'warning' || msg.type() === 'error') {
+    result.console.push(`${msg.type()}: ${msg.text()}`.slice(0, 500));
+  }
+});
+page.on('pageerror', error =>
+  result.console.push(`pageerror: ${error}`.slice(0, 500))
+);
 
 const shot = async name => {
   const file = path.join(outDir, `workstation-${name}.png`);
@@ -78,6 +87,22 @@ async function ranOrRunAgain(cell) {
   } catch {
     const shown = (await prompt.textContent()) || '';
     result.reruns = [...(result.reruns || []), shown];
+    // what the page showed then, to find out why (a dialog? the kernel's state? the text?)
+    result.rerun_details = [
+      ...(result.rerun_details || []),
+      {
+        prompt: shown,
+        cell_text: (
+          (await cell.locator('.cm-content').textContent()) || ''
+        ).slice(0, 300),
+        dialog: await page.locator('.jp-Dialog').count(),
+        status: (
+          (await page.locator('.jp-StatusBar-Widget').allTextContents()) || []
+        ).join(' | '),
+        console: result.console.slice(-10)
+      }
+    ];
+    await shot('run-did-nothing');
     process.stderr.write(
       `[workstation] the run did nothing (prompt ${JSON.stringify(shown)}); running again\n`
     );
