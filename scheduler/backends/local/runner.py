@@ -14,12 +14,14 @@ Usage: ``python -m scheduler.backends.local.runner CONTROL_DIR``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import select
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from hai_client.files import flocked, write_json_atomic
@@ -165,23 +167,29 @@ def _enter_workspace(cwd: str, account: dict | None) -> None:
     Popen's ``cwd=`` would enter it as the service, letting a rank work in a folder its
     owner cannot reach (one under another user's 0700 home, say). The effective ids are
     the owner's just for the ``chdir``; the folder entered is the one checked."""
-    if account is None:
+    with _as_owner(account):
         try:
             os.chdir(cwd)
         except OSError as exc:
             raise NoWorkspace(exc.strerror) from None
+
+
+@contextlib.contextmanager
+def _as_owner(account: dict | None) -> Iterator[None]:
+    """This process's effective uid, gid and groups are ``account``'s inside (None: they
+    stay as they are), and its own again after."""
+    if account is None:
+        yield
         return
-    groups = os.getgroups()
+    uid, gid, groups = os.geteuid(), os.getegid(), os.getgroups()
     os.setgroups(account["groups"])
     os.setegid(account["gid"])
     os.seteuid(account["uid"])
     try:
-        os.chdir(cwd)
-    except OSError as exc:
-        raise NoWorkspace(exc.strerror) from None
+        yield
     finally:
-        os.seteuid(0)
-        os.setegid(0)
+        os.seteuid(uid)
+        os.setegid(gid)
         os.setgroups(groups)
 
 
