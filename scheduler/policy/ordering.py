@@ -11,7 +11,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain as joined
-from itertools import compress, groupby, islice
+from itertools import compress, islice
 from operator import attrgetter, eq
 from typing import Any
 
@@ -175,8 +175,7 @@ def _aged_presorted(
         return -effective_priority(chain, config, now)
 
     pieces: dict[int, list[list[PendingChain]]] = {}
-    for _base, run in groupby(pending, key=_BY_PRIORITY):
-        chains = list(run)
+    for _base, chains in _priority_slices(pending):
         start = 0
         while start < len(chains):
             eff = effective_priority(chains[start], config, now)
