@@ -41,10 +41,8 @@ from scheduler.backends.local import control
 from scheduler.backends.local.backend import LocalBackend
 
 count, folder = int(sys.argv[1]), sys.argv[2]
-
-def busy():
-    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, sys.argv[3])  # this benchmark's folder: the same clock as the floor's
+from bench_rank_start import busy_seconds as busy
 
 config = Config()
 config.SystemAccounts.mode = "create" if os.geteuid() == 0 else "service"
@@ -78,6 +76,7 @@ print(json.dumps({"cpu_ms": (busy() - cpu0) / count * 1000, "wall_ms": wall / co
 
 
 def busy_seconds() -> float:
+    """The machine's busy CPU seconds so far, every process and the kernel (/proc/stat)."""
     v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
@@ -94,7 +93,7 @@ def floor_round(count: int) -> dict[str, float]:
 def rank_round(count: int, folder: str, source: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(source)}
     out = subprocess.run(
-        [sys.executable, "-c", _ROUND, str(count), folder],
+        [sys.executable, "-c", _ROUND, str(count), folder, str(Path(__file__).parent)],
         env=env,
         capture_output=True,
         text=True,

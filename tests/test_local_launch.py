@@ -20,13 +20,18 @@ from scheduler.backends.local.backend import LocalBackend
 from scheduler.backends.local.proctree import RankTree
 
 
-def backend(tmp_path: Path) -> LocalBackend:
+def backend(folder: Path, mode: str = "service", **accounts: str) -> LocalBackend:
+    """A one-node backend with its data under ``folder``; ranks run as ``mode`` says
+    (``SystemAccounts``: service, anyone as the service's account; create, accounts made
+    with the other traits given)."""
     config = Config()
-    config.SystemAccounts.mode = "service"
+    config.SystemAccounts.mode = mode
     config.SystemAccounts.service_users = ["*"]
+    for trait, value in accounts.items():
+        setattr(config.SystemAccounts, trait, value)
     return LocalBackend(
         config=config,
-        data_dir=str(tmp_path / "data"),
+        data_dir=str(folder / "data"),
         nodes=[{"name": "n0", "group": "default", "gpus": 1}],
     )
 
@@ -192,16 +197,8 @@ def test_a_suspend_asked_before_the_supervisor_made_the_task_folder_reaches_the_
 ) -> None:
     """The supervisor makes the rank's task folder; a suspend the loop asks for before
     that makes the folder itself, the same way (the owner's, 0700), and the rank sees it."""
-    config = Config()
-    config.SystemAccounts.mode = mode
-    config.SystemAccounts.service_users = ["*"]
-    config.SystemAccounts.prefix = f"hai-t{base.name[-6:]}-"  # removed with ``base``
-    config.SystemAccounts.home_root = str(base / "home")
-    b = LocalBackend(
-        config=config,
-        data_dir=str(base / "data"),  # the owner can cross to its task folder
-        nodes=[{"name": "n0", "group": "default", "gpus": 1}],
-    )
+    # under ``base``, the owner can cross to its task folder; its accounts go with it
+    b = backend(base, mode, prefix=f"hai-t{base.name[-6:]}-", home_root=str(base / "home"))
     account = b.accounts.resolve("alice")
     key = RankKey(1, 0, 0)
     b.request_suspend(key, {"isolated": not account.is_service, "account": account.name})
