@@ -201,7 +201,8 @@ def test_a_suspend_asked_before_the_supervisor_made_the_task_folder_reaches_the_
     b = backend(base, mode, prefix=f"hai-t{base.name[-6:]}-", home_root=str(base / "home"))
     account = b.accounts.resolve("alice")
     key = RankKey(1, 0, 0)
-    b.request_suspend(key, {"isolated": not account.is_service, "account": account.name})
+    owner = None if account.is_service else {"uid": account.uid, "gid": account.gid}
+    b.request_suspend(key, {"isolated": owner is not None, "account": account.name, "owner": owner})
     tdir = b.task_dir(key)
     assert (tdir.stat().st_uid, tdir.stat().st_mode & 0o777) == (account.uid, 0o700)
     script = 'test -e "$HAI_CONTROL_DIR/suspend" && echo asked to suspend'

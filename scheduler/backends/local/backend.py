@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import pwd
 import signal
 import socket
 import subprocess
@@ -240,6 +239,7 @@ class LocalBackend(JupyterGroupConfig, Backend):
             "task_dir": str(tdir),
             "account": account.name,
             "isolated": not account.is_service,
+            "owner": spec["account"],  # the task folder's owner, as the supervisor makes it
         }
         return handle, json.dumps({"control_dir": str(cdir), "spec": spec})
 
@@ -389,15 +389,8 @@ class LocalBackend(JupyterGroupConfig, Backend):
         tdir = self.task_dir(key)
         if not tdir.is_dir():  # asked before its supervisor made it: made here, the same way
             self._prepare_folders()
-            control.make_task_dir(tdir, self._owner_ids(handle))
+            control.make_task_dir(tdir, control.owner_ids(handle.get("owner")))
         control.create_user_flag(tdir, control.SUSPEND)
-
-    def _owner_ids(self, handle: dict[str, Any]) -> tuple[int, int] | None:
-        """(uid, gid) of the account a rank runs as; None for the service's own."""
-        if not handle.get("isolated"):
-            return None
-        entry = pwd.getpwnam(handle["account"])
-        return entry.pw_uid, entry.pw_gid
 
     def terminate(self, key: RankKey, handle: dict[str, Any], *, force: bool = False) -> None:
         sig = signal.SIGKILL if force else signal.SIGTERM

@@ -123,6 +123,13 @@ def create_user_flag(folder: Path, name: str, content: bytes = b"1") -> None:
         os.close(dir_fd)
 
 
+def owner_ids(account: dict[str, Any] | None) -> tuple[int, int] | None:
+    """(uid, gid) of a rank's account as the backend resolved it when it prepared the rank,
+    from the copy in the rank's spec (the supervisor's) or handle (the loop's): one source
+    for both; None for the service's own account."""
+    return (account["uid"], account["gid"]) if account else None
+
+
 def make_task_dir(tdir: Path, owner: tuple[int, int] | None) -> None:
     """The rank's task folder: its owner's (uid, gid; None: the service's), mode 0700,
     under root-owned parents that anyone may cross (0711). Made by the rank's supervisor

@@ -54,10 +54,8 @@ def set_up(control_dir: Path, spec: dict) -> str:
     not by the scheduler's loop, so the loop's cycle does no file work per rank. Returns
     why the rank cannot start ('' when it can)."""
     write_json_atomic(control_dir / control.SPEC, spec)
-    account = spec.get("account")
-    owner = (account["uid"], account["gid"]) if account else None
     try:
-        control.make_task_dir(Path(spec["task_dir"]), owner)
+        control.make_task_dir(Path(spec["task_dir"]), control.owner_ids(spec.get("account")))
     except OSError as exc:
         return f"cannot make the rank's folder {spec['task_dir']!r}: {exc.strerror}"
     return ""
