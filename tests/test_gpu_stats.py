@@ -182,3 +182,55 @@ def test_the_fork_server_loads_nvml_once_for_every_supervisor(monkeypatch) -> No
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     monkeypatch.setattr(launcher.signal, "signal", lambda *args: None)  # keep pytest's SIGCHLD
     assert launcher.serve() == 0 and calls == [1]
+
+
+def test_a_reason_found_by_the_backend_spares_the_supervisor_nvml(tmp_path: Path) -> None:
+    """Where the backend found no NVML, each supervisor says so without importing or
+    starting it (the module given here would record any call)."""
+    calls: list[str] = []
+    module = fake_nvml()
+    module.nvmlInit = lambda: calls.append("init")
+    reason = f"{NO_DATA}: NVML is not available (Driver Not Loaded)"
+    sampler = GpuSampler(["0"], tmp_path / GPU_STATS, nvml=module, unavailable=reason)
+    assert not sampler.tick() and calls == []
+    assert read_usage(tmp_path)["reason"] == reason
+
+
+def test_a_backend_without_nvml_neither_preloads_nor_starts_it_per_rank(tmp_path: Path) -> None:
+    """This machine has no driver: the backend finds that once, its fork server does not
+    import NVML's bindings, and its rank shows the reason the backend found. (Where NVML
+    works, the fork server preloads it and the ranks are left to sample.)"""
+    import time
+
+    from traitlets.config import Config
+
+    from scheduler.backends.base import RankKey, RankLaunch
+    from scheduler.backends.local import control
+    from scheduler.backends.local.backend import LocalBackend
+
+    config = Config()
+    config.SystemAccounts.mode = "service"  # the service's own account: no account to make
+    config.SystemAccounts.service_users = ["*"]
+    data, nodes = str(tmp_path / "data"), [{"name": "n0", "gpus": 1}]
+    backend = LocalBackend(config=config, data_dir=data, nodes=nodes)
+    reason = backend._nvml_unavailable
+    launch = RankLaunch(
+        key=RankKey(1, 0, 0), world_size=1, node="n0", master_node="n0", entrypoint="true",
+        parameters=(), env={}, workspace=str(tmp_path), owner="alice",
+    )  # fmt: skip
+    assert isinstance(backend.start_ranks([launch])[0], dict)
+    server = backend._launcher
+    maps = Path(f"/proc/{server.pid}/maps").read_text()
+    if not reason:  # a machine with a driver
+        assert "--no-nvml" not in server.args and "_ctypes" in maps, "NVML preloaded"
+        return
+    assert reason.startswith(f"{NO_DATA}: NVML is not"), reason
+    assert server.args[-1] == "--no-nvml"
+    assert "_ctypes" not in maps, "NVML's bindings (ctypes) are not loaded"
+    deadline = time.monotonic() + 30
+    while control.read_json(backend.control_dir(launch.key) / control.EXIT) is None:
+        assert time.monotonic() < deadline, "the rank did not end"
+        time.sleep(0.05)
+    assert backend.gpu_usage(launch.key)["reason"] == reason
+    server.stdin.close()
+    server.wait(timeout=10)

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from scheduler.backends.base import (
     RankLaunch,
     RankObservation,
 )
-from scheduler.backends.local import control
+from scheduler.backends.local import control, gpustats
 from scheduler.backends.local.accounts import Account, SystemAccounts
 from scheduler.backends.local.gpus import discover_gpus
 from scheduler.backends.local.gpustats import read_usage
@@ -91,6 +92,11 @@ class LocalBackend(JupyterGroupConfig, Backend):
         self._launcher: subprocess.Popen | None = None
         self.accounts = SystemAccounts(parent=self)
         self._prepared = False
+
+    @cached_property
+    def _nvml_unavailable(self) -> str:
+        """Why this machine's ranks cannot sample their GPUs ('' when they can), found once."""
+        return gpustats.nvml_unavailable()
 
     def describe(self) -> str:
         """Who runs as whom and how rank processes are tracked (for the start-up log)."""
@@ -231,6 +237,7 @@ class LocalBackend(JupyterGroupConfig, Backend):
             "keep_segments": self.log_keep_segments,
             "wake": self.wake_address.hex(),
             "gpu_ids": list(gpu_ids),
+            "gpu_unavailable": self._nvml_unavailable,
             "gpu_sample_seconds": self.gpu_sample_seconds,
             "gpu_samples_kept": self.gpu_samples_kept,
         }
@@ -296,8 +303,9 @@ class LocalBackend(JupyterGroupConfig, Backend):
         """The running fork server (:mod:`.launcher`), started if it is not running."""
         launcher = self._launcher
         if launcher is None or launcher.poll() is not None:
+            no_nvml = ["--no-nvml"] if self._nvml_unavailable else []
             launcher = self._launcher = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.backends.local.launcher"],
+                [sys.executable, "-m", "scheduler.backends.local.launcher", *no_nvml],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,

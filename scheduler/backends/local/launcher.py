@@ -52,11 +52,13 @@ def _become_supervisor(control_dir: Path, spec: dict) -> int:
     return runner.run(control_dir, spec)
 
 
-def serve() -> int:
+def serve(*, nvml: bool = True) -> int:
     """One rank a line on stdin (``{"control_dir": ..., "spec": {...}}``), one pid a line
-    on stdout."""
+    on stdout. ``nvml``: preload NVML's bindings (not where the backend found no NVML:
+    its supervisors never import them, and a smaller server forks faster)."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped automatically
-    preload()
+    if nvml:
+        preload()
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -76,4 +78,4 @@ def serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(serve(nvml="--no-nvml" not in sys.argv[1:]))
