@@ -7,7 +7,7 @@ pay for this module alone.
 
 - :func:`write_atomic`, :func:`write_json_atomic`: readers see the old file or the new
   one, never half of one;
-- :func:`flocked`: hold an advisory ``flock`` on a lock file for a ``with`` block,
+- :func:`flocked`: hold an advisory ``flock`` on a lock file (or a folder) for a ``with`` block,
   waiting for it or not; the lock dies with its process, whatever way it ends;
 - :func:`is_locked`: whether some process holds that lock now.
 """
@@ -79,13 +79,17 @@ def flocked(
     path: str | os.PathLike[str], *, wait: bool = True, mode: int = 0o666
 ) -> Iterator[int | None]:
     """Hold the exclusive ``flock`` of ``path`` (created with ``mode`` less the umask) for
-    the ``with`` block, and yield the open descriptor.
+    the ``with`` block, and yield the open descriptor. A folder is locked itself (no lock
+    file to create).
 
     ``wait=False`` does not wait: it yields None when another process holds the lock (the
     block decides what that means). The descriptor is closed, and so the lock released, when
     the block ends. Errors opening the file (PermissionError, ...) propagate.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    except IsADirectoryError:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)

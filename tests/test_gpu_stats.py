@@ -193,7 +193,8 @@ def test_a_reason_found_by_the_backend_spares_the_supervisor_nvml(tmp_path: Path
     reason = f"{NO_DATA}: NVML is not available (Driver Not Loaded)"
     sampler = GpuSampler(["0"], tmp_path / GPU_STATS, nvml=module, unavailable=reason)
     assert not sampler.tick() and calls == []
-    assert read_usage(tmp_path)["reason"] == reason
+    assert not (tmp_path / GPU_STATS).exists(), "the backend says it: no file per rank"
+    assert read_usage(tmp_path, reason)["reason"] == reason
 
 
 def test_a_backend_without_nvml_neither_preloads_nor_starts_it_per_rank(tmp_path: Path) -> None:
@@ -232,5 +233,6 @@ def test_a_backend_without_nvml_neither_preloads_nor_starts_it_per_rank(tmp_path
         assert time.monotonic() < deadline, "the rank did not end"
         time.sleep(0.05)
     assert backend.gpu_usage(launch.key)["reason"] == reason
+    assert not (backend.control_dir(launch.key) / GPU_STATS).exists(), "no file per rank"
     server.stdin.close()
     server.wait(timeout=10)

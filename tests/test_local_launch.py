@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -227,3 +228,31 @@ def test_a_rank_whose_task_folder_cannot_be_made_fails_to_start_with_the_reason(
     outcome = wait_exit(b, RankKey(2, 0, 0))
     assert outcome["init_failed"] and outcome["exit_code"] == 127
     assert "cannot make the rank's folder" in outcome["reason"], outcome
+
+
+def test_a_second_supervisor_of_a_live_rank_gives_way_and_no_lock_file_is_made(
+    tmp_path: Path,
+) -> None:
+    """The live supervisor holds its rank's private folder itself (flock): a second one
+    started for the same rank (a fork server given the rank again) stops at once, and
+    the folder gains no lock file."""
+    b = backend(tmp_path)
+    key = RankKey(1, 0, 0)
+    script = 'while [ ! -e "$HAI_CONTROL_DIR/go" ]; do sleep 0.05; done; echo done'
+    assert isinstance(b.start_ranks([launch(1, tmp_path, script)])[0], dict)
+    cdir = b.control_dir(key)
+    deadline = time.monotonic() + 30
+    while not (cdir / control.CHILD_PID).exists():
+        assert time.monotonic() < deadline, "the rank did not start"
+        time.sleep(0.05)
+    second = subprocess.run(  # the same entry the fork server's child runs
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from scheduler.backends.local import runner; "
+         f"sys.exit(runner.run(Path({str(cdir)!r})))"],
+        capture_output=True, text=True, timeout=30, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert second.returncode == 3 and "another supervisor holds" in second.stderr, second
+    (b.task_dir(key) / "go").touch()
+    assert wait_exit(b, key)["exit_code"] == 0
+    assert [line.text for line in b.read_log(key).lines] == ["done"], "ran once"
+    assert "lock" not in os.listdir(cdir)

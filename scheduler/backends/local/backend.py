@@ -416,7 +416,7 @@ class LocalBackend(JupyterGroupConfig, Backend):
 
     def gpu_usage(self, key: RankKey) -> dict[str, Any]:
         """What the rank's supervisor sampled of its GPUs (:mod:`.gpustats`)."""
-        return read_usage(self.control_dir(key))
+        return read_usage(self.control_dir(key), self._nvml_unavailable)
 
 
 #: ranks handed to the fork server before its answers are read: its answers (a pid a line)

@@ -4,10 +4,10 @@ and the user's code talk to each other on one machine.
 Two folders per rank, both made by the rank's supervisor before the command starts (the
 task folder by the scheduler first if it asks the rank to suspend before that). The
 **private** one, ``<data_dir>/ranks/<chain>/<job seq>/<rank>/``,
-belongs to the service (mode 0700) and holds what the scheduler trusts::
+belongs to the service (mode 0700), is held (``flock`` of the folder itself) by the live
+supervisor for its whole life, and holds what the scheduler trusts::
 
     spec.json          what to run (the scheduler's, written by the supervisor it forked)
-    lock               held (flock) by the live supervisor for its whole life
     runner.json        the supervisor's pid and process start time
     child.pid          the user process's pid (= its process group id)
     exit.json          the outcome, written once the user process ended
@@ -42,7 +42,6 @@ from hai_client.task import SUSPEND_ACK as SUSPEND_ACK
 from hai_client.task import WHOLE_LIFE_STATE as WHOLE_LIFE_STATE
 
 SPEC = "spec.json"
-LOCK = "lock"
 RUNNER = "runner.json"
 CHILD_PID = "child.pid"
 EXIT = "exit.json"

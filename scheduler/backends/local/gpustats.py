@@ -6,7 +6,9 @@ The supervisor (:mod:`.runner`) makes a :class:`GpuSampler` for the GPUs given t
 utilisation and memory in use and rewrites ``gpu.json`` in the rank's private control
 folder (the service's, trusted) with the last ``keep`` samples: bounded in memory and on
 disk. Without NVML (no ``pynvml``, no driver, simulated GPU ids, or no GPU at all) the file
-says so once — ``available: false`` and the reason — and nothing is sampled.
+says so once — ``available: false`` and the reason — and nothing is sampled; where the
+backend found that NVML does not work on this machine, no file is written at all (the
+backend gives its reason, :func:`read_usage`).
 
 :func:`read_usage` is the service's side: the file as the API shows it next to the rank.
 """
@@ -52,7 +54,7 @@ class GpuSampler:
         self._handles: dict[str, Any] = {}
         self._next = 0.0
         self.reason = self._open(unavailable)
-        if self.reason:
+        if self.reason and self.reason != unavailable:  # the backend knows its own reason
             self._write(available=False)
 
     # -- NVML -------------------------------------------------------------------------
@@ -169,9 +171,11 @@ def sampler_for(spec: dict[str, Any], control_dir: Path) -> GpuSampler:
     )
 
 
-def read_usage(control_dir: Path) -> dict[str, Any]:
-    """What the rank's supervisor last wrote (``available``, ``reason``, ``samples``)."""
+def read_usage(control_dir: Path, unavailable: str = "") -> dict[str, Any]:
+    """What the rank's supervisor last wrote (``available``, ``reason``, ``samples``);
+    without a file, ``unavailable`` (why the backend found no NVML: its supervisors write
+    no file to say so) or that there is no data yet."""
     stats = control.read_json(control_dir / GPU_STATS)
     if not isinstance(stats, dict):
-        return {"available": False, "reason": f"{NO_DATA} yet", "samples": []}
+        return {"available": False, "reason": unavailable or f"{NO_DATA} yet", "samples": []}
     return stats

@@ -41,7 +41,7 @@ def run(control_dir: Path, spec: dict | None = None) -> int:
     if spec is None:
         print(f"hai runner: no {control.SPEC} in {control_dir}", file=sys.stderr)
         return 2
-    with flocked(control_dir / control.LOCK, wait=False, mode=0o600) as held:
+    with flocked(control_dir, wait=False) as held:  # the folder itself: no lock file
         if held is None:
             print("hai runner: another supervisor holds this rank", file=sys.stderr)
             return 3
