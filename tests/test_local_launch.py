@@ -255,4 +255,25 @@ def test_a_second_supervisor_of_a_live_rank_gives_way_and_no_lock_file_is_made(
     (b.task_dir(key) / "go").touch()
     assert wait_exit(b, key)["exit_code"] == 0
     assert [line.text for line in b.read_log(key).lines] == ["done"], "ran once"
-    assert "lock" not in os.listdir(cdir)
+    assert "lock" not in os.listdir(cdir) and "runner.err" not in os.listdir(cdir)
+
+
+def test_a_supervisor_that_breaks_says_so_in_the_one_errors_file_naming_its_rank(
+    tmp_path: Path,
+) -> None:
+    """Supervisors share the fork server's stderr, the backend's ``supervisors.err``: one
+    file for all ranks, not one per rank, and each message names its rank's folder."""
+    b = backend(tmp_path)
+    assert isinstance(b.start_ranks([launch(1, tmp_path)])[0], dict)
+    assert wait_exit(b, RankKey(1, 0, 0))["exit_code"] == 0
+    broken = tmp_path / "data" / "ranks" / "9" / "0" / "0"
+    b._launcher.stdin.write(json.dumps({"control_dir": str(broken), "spec": {}}) + "\n")
+    b._launcher.stdin.flush()
+    int(b._launcher.stdout.readline())  # its pid: it forked, then failed
+    errors = tmp_path / "data" / "ranks" / local_backend.SUPERVISOR_ERRORS
+    deadline = time.monotonic() + 30
+    while "KeyError" not in errors.read_text():
+        assert time.monotonic() < deadline, errors.read_text()
+        time.sleep(0.05)
+    assert f"hai runner {broken}: failed" in errors.read_text()
+    assert oct(errors.parent.stat().st_mode & 0o777) == "0o700", "the service's alone"

@@ -43,6 +43,10 @@ from scheduler.backends.local.proctree import RankTree, mechanism
 from scheduler.backends.logfiles import read_log
 from scheduler.backends.types import rank_argv
 
+#: the rank supervisors' own messages and tracebacks (each names its rank's folder), in
+#: ``<data_dir>/ranks/`` (the service's alone)
+SUPERVISOR_ERRORS = "supervisors.err"
+
 
 class LocalBackend(JupyterGroupConfig, Backend):
     """Runs ranks as local processes under a per-rank supervisor."""
@@ -304,13 +308,17 @@ class LocalBackend(JupyterGroupConfig, Backend):
         launcher = self._launcher
         if launcher is None or launcher.poll() is not None:
             no_nvml = ["--no-nvml"] if self._nvml_unavailable else []
-            launcher = self._launcher = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.backends.local.launcher", *no_nvml],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                close_fds=True,
-            )
+            self._prepare_folders()
+            errors = Path(self.data_dir, "ranks", SUPERVISOR_ERRORS)
+            with errors.open("ab") as err:  # the server's and every supervisor's stderr
+                launcher = self._launcher = subprocess.Popen(
+                    [sys.executable, "-m", "scheduler.backends.local.launcher", *no_nvml],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    text=True,
+                    close_fds=True,
+                )
         return launcher
 
     def _live_runner(self, cdir: Path) -> dict[str, Any] | None:

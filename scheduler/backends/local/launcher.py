@@ -35,16 +35,16 @@ def preload() -> None:
 
 
 def _become_supervisor(control_dir: Path, spec: dict) -> int:
+    """In the forked child: the rank's folders, then its supervisor. Its stderr stays the
+    server's, the backend's ``supervisors.err`` (one file for all of them, not one per
+    rank: each message names its rank)."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the supervisor waits for its child
     os.setsid()
     control_dir.mkdir(parents=True, exist_ok=True)
     devnull = os.open(os.devnull, os.O_RDWR)
-    err = os.open(control_dir / "runner.err", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
-    os.dup2(err, 2)
     os.close(devnull)
-    os.close(err)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's own stdin
     why_not = runner.set_up(control_dir, spec)
     if why_not:
@@ -69,6 +69,7 @@ def serve(*, nvml: bool = True) -> int:
             try:
                 code = _become_supervisor(Path(rank["control_dir"]), rank["spec"])
             except BaseException:
+                print(f"hai runner {rank['control_dir']}: failed", file=sys.stderr)
                 traceback.print_exc()
             finally:
                 os._exit(code)

@@ -43,7 +43,7 @@ def run(control_dir: Path, spec: dict | None = None) -> int:
         return 2
     with flocked(control_dir, wait=False) as held:  # the folder itself: no lock file
         if held is None:
-            print("hai runner: another supervisor holds this rank", file=sys.stderr)
+            print(f"hai runner {control_dir}: another supervisor holds it", file=sys.stderr)
             return 3
         return _supervise(spec, control_dir)
 
