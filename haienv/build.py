@@ -15,10 +15,9 @@ import re
 import shlex
 import shutil
 import sys
-import tempfile
 import zlib
+from collections import namedtuple
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BuildFailed
@@ -41,14 +40,16 @@ appended to ``sys.path`` after the env's own site-packages and its other ``.pth`
 the env's packages shadow the base's."""
 
 
-@dataclass
-class Sources:
-    """Where packages come from (uv's index options)."""
+class Sources(
+    namedtuple("Sources", ("find_links", "index_url", "extra_index_urls", "no_index"),
+               defaults=((), "", (), False))
+):  # fmt: skip
+    """Where packages come from (uv's index options): ``find_links`` and
+    ``extra_index_urls`` (lists; by default empty tuples), ``index_url``, ``no_index``.
+    Immutable: a named tuple rather than a dataclass, because ``haienv create`` must not
+    import dataclasses (and inspect; start-up, issue #15)."""
 
-    find_links: list[str] = field(default_factory=list)
-    index_url: str = ""
-    extra_index_urls: list[str] = field(default_factory=list)
-    no_index: bool = False
+    __slots__ = ()
 
     def args(self) -> list[str]:
         out: list[str] = []
@@ -116,6 +117,8 @@ class Runner:
         :meth:`Started.send` gives it (and the step is announced then, not now)."""
         if not stdin:
             self.progress(step)
+        import tempfile  # not at import: a create that runs nothing needs none (start-up)
+
         output = tempfile.TemporaryFile()  # noqa: SIM115 - Started.wait/stop close it
         try:
             proc = self._popen(step, cmd, output, None, stdin)
@@ -407,14 +410,17 @@ def resolve(
     ]
 
 
-_PIN_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;]+)")
+#: ``name==version`` (and the name of a pin), compiled on first use (re caches them): a
+#: create that resolves nothing does not compile them (start-up)
+_PIN_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;]+)"
+_NAME_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(==|@)"
 
 
 def not_in_base(pins: list[str], base: dict[str, str]) -> list[str]:
     """The pins the base does not already provide in exactly that version."""
     out = []
     for pin in pins:
-        m = _PIN_RE.match(pin)
+        m = re.match(_PIN_PATTERN, pin)
         if m and base.get(canonical(m.group(1))) == m.group(3):
             continue
         out.append(pin)
@@ -425,14 +431,11 @@ def pin_names(pins: list[str]) -> set[str] | None:
     """Canonical names in requirement lines, or None if one has no recognisable name."""
     names = set()
     for pin in pins:
-        m = _NAME_RE.match(pin)
+        m = re.match(_NAME_PATTERN, pin)
         if m is None or pin.startswith("-"):
             return None
         names.add(canonical(m.group(1)))
     return names
-
-
-_NAME_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(==|@)")
 
 
 def install(

@@ -15,10 +15,9 @@ import contextlib
 import os
 import shutil
 import sys
-import tempfile
 import zlib
+from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hai_client.files import flocked
@@ -30,6 +29,7 @@ from .names import check_name, parse_pairs
 from .settings import Settings
 from .spec import (
     EnvironmentFile,
+    Frozen,
     Requested,
     affected_by,
     base_constraints,
@@ -40,33 +40,44 @@ from .spec import (
     requirement_map,
     satisfied_by_base,
 )
-from .store import CREATING, FAILED, READY, EnvInfo, Store, now_iso, read_json
+from .store import CREATING, FAILED, READY, EnvInfo, Store, fresh_dicts, now_iso, read_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     from .config import HaiEnvConfig
 
 
-@dataclass
-class CreatePlan:
-    """Everything a create will do, decided up front."""
+#: the fields of CreatePlan with a default, in order (None for a dict: a fresh ``{}``)
+_PLAN_DEFAULTS = {
+    **{"packages": (), "requirement_files": (), "environment": None, "conda_tool": None},
+    **{"lock": None, "sources": build.Sources(), "labels": None, "annotations": None},
+    **{"note": "", "requested": (), "warnings": ()},
+}
 
-    name: str
-    shared: bool
-    python: str  # what uv is given (an interpreter path or a request such as '3.11')
-    python_version: str  # shown to the user
-    base: EnvInfo | None
-    packages: list[str] = field(default_factory=list)
-    requirement_files: list[Path] = field(default_factory=list)
-    environment: EnvironmentFile | None = None
-    conda_tool: str | None = None
-    lock: Lock | None = None
-    sources: build.Sources = field(default_factory=build.Sources)
-    labels: dict[str, str] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    note: str = ""
-    requested: list[Requested] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+
+class CreatePlan(
+    namedtuple(
+        "CreatePlan",
+        ["name", "shared", "python", "python_version", "base", *_PLAN_DEFAULTS],
+        defaults=_PLAN_DEFAULTS.values(),
+    )
+):
+    """Everything a create will do, decided up front.
+
+    ``python`` is what uv is given (an interpreter path or a request such as '3.11'),
+    ``python_version`` what the user is shown; ``base`` the :class:`EnvInfo` extended (None:
+    standalone). ``packages``, ``requirement_files`` (paths), ``requested``
+    (:class:`Requested`) and ``warnings`` are lists (by default empty tuples); ``labels``
+    and ``annotations`` dicts (by default a fresh ``{}`` each); ``environment``, ``lock`` and
+    ``sources`` what was read of each. Immutable: a named tuple rather than a dataclass,
+    because ``haienv create`` must not import dataclasses (and inspect, ~10 ms; start-up,
+    issue #15).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: object, **kwargs: object) -> CreatePlan:
+        return fresh_dicts(super().__new__(cls, *args, **kwargs))
 
     def describe(self) -> list[str]:
         """Lines saying what will be built (for the confirmation prompt)."""
@@ -132,37 +143,40 @@ def _python_version_of(config: HaiEnvConfig, request: str) -> tuple[str, str]:
     return path, ver.stdout.strip() or request
 
 
-@dataclass(frozen=True)
-class CreateRequest:
+#: the fields of CreateRequest after ``name``, in order, with their defaults
+_REQUEST_DEFAULTS = {
+    **{"packages": (), "requirements": (), "environment_file": None, "from_lock": None},
+    **{"python": None, "base": None, "extend": True, "shared": False, "labels": ()},
+    **{"annotations": (), "note": "", "find_links": (), "index_url": None},
+    **{"extra_index_urls": (), "no_index": None},
+}
+
+
+class CreateRequest(
+    Frozen,
+    namedtuple("CreateRequest", ["name", *_REQUEST_DEFAULTS], defaults=_REQUEST_DEFAULTS.values()),
+):
     """What a create asks for, unchecked: the options of ``haienv create`` and of
     :func:`haienv.create_env`. The CLI and the Python API build one; :func:`plan_request`
     checks it and decides the rest. Lists given are kept as tuples (a dict of labels or
-    annotations stays a dict)."""
+    annotations stays a dict); an unknown keyword is a TypeError.
 
-    name: str
-    packages: tuple[str, ...] = ()
-    requirements: tuple[str | os.PathLike, ...] = ()
-    environment_file: str | os.PathLike | None = None
-    from_lock: str | os.PathLike | None = None
-    python: str | None = None
-    base: str | None = None
-    extend: bool = True
-    shared: bool = False
-    labels: tuple[str, ...] | dict[str, str] = ()
-    annotations: tuple[str, ...] | dict[str, str] = ()
-    note: str = ""
-    find_links: tuple[str, ...] = ()
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    no_index: bool | None = None
+    Immutable (assigning raises :class:`dataclasses.FrozenInstanceError`, as when this was
+    a frozen dataclass): a named tuple, because ``haienv create`` must not import
+    dataclasses (and inspect, ~10 ms; start-up, issue #15).
+    """
 
-    def __post_init__(self) -> None:
-        for key in ("packages", "requirements", "find_links", "extra_index_urls"):
-            object.__setattr__(self, key, tuple(getattr(self, key)))
+    __slots__ = ()
+
+    def __new__(cls, *args: object, **kwargs: object) -> CreateRequest:
+        request = super().__new__(cls, *args, **kwargs)
+        keys = ("packages", "requirements", "find_links", "extra_index_urls")
+        fixed = {key: tuple(getattr(request, key)) for key in keys}
         for key in ("labels", "annotations"):
-            value = getattr(self, key)
+            value = getattr(request, key)
             if not isinstance(value, dict):
-                object.__setattr__(self, key, tuple(value or ()))
+                fixed[key] = tuple(value or ())
+        return request._replace(**fixed)
 
 
 def plan_create(name: str, *, config: HaiEnvConfig | None = None, **options) -> CreatePlan:
@@ -368,7 +382,7 @@ def _requested(
     """What the user asked for by name (kept in the metadata and the lock)."""
     if lock is not None:
         return [Requested(n, "") for n in lock.requested]
-    return requested_from(pkgs + (env_file.pip if env_file else []), req_files)
+    return requested_from([*pkgs, *(env_file.pip if env_file else ())], req_files)
 
 
 def _absolute_if_path(req: str) -> str:
@@ -474,8 +488,8 @@ def _build_into_place(
         with contextlib.ExitStack() as stack:
             if not plan.conda_tool:  # conda prefixes are not relocatable: built in place
                 build_dir = stack.enter_context(_build_slot(folder, plan.name, plan.python))
-            work = stack.enter_context(tempfile.TemporaryDirectory(prefix="haienv-"))
-            probed = _build(plan, runner, build_dir, Path(work), config)
+            work = stack.enter_context(_WorkDir())
+            probed = _build(plan, runner, build_dir, work, config)
             if build_dir != final:
                 os.rename(build_dir, final)
     except BaseException:
@@ -517,12 +531,36 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class _WorkDir:
+    """The build's scratch folder, a temporary directory made when a step first asks for a
+    path in it (``work / "name"``): a create whose base has every package writes nothing
+    there, and so never imports tempfile (with random and weakref; start-up, issue #15).
+    Removed on leaving the ``with``."""
+
+    def __init__(self) -> None:
+        self._made = None
+
+    def __truediv__(self, name: str) -> Path:
+        if self._made is None:
+            import tempfile  # not at import (see above)
+
+            self._made = tempfile.TemporaryDirectory(prefix="haienv-")
+        return Path(self._made.name, name)
+
+    def __enter__(self) -> _WorkDir:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._made is not None:
+            self._made.cleanup()
+
+
 def _build(
-    plan: CreatePlan, runner: build.Runner, target: Path, work: Path, config: HaiEnvConfig
+    plan: CreatePlan, runner: build.Runner, target: Path, work: _WorkDir, config: HaiEnvConfig
 ) -> dict:
     """The steps; returns what the probe measured in the new env. The venv is made while
     the packages are resolved against the base (neither needs the other)."""
-    env = _EnvBeingMade(plan, runner, target, work / "probe.json" if config.import_check else None)
+    env = _EnvBeingMade(plan, runner, target, work if config.import_check else None)
     try:
         if plan.lock is not None:
             installed = _install_locked(plan, runner, env, work)
@@ -537,13 +575,14 @@ def _build(
 class _EnvBeingMade:
     """The empty env at ``target`` (a conda prefix, else a copy of the venv template for its
     interpreter, else a venv started in the background) seeing its base's packages;
-    :meth:`ready` waits for it and returns its python."""
+    :meth:`ready` waits for it and returns its python. ``work``: where the import check's
+    probe writes (None: no import check)."""
 
     def __init__(
-        self, plan: CreatePlan, runner: build.Runner, target: Path, probe_out: Path | None
+        self, plan: CreatePlan, runner: build.Runner, target: Path, work: _WorkDir | None
     ) -> None:
         self.plan, self.target, self.started = plan, target, None
-        self.runner, self.probe_out = runner, probe_out
+        self.runner, self.work = runner, work
         self.template = None
         self.probe: build.Started | None = None
         if plan.conda_tool:
@@ -579,9 +618,9 @@ class _EnvBeingMade:
     def start_probe(self) -> None:
         """Before installing into a venv that is there already: start its interpreter for
         the import check now, so its start-up overlaps the install."""
-        if self.started is None and self.probe_out is not None and not self.plan.conda_tool:
+        if self.started is None and self.work is not None and not self.plan.conda_tool:
             python = str(self.target / "bin" / "python")
-            self.probe = build.start_probe(self.runner, python, self.probe_out)
+            self.probe = build.start_probe(self.runner, python, self.work / "probe.json")
 
     def stop(self) -> None:
         if self.started is not None:
@@ -595,7 +634,7 @@ class _EnvBeingMade:
 
 
 def _install_locked(
-    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: Path
+    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: _WorkDir
 ) -> set[str] | None:
     """Install the lock's exact packages (no resolving); the names the env installed."""
     assert plan.lock is not None
@@ -615,29 +654,29 @@ def _install_locked(
 
 
 def _install_requested(
-    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: Path
+    plan: CreatePlan, runner: build.Runner, env: _EnvBeingMade, work: _WorkDir
 ) -> set[str] | None:
     """Install the packages, requirements files and environment file's pip entries: all of
     them in a standalone env, only what the base lacks in an env extending one. Returns the
     names the env installed itself (None: unknown)."""
-    inputs = work / "requirements.in"
     lines = [*plan.packages, *(f"-r {f}" for f in plan.requirement_files)]
     if plan.environment is not None:
         lines += plan.environment.pip
-    inputs.write_text("\n".join(lines) + "\n")
     if not lines:
         return None
-    if plan.base is None:
-        env.start_probe()
-        build.install(runner, env.ready(), inputs, plan.sources, no_deps=False)
-        return None
-    base_dists = installed_distributions(plan.base.site_packages)
-    if satisfied_by_base(lines, base_dists):
+    base_dists = installed_distributions(plan.base.site_packages) if plan.base else None
+    if base_dists is not None and satisfied_by_base(lines, base_dists):
         runner.log(
             f"the base {plan.base.name} has every requested package in an allowed "
             f"version ({' '.join(lines)}): nothing to resolve or install"
         )
         return set()
+    inputs = work / "requirements.in"  # the work folder is made only now (see _WorkDir)
+    inputs.write_text("\n".join(lines) + "\n")
+    if base_dists is None:
+        env.start_probe()
+        build.install(runner, env.ready(), inputs, plan.sources, no_deps=False)
+        return None
     return _install_what_base_lacks(plan, runner, env, work, inputs, base_dists)
 
 
@@ -645,7 +684,7 @@ def _install_what_base_lacks(
     plan: CreatePlan,
     runner: build.Runner,
     env: _EnvBeingMade,
-    work: Path,
+    work: _WorkDir,
     inputs: Path,
     base_dists: dict[str, str],
 ) -> set[str] | None:
@@ -681,7 +720,7 @@ def _import_check(
     plan: CreatePlan,
     runner: build.Runner,
     target: Path,
-    work: Path,
+    work: _WorkDir,
     installed: set[str] | None,
     config: HaiEnvConfig,
     started: build.Started | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -21,15 +21,19 @@ from .store import EnvInfo
 HEADER = "# haienv lock v1"
 
 
-@dataclass
-class Lock:
-    python: str
-    platform: str = ""
-    extends: str | None = None
-    base_digest: str = ""
-    requested: list[str] = field(default_factory=list)
-    packages: list[str] = field(default_factory=list)
-    source_name: str = ""
+class Lock(
+    namedtuple(
+        "Lock",
+        ("python", "platform", "extends", "base_digest", "requested", "packages", "source_name"),
+        defaults=("", None, "", (), (), ""),
+    )
+):
+    """A lock as read: ``python`` (its version), ``platform``, ``extends`` (the base's name,
+    None: standalone), ``base_digest``, the lists ``requested`` and ``packages`` (by default
+    empty tuples), ``source_name``. Immutable: a named tuple rather than a dataclass,
+    because ``haienv create`` must not import dataclasses (and inspect; start-up, issue #15)."""
+
+    __slots__ = ()
 
 
 def pins_of(site_packages: str | os.PathLike) -> list[str]:

@@ -18,8 +18,10 @@ _NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,61}[a-z0-9]")
 
 _USER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}")
 
-_LABEL_KEY_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?")
-_LABEL_VALUE_RE = re.compile(r"([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?")
+#: label patterns, compiled on first use (re caches them): a create without labels does
+#: not compile them (start-up)
+_LABEL_KEY_PATTERN = r"[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?"
+_LABEL_VALUE_PATTERN = r"([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?"
 
 
 def is_valid_name(name: object) -> bool:
@@ -55,12 +57,12 @@ def parse_pairs(items: list[str] | tuple[str, ...], what: str) -> dict[str, str]
         key, value = key.strip(), value.strip() if sep_char == ":" else value
         if not sep or not key:
             raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE or KEY:VALUE")
-        if _LABEL_KEY_RE.fullmatch(key) is None:
+        if re.fullmatch(_LABEL_KEY_PATTERN, key) is None:
             raise InvalidInput(
                 f"invalid {what} key {key!r}: 1-63 characters of letters, digits and '._/-', "
                 "starting and ending with a letter or digit"
             )
-        if what == "label" and _LABEL_VALUE_RE.fullmatch(value) is None:
+        if what == "label" and re.fullmatch(_LABEL_VALUE_PATTERN, value) is None:
             raise InvalidInput(
                 f"invalid label value {value!r} for {key!r}: up to 63 characters of letters, "
                 "digits and '._-', starting and ending with a letter or digit (use --annotation "

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-from dataclasses import dataclass, field
+from collections import namedtuple
 from pathlib import Path, PurePosixPath
 
 from .errors import InvalidInput
@@ -30,12 +29,32 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@dataclass(frozen=True)
-class Requested:
-    """One named top-level requirement: ``spec`` is '' (any version), a specifier or '@ url'."""
+class Frozen:
+    """Mixed into a named tuple that stands for a frozen dataclass: assigning to (or
+    deleting) an attribute raises :class:`dataclasses.FrozenInstanceError`, as it did.
+    Named tuples rather than dataclasses, because ``haienv create`` must start fast and
+    dataclasses imports inspect (~10 ms of a create that takes tens, issue #15)."""
 
-    name: str
-    spec: str
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        _frozen("assign to", name)
+
+    def __delattr__(self, name: str) -> None:
+        _frozen("delete", name)
+
+
+def _frozen(what: str, name: str) -> None:
+    import dataclasses  # only to raise its error: a create never imports it (start-up)
+
+    raise dataclasses.FrozenInstanceError(f"cannot {what} field {name!r}")
+
+
+class Requested(Frozen, namedtuple("Requested", ("name", "spec"))):
+    """One named top-level requirement: ``spec`` is '' (any version), a specifier or '@ url'.
+    Immutable (a named tuple, not a dataclass: start-up, see :class:`Frozen`)."""
+
+    __slots__ = ()
 
 
 def parsed_requirement(line: str) -> str | Requirement | None:
@@ -275,15 +294,17 @@ def base_constraints(base: dict[str, str], requested: list[Requested]) -> list[s
 
 
 # -- environment.yaml ----------------------------------------------------------------------
-@dataclass
-class EnvironmentFile:
-    """The parts of a conda ``environment.yaml`` haienv honours."""
+class EnvironmentFile(
+    namedtuple("EnvironmentFile", ("python", "name", "pip", "conda", "channels"),
+               defaults=(None, None, (), (), ()))
+):  # fmt: skip
+    """The parts of a conda ``environment.yaml`` haienv honours: ``python`` (a request uv
+    understands, or None), ``name`` (the file's ``name:``, the env's name when none is
+    given), then the lists ``pip``, ``conda`` (conda-only entries) and ``channels``.
+    Immutable, its list defaults empty tuples: a named tuple rather than a dataclass, because
+    ``haienv create`` must not import dataclasses (and inspect; start-up, issue #15)."""
 
-    python: str | None = None
-    name: str | None = None  # the file's ``name:``, the env's name when none is given
-    pip: list[str] = field(default_factory=list)
-    conda: list[str] = field(default_factory=list)
-    channels: list[str] = field(default_factory=list)
+    __slots__ = ()
 
 
 def _conda_python(spec: str) -> str | None:
@@ -319,41 +340,41 @@ def parse_environment_file(path: str | os.PathLike) -> EnvironmentFile:
         raise InvalidInput(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: expected a mapping with 'dependencies:'")
-    out = EnvironmentFile()
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidInput(f"{path}: 'name' must be text")
-    out.name = name
     channels = data.get("channels") or []
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise InvalidInput(f"{path}: 'channels' must be a list of names")
-    out.channels = list(channels)
     deps = data.get("dependencies") or []
     if not isinstance(deps, list):
         raise InvalidInput(f"{path}: 'dependencies' must be a list")
+    python, pip, conda = None, [], []
     for dep in deps:
         if isinstance(dep, dict) and set(dep) == {"pip"}:
-            pip = dep["pip"] or []
-            if not isinstance(pip, list) or not all(isinstance(p, str) for p in pip):
+            entries = dep["pip"] or []
+            if not isinstance(entries, list) or not all(isinstance(p, str) for p in entries):
                 raise InvalidInput(f"{path}: the 'pip:' section must be a list of requirements")
-            out.pip.extend(pip)
+            pip.extend(entries)
         elif isinstance(dep, str | int | float):
             spec = str(dep).strip()
             bare = spec.split("::")[-1]
-            name = re.split(r"[\s=<>!~]", bare, maxsplit=1)[0].lower()
-            if name == "python":
-                out.python = _conda_python(bare)
-            elif name == "pip":
+            dep_name = re.split(r"[\s=<>!~]", bare, maxsplit=1)[0].lower()
+            if dep_name == "python":
+                python = _conda_python(bare)
+            elif dep_name == "pip":
                 continue  # uv does the pip part
             else:
-                out.conda.append(spec)
+                conda.append(spec)
         else:
             raise InvalidInput(f"{path}: unsupported dependency entry {dep!r}")
-    return out
+    return EnvironmentFile(python, name, pip, conda, list(channels))
 
 
 def find_conda() -> str | None:
     """The first of micromamba, mamba, conda on PATH."""
+    import shutil  # not at import: only an environment.yaml with conda entries needs it
+
     for tool in _CONDA_TOOLS:
         found = shutil.which(tool)
         if found:

@@ -35,8 +35,11 @@ from .names import check_name, is_valid_name
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:
     import datetime as _dt
+    from typing import TypeVar
 
     from .config import HaiEnvConfig
+
+    _T = TypeVar("_T")
 
 CREATING = "creating"
 READY = "ready"
@@ -79,9 +82,7 @@ class EnvInfo(
     __slots__ = ()
 
     def __new__(cls, *args: object, **kwargs: object) -> EnvInfo:
-        info = super().__new__(cls, *args, **kwargs)
-        fresh = {k: {} for k in ("labels", "annotations") if getattr(info, k) is None}
-        return info._replace(**fresh) if fresh else info
+        return fresh_dicts(super().__new__(cls, *args, **kwargs))
 
     @property
     def ready(self) -> bool:
@@ -110,6 +111,13 @@ class EnvInfo(
         d.update(labels=dict(self.labels), annotations=dict(self.annotations))
         d["requested"] = list(self.requested)
         return d
+
+
+def fresh_dicts(record: _T, keys: tuple[str, ...] = ("labels", "annotations")) -> _T:
+    """``record`` (a named tuple) with a new ``{}`` for each of ``keys`` that is None: a
+    named tuple's defaults are shared by all its instances, so a dict's default is None."""
+    fresh = {k: {} for k in keys if getattr(record, k) is None}
+    return record._replace(**fresh) if fresh else record
 
 
 def now_iso() -> str:
