@@ -144,8 +144,27 @@ def like_pattern(pattern: str) -> str:
 def list_chains(
     session: Session, viewer: Identity, flt: ChainFilter
 ) -> tuple[list[schema.Chain], int]:
-    """One page of the chains ``viewer`` may see, newest first, and how many match in all."""
-    stmt = _visible(select(Chain, User.name).join(User, Chain.owner_id == User.id), viewer)
+    """One page of the chains ``viewer`` may see, newest first, and how many match in all.
+
+    The count and the page's ids are read from the chains table alone (its indexes), and
+    only the page's 50 rows are joined with their owners: joining first made both walk
+    every chain with its owner (at 100,000 chains, 13 ms a first page, 20 ms a deep one)."""
+    matching = _matching_ids(viewer, flt)
+    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    page = matching.order_by(Chain.id.desc())
+    page = page.offset((flt.page - 1) * flt.page_size).limit(flt.page_size)
+    rows = session.execute(
+        select(Chain, User.name)
+        .join(User, Chain.owner_id == User.id)
+        .where(Chain.id.in_(page.scalar_subquery()))
+        .order_by(Chain.id.desc())
+    ).all()
+    return [chain_model(c, owner) for c, owner in rows], total
+
+
+def _matching_ids(viewer: Identity, flt: ChainFilter) -> Select:
+    """The ids of the chains ``viewer`` may see that match ``flt`` (no join)."""
+    stmt = _visible(select(Chain.id), viewer)
     if flt.name:
         stmt = stmt.where(Chain.name.ilike(like_pattern(flt.name), escape="\\"))
     if flt.states:
@@ -153,12 +172,9 @@ def list_chains(
     if flt.group:
         stmt = stmt.where(Chain.group_name == flt.group)
     if flt.owner:
-        stmt = stmt.where(User.name == flt.owner)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.execute(
-        stmt.order_by(Chain.id.desc()).offset((flt.page - 1) * flt.page_size).limit(flt.page_size)
-    ).all()
-    return [chain_model(c, owner) for c, owner in rows], total
+        owner_id = select(User.id).where(User.name == flt.owner).scalar_subquery()
+        stmt = stmt.where(Chain.owner_id == owner_id)
+    return stmt
 
 
 def page_count(total: int, page_size: int) -> int:
