@@ -230,3 +230,35 @@ def test_a_reasons_kind_is_what_it_says_without_its_numbers():
     quota = reasons.over_quota("node-gpu-HIGH", 2, 2, 1)
     assert reason_kind(quota) != reason_kind(one)
     assert reason_kind("") != reason_kind(one)
+
+
+def test_a_full_read_of_a_deep_queue_freezes_it_out_of_full_collections(db_url, tmp_path):
+    """From ``gc_freeze_queue`` queued chains on, a full read of the queue is followed by
+    one collection and a freeze: CPython's full collections no longer walk the queue's
+    rows (their pauses were the page p99 at 100,000); the next full read unfreezes first,
+    and a queue below the threshold is not frozen."""
+    import gc
+
+    from scheduler.service.queue_index import WaitingRow
+
+    app = new_app(db_url, tmp_path, gc_freeze_queue=500, queue_resync_seconds=60.0)
+    try:
+        queue(app, "alice", 499)
+        app.loop.cycle()  # the first cycle reads the whole queue: below the threshold
+        assert gc.get_freeze_count() == 0
+        queue(app, "bob", 1)
+        app.loop.clock.t += 60  # the next full read: 500 queued
+        app.loop.cycle()
+        frozen = gc.get_freeze_count()
+        assert frozen > 500 * 2, frozen  # the rows and their policy entries, at least
+        walked = [o for g in range(3) for o in gc.get_objects(g) if isinstance(o, WaitingRow)]
+        assert walked == [], "no collection walks the queue's rows"
+        app.loop.cycle()  # a cycle in between (no full read) leaves the freeze in place
+        assert gc.get_freeze_count() > frozen // 2  # (frozen objects still die as usual)
+        with app.session_factory.begin() as s:  # most chains leave the queue, unnoted
+            s.execute(update(Chain).where(Chain.id > 10).values(state="finished"))
+        app.loop.clock.t += 60
+        app.loop.cycle()
+        assert gc.get_freeze_count() == 0, "10 queued: unfrozen, collected as usual"
+    finally:
+        gc.unfreeze()

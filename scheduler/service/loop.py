@@ -32,7 +32,7 @@ from scheduler.model.enums import ChainState, NodeState, Priority, RankState, St
 from scheduler.model.orm import Chain, Job, JobRank, Node, NodeGroup
 from scheduler.model.states import terminating_to_final
 from scheduler.policy import Decision, PolicyConfig, QuotaTable, decide
-from scheduler.service import envs
+from scheduler.service import envs, heap
 from scheduler.service.fairshare import fair_share_config, fair_share_usage
 from scheduler.service.policy_inputs import (
     DecisionKey,
@@ -325,6 +325,7 @@ class SchedulerLoop(LoggingConfigurable):
         if not self.queue.loaded or now - self._queue_read_at >= self.app.queue_resync_seconds:
             self.queue.reload(s, self.catalog.owners)
             self._queue_read_at = now
+            heap.settle(len(self.queue.rows), self.app.gc_freeze_queue)
         else:
             self.queue.refresh(s, noted)
         if self.queue.owners_missing():  # a new user's first chain
