@@ -262,3 +262,30 @@ def test_a_full_read_of_a_deep_queue_freezes_it_out_of_full_collections(db_url, 
         assert gc.get_freeze_count() == 0, "10 queued: unfrozen, collected as usual"
     finally:
         gc.unfreeze()
+
+
+def test_a_new_users_first_chain_leaves_everyone_elses_queue_entries_alone(db_url, tmp_path):
+    """A new user changes the catalog's owners; only the owners whose name or group moved
+    get new policy entries (rebuilding all 100,000 made a new user's first submission cost
+    a sort of the whole queue, and unfroze it: scheduler/service/heap.py)."""
+    app = new_app(db_url, tmp_path, catalog_refresh_seconds=30.0)
+    queue(app, "alice", 40)
+    queue(app, "bob", 3)
+    app.loop.cycle()
+    before = {p.id: p for p in app.loop.queue.pending()}
+    carol = queue(app, "carol", 2)  # a user the loop's catalog does not know yet
+    with app.session_factory.begin() as s:
+        accounts.get_user(s, "bob").group_name = "lab"
+    app.loop.note_changed(catalog=True)
+    app.loop.cycle()
+    after = {p.id: p for p in app.loop.queue.pending()}
+    alices = [cid for cid, p in before.items() if p.user == "alice"]
+    assert all(after[cid] is before[cid] for cid in alices), "alice's entries untouched"
+    assert {p.user_group for p in after.values() if p.user == "bob"} == {"lab"}
+    assert {after[cid].user for cid in carol} == {"carol"}
+    fresh = WaitingQueue()
+    with app.session_factory() as s:
+        fresh.reload(s, app.loop.catalog.owners)
+    assert [(p.id, p.user, p.user_group) for p in fresh.pending()] == [
+        (p.id, p.user, p.user_group) for p in app.loop.queue.pending()
+    ], "the same entries, in the same order, as a full read"

@@ -147,11 +147,19 @@ class WaitingQueue:
                 self.version += 1
 
     def set_owners(self, owners: Owners) -> None:
-        """New user names/groups from the catalog: rebuild the policy's rows if they moved."""
+        """New user names/groups from the catalog: rebuild the policy's rows of the owners
+        whose name or group moved (a new user moves nobody's), or all of them when that is
+        most of the queue."""
         if owners == self._owners:
             return
-        self._owners = owners
-        self._reindex()
+        old, self._owners = self._owners, owners
+        moved = {uid for uid in old.keys() | owners.keys() if old.get(uid) != owners.get(uid)}
+        affected = [row for row in self.rows.values() if row.owner_id in moved]
+        if len(affected) > len(self.rows) // 8:  # one sort beats many ordered inserts
+            self._reindex()
+        else:
+            for row in affected:
+                self._put(row)
         self.version += 1
 
     def set_reasons(self, reasons: Mapping[int, str]) -> None:
