@@ -248,7 +248,15 @@ def test_a_full_read_of_a_deep_queue_freezes_it_out_of_full_collections(db_url, 
         assert gc.get_freeze_count() == 0
         queue(app, "bob", 1)
         app.loop.clock.t += 60  # the next full read: 500 queued
+        reload, collecting = app.loop.queue.reload, []
+
+        def watched_reload(*args):  # the read allocates the queue anew: no collections
+            collecting.append(gc.isenabled())
+            return reload(*args)
+
+        app.loop.queue.reload = watched_reload
         app.loop.cycle()
+        assert collecting == [False] and gc.isenabled()
         frozen = gc.get_freeze_count()
         assert frozen > 500 * 2, frozen  # the rows and their policy entries, at least
         walked = [o for g in range(3) for o in gc.get_objects(g) if isinstance(o, WaitingRow)]

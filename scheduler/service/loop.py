@@ -323,7 +323,8 @@ class SchedulerLoop(LoggingConfigurable):
         if catalog_noted or self.catalog.stale(now):
             self.catalog.read(s, now)
         if not self.queue.loaded or now - self._queue_read_at >= self.app.queue_resync_seconds:
-            self.queue.reload(s, self.catalog.owners)
+            with heap.paused(self.app.gc_freeze_queue > 0):
+                self.queue.reload(s, self.catalog.owners)
             self._queue_read_at = now
             heap.settle(len(self.queue.rows), self.app.gc_freeze_queue)
         else:
