@@ -297,3 +297,27 @@ def test_a_new_users_first_chain_leaves_everyone_elses_queue_entries_alone(db_ur
     assert [(p.id, p.user, p.user_group) for p in fresh.pending()] == [
         (p.id, p.user, p.user_group) for p in app.loop.queue.pending()
     ], "the same entries, in the same order, as a full read"
+
+
+def test_thousands_of_reasons_are_written_with_the_collector_paused(db_url, tmp_path):
+    """The first walk of a deep queue gives every chain its reason in one executemany; its
+    parameter rows set off full collections that walked them all (heap.py)."""
+    import gc
+
+    app = new_app(db_url, tmp_path)
+    queue(app, "alice", 1200)  # each asks for 2 nodes of a group that has 1
+    writes: list[tuple[int, bool]] = []
+    engine = app.session_factory.kw["bind"]
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("UPDATE CHAINS") and executemany:
+            writes.append((len(params), gc.isenabled()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        app.loop.cycle()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert sum(n for n, _ in writes) >= 1200 and not any(on for _, on in writes), writes
+    assert gc.isenabled()
+    assert "group 'gpu' has only 1 node" in chain(app, 1200).reason

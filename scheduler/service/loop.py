@@ -652,7 +652,9 @@ class SchedulerLoop(LoggingConfigurable):
                 continue
             changed[cid] = reason
         if changed:
-            s.execute(update(Chain), [{"id": cid, "reason": r} for cid, r in changed.items()])
+            with heap.paused(len(changed) >= 1000):  # tens of thousands of parameter rows
+                params = [{"id": cid, "reason": r} for cid, r in changed.items()]
+                s.execute(update(Chain), params)
             self.queue.set_reasons(changed)
 
     def _launch(self, s: Session, started: list[Chain], now: dt.datetime) -> None:
