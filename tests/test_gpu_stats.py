@@ -201,26 +201,13 @@ def test_a_backend_without_nvml_neither_preloads_nor_starts_it_per_rank(tmp_path
     """This machine has no driver: the backend finds that once, its fork server does not
     import NVML's bindings, and its rank shows the reason the backend found. (Where NVML
     works, the fork server preloads it and the ranks are left to sample.)"""
-    import time
+    from tests.test_local_launch import backend, launch, wait_exit
 
-    from traitlets.config import Config
-
-    from scheduler.backends.base import RankKey, RankLaunch
-    from scheduler.backends.local import control
-    from scheduler.backends.local.backend import LocalBackend
-
-    config = Config()
-    config.SystemAccounts.mode = "service"  # the service's own account: no account to make
-    config.SystemAccounts.service_users = ["*"]
-    data, nodes = str(tmp_path / "data"), [{"name": "n0", "gpus": 1}]
-    backend = LocalBackend(config=config, data_dir=data, nodes=nodes)
-    reason = backend._nvml_unavailable
-    launch = RankLaunch(
-        key=RankKey(1, 0, 0), world_size=1, node="n0", master_node="n0", entrypoint="true",
-        parameters=(), env={}, workspace=str(tmp_path), owner="alice",
-    )  # fmt: skip
-    assert isinstance(backend.start_ranks([launch])[0], dict)
-    server = backend._launcher
+    b = backend(tmp_path)  # the service's own account: no account to make
+    reason = b._nvml_unavailable
+    rank = launch(1, tmp_path)
+    assert isinstance(b.start_ranks([rank])[0], dict)
+    server = b._launcher
     maps = Path(f"/proc/{server.pid}/maps").read_text()
     if not reason:  # a machine with a driver
         assert "--no-nvml" not in server.args and "_ctypes" in maps, "NVML preloaded"
@@ -228,11 +215,8 @@ def test_a_backend_without_nvml_neither_preloads_nor_starts_it_per_rank(tmp_path
     assert reason.startswith(f"{NO_DATA}: NVML is not"), reason
     assert server.args[-1] == "--no-nvml"
     assert "_ctypes" not in maps, "NVML's bindings (ctypes) are not loaded"
-    deadline = time.monotonic() + 30
-    while control.read_json(backend.control_dir(launch.key) / control.EXIT) is None:
-        assert time.monotonic() < deadline, "the rank did not end"
-        time.sleep(0.05)
-    assert backend.gpu_usage(launch.key)["reason"] == reason
-    assert not (backend.control_dir(launch.key) / GPU_STATS).exists(), "no file per rank"
+    wait_exit(b, rank.key)
+    assert b.gpu_usage(rank.key)["reason"] == reason
+    assert not (b.control_dir(rank.key) / GPU_STATS).exists(), "no file per rank"
     server.stdin.close()
     server.wait(timeout=10)

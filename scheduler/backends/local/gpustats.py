@@ -152,7 +152,7 @@ def _start_nvml(nvml: ModuleType | None) -> tuple[ModuleType | None, str]:
 def nvml_unavailable() -> str:
     """Why no rank on this machine can sample its GPUs ('' when NVML is there): asked once
     by the backend, so that on a machine without a driver no supervisor imports NVML's
-    bindings or tries to start it (with the fork server's preload, ~13 % of a rank's CPU)."""
+    bindings or tries to start it (with the fork server's preload, ~10 % of a rank's CPU)."""
     nvml, reason = _start_nvml(None)
     if nvml is not None:
         with contextlib.suppress(Exception):
